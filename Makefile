@@ -1,0 +1,50 @@
+# Entry points. `make run` builds and starts the service; `make test` builds and runs every test.
+# SPDX-License-Identifier: GPL-3.0-or-later
+JOBS ?= $(shell nproc)
+BUILD ?= build
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-unit test-asan test-fuzz format check-format bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DWA_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	@scripts/run.sh $(BUILD)
+
+# Everything CI runs: warnings-as-errors build with unit + interop tests, the unit suite again
+# under ASan+UBSan (with the fuzz corpora replayed), each fuzz target for WA_FUZZ_SECONDS, format.
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-fuzz
+	@$(MAKE) --no-print-directory check-format
+
+test-asan: deps
+	@cmake -S . -B build-asan -DWA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cd build-asan && ctest --output-on-failure -j$(JOBS) -L unit
+
+test-fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DWA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	@cd build-fuzz && ctest --output-on-failure -j$(JOBS) -L fuzz
+
+check-format:
+	@files=$$(git ls-files '*.c' '*.h' | grep -v '\.pb-c\.' | grep -v '^lib/bnode/tokens_'); \
+	  clang-format --dry-run --Werror $$files && echo "format: ok"
+
+format:
+	@git ls-files '*.c' '*.h' | grep -v '\.pb-c\.' | grep -v '^lib/bnode/tokens_' | xargs clang-format -i
+
+bench: build
+	@scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan build-fuzz
