@@ -41,7 +41,7 @@ const char *wa_log_level_name(int level);
 #endif
 
 void wa_log(int level, const char *component, const char *fmt, ...) WA__PRINTF(3, 4);
-void wa_logv(int level, const char *component, const char *fmt, va_list ap);
+void wa_logv(int level, const char *component, const char *fmt, va_list ap) WA__PRINTF(3, 0);
 
 #define WA_LOG_ENABLED(level) ((level) >= wa_log_get_level())
 #define wa_log_error(comp, ...) wa_log(WA_LOG_ERROR, comp, __VA_ARGS__)
