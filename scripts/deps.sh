@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev libfuzzer-14-dev
   libuv1-dev libssl-dev libsignal-protocol-c-dev libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev zlib1g-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
-  libjansson-dev libqrencode-dev libpng-dev sqlite3 curl ca-certificates openssl
+  libjansson-dev libqrencode-dev libpng-dev sqlite3 curl ca-certificates openssl python3
 )
 
 missing=()
