@@ -1,0 +1,358 @@
+/*
+ * sim.h - wasim, a WhatsApp server simulator: shared state of the one-loop server.
+ *
+ * wasim speaks the server side of WhatsApp Web's multi-device protocol on libwa's wire layers
+ * (lib/wire in the server role), so that unmodified clients (Baileys 6.17 and 7, libwa) pair,
+ * log in and exchange end-to-end encrypted messages through it. It never decrypts messages:
+ * like the real server it routes opaque `enc` payloads between devices.
+ *
+ * Files: main.c (CLI, loop, signals), conn.c (one client connection: stream + wire, trace,
+ * hold/delay), login.c (ClientPayload: registration and login), stanza.c (iq and stanza
+ * handlers), control.c (control HTTP API), accounts.c (phones, devices, keys).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#ifndef WASIM_SIM_H
+#define WASIM_SIM_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "bnode/node.h"
+#include "core/buf.h"
+#include "net/stream.h"
+#include "tls/tls.h"
+#include "wire/wire.h"
+
+#define SIM_VERSION "0.1.0"
+#define SIM_MAX_DEVICES 16         /* companion device ids 1..15 per phone, 0 is the phone */
+#define SIM_PHONE_LEN 20           /* digits of a phone number */
+#define SIM_JID_LEN 96
+#define SIM_REFS 6                 /* pair-device refs sent at once */
+#define SIM_HELLO_DELAY_MS 50      /* wait after clientFinish before our first frame */
+#define SIM_MAX_PREKEYS 2000       /* one-time prekeys stored per device */
+/* routing (route.c, usync.c, group.c, queue.c) */
+#define SIM_PHONE_PREKEY_BATCH 32    /* one-time prekeys the virtual phone makes at a time */
+#define SIM_PHONE_PREKEY_MAX 1024    /* ... and keeps (handed-out ones recycled oldest first) */
+#define SIM_QUEUE_MAX 5000           /* offline stanzas kept per device (oldest dropped) */
+#define SIM_QUEUE_MAX_BYTES (32u << 20)
+#define SIM_UNACKED_MAX 1000         /* delivered stanzas awaiting the client's ack, per device */
+#define SIM_REDELIVER_MAX 3          /* deliveries of one stanza before it is given up */
+#define SIM_MSG_ID_MAX 128           /* longest message id we route */
+#define SIM_ROUTE_MAP_SIZE 16384     /* message id -> sender device entries (ring) */
+#define SIM_GROUP_MAX_MEMBERS 1024
+#define SIM_MAX_GROUPS 10000
+#define SIM_SUBJECT_MAX 256          /* bytes of a group subject */
+#define SIM_MAX_SUBS 8192            /* presence subscriptions (ring) */
+#define SIM_RECEIPT_MAX_ITEMS 512    /* message ids in one receipt */
+#define SIM_USYNC_MAX_USERS 2000     /* users in one usync query */
+#define SIM_BUNDLE_MAX_USERS 2000    /* devices in one prekey bundle query */
+
+typedef struct sim sim;
+typedef struct sim_conn sim_conn;
+typedef struct sim_phone sim_phone;
+
+typedef struct sim_prekey {
+    uint32_t id;
+    uint8_t pub[32];
+} sim_prekey;
+
+/* A one-time prekey of a virtual phone: the private half is kept for the phone's own Signal
+ * sessions (handed_out: given to a client in a bundle, so a pkmsg may name it). */
+typedef struct sim_phone_prekey {
+    uint32_t id;
+    uint8_t pub[32];
+    uint8_t priv[32];
+    int handed_out;
+} sim_phone_prekey;
+
+/* An encoded stanza (dictionary v3 node bytes) in a device's offline queue or unacked list. */
+typedef struct sim_queued {
+    struct sim_queued *next;
+    char tag[16];               /* message, receipt, notification, ... */
+    char id[SIM_MSG_ID_MAX + 1];
+    unsigned attempts;          /* deliveries so far */
+    size_t len;
+    uint8_t data[];
+} sim_queued;
+
+/* The Signal identity a device published (companions upload it; the phone makes its own). */
+typedef struct sim_keys {
+    uint32_t reg_id;
+    uint8_t identity_pub[32];
+    uint32_t spk_id;
+    uint8_t spk_pub[32];
+    uint8_t spk_sig[64];
+    sim_prekey *prekeys; /* heap array, handed out once each */
+    size_t nprekeys, prekeys_cap;
+} sim_keys;
+
+typedef struct sim_device {
+    sim_phone *phone;
+    uint16_t id;              /* device number */
+    int present;              /* slot in use */
+    uint8_t noise_pub[32];    /* companion's Noise static key: login proof */
+    uint32_t key_index;
+    sim_keys keys;
+    char push_name[64];
+    char platform[32];
+    sim_conn *conn;           /* online connection, or NULL */
+    int passive_active;       /* sent <active/> */
+    /* offline queue: encoded stanzas (dictionary v3 node bytes) awaiting delivery */
+    struct sim_queued *queue_head, *queue_tail;
+    size_t queue_len;
+    /* routing state (queue.c, route.c) */
+    size_t queue_bytes;
+    struct sim_queued *unacked_head, *unacked_tail; /* delivered, not yet acked */
+    size_t unacked_len;
+    int keyshare_sent;  /* the phone's app-state key share went to this device */
+    int available;      /* last <presence type='available'/> (cleared by 'unavailable') */
+    uint64_t last_seen; /* unix seconds of the last presence change */
+} sim_device;
+
+struct sim_phone {
+    sim_phone *next;
+    char number[SIM_PHONE_LEN + 1];
+    char lid[SIM_PHONE_LEN + 1];  /* LID user part */
+    uint8_t identity_priv[32];     /* the primary phone's Signal identity */
+    uint8_t identity_pub[32];
+    uint32_t next_key_index;
+    sim_device devices[SIM_MAX_DEVICES];
+    char push_name[64];
+    /* the phone's own Signal keys (device 0); devices[0].keys holds the public halves */
+    uint8_t spk_priv[32];
+    sim_phone_prekey *opks; /* heap, SIM_PHONE_PREKEY_MAX at most */
+    size_t nopks;
+    uint32_t next_opk_id;
+    /* the app-state sync key the phone shares with its companions */
+    uint8_t appstate_key_id[6];
+    uint8_t appstate_key[32];
+    int64_t appstate_key_ts; /* ms */
+};
+
+/* A group (group.c). Members are phones (all their devices receive). */
+typedef struct sim_group_member {
+    sim_phone *phone;
+    int admin; /* 0 member, 1 admin, 2 superadmin */
+} sim_group_member;
+
+typedef struct sim_group {
+    struct sim_group *next;
+    char id[32]; /* user part of ID@g.us */
+    char subject[SIM_SUBJECT_MAX + 1];
+    sim_phone *creator;
+    sim_phone *subject_owner;
+    int64_t creation, subject_t;
+    sim_group_member *members; /* heap */
+    size_t nmembers, members_cap;
+} sim_group;
+
+/* Where a routed message came from (for receipts): by id and sender phone. */
+typedef struct sim_route_entry {
+    char id[SIM_MSG_ID_MAX + 1];
+    sim_phone *phone; /* NULL: free slot */
+    uint16_t device;
+    int lid;          /* the sender was addressed by LID */
+    int32_t next;     /* hash chain, -1 ends */
+} sim_route_entry;
+
+typedef struct sim_sub {
+    sim_phone *subscriber; /* NULL: free slot */
+    uint16_t device;
+    sim_phone *target;
+} sim_sub;
+
+/* Routing state of the simulator (route.c); allocated on first use. */
+typedef struct sim_route {
+    sim_route_entry map[SIM_ROUTE_MAP_SIZE];
+    int32_t buckets[SIM_ROUTE_MAP_SIZE];
+    size_t map_next;
+    sim_group *groups;
+    size_t ngroups;
+    sim_sub subs[SIM_MAX_SUBS];
+    size_t subs_next;
+} sim_route;
+
+enum sim_conn_state {
+    SIM_CONN_HANDSHAKE = 1, /* WebSocket + Noise */
+    SIM_CONN_REGISTERING,   /* unpaired client waiting for a scan / code */
+    SIM_CONN_ONLINE,        /* logged in as conn->device */
+    SIM_CONN_CLOSING,
+};
+
+struct sim_conn {
+    sim_conn *next, *prev;    /* sim->conns */
+    sim *sim;
+    uint64_t id;              /* for the trace */
+    wa_stream *stream;
+    wa_wire wire;
+    int state;
+    sim_device *device;       /* ONLINE */
+    int hold;                 /* output held back (hello delay, delay fault) */
+    int stalled;              /* fault: read nothing, write nothing */
+    unsigned delay_ms;        /* fault: delay every flush */
+    uv_timer_t *timer;        /* hold timer (heap; closed with the conn) */
+    /* registration */
+    uint8_t reg_noise_pub[32];
+    sim_keys reg_keys;
+    char refs[SIM_REFS][40];
+    char pair_iq_id[32];
+    char link_code_phone[SIM_PHONE_LEN + 1];
+    /* pairing in progress: pair-success sent, pair-device-sign awaited */
+    sim_device *pending_device;
+    char pair_success_id[32];
+    uint8_t pair_details[128]; /* ADVDeviceIdentity bytes */
+    size_t pair_details_len;
+    uint8_t pair_account_sig[64];
+    char push_name[64];
+    uint64_t stanza_seq;
+};
+
+typedef struct sim_stats {
+    uint64_t connections_total, frames_in, frames_out, iqs, messages_routed, receipts_routed;
+    uint64_t bad_input_closes, logins, registrations, pairings;
+    uint64_t faults_dropped, faults_stalled, faults_delayed, faults_refused, faults_iq_errors,
+        faults_stream_errors;
+} sim_stats;
+
+/* An iq error fault: every iq with this xmlns gets <error code=.. text=../>. */
+typedef struct sim_iq_fault {
+    char xmlns[32];
+    int code;
+    int active;
+} sim_iq_fault;
+
+struct sim {
+    uv_loop_t *loop;
+    wa_listener *listener;
+    wa_tls_ctx *tls;
+    char *ca_pem;             /* self-signed certificate served at /ca.pem (with --tls) */
+    void *httpd;              /* wg_httpd */
+    char ws_url[128], control_url[128];
+    /* server identity */
+    uint8_t root_priv[32], root_pub[32];
+    uint8_t static_priv[32], static_pub[32];
+    wa_buf cert_chain;
+    /* state */
+    sim_phone *phones;
+    sim_conn *conns;
+    size_t nconns;
+    uint64_t next_conn_id;
+    uint64_t next_msg_seq;
+    uint64_t refuse_until_ms; /* fault: refuse new connections until then (uv_now) */
+    sim_iq_fault iq_faults[8];
+    sim_stats stats;
+    sim_route *route; /* route.c state (heap, lazily) */
+    FILE *trace;
+    uv_signal_t sigterm, sigint;
+};
+
+/* conn.c */
+void sim_on_accept(wa_listener *l, wa_stream *s, void *user_data);
+/* Encode and queue a stanza to a connection (traced). 0 or WA_E*. */
+int sim_conn_send(sim_conn *c, const wa_node *n);
+/* Send a stream:error-like node and close after it is flushed. */
+void sim_conn_kick(sim_conn *c, const wa_node *n);
+void sim_conn_close(sim_conn *c);
+void sim_conn_flush(sim_conn *c);
+void sim_conn_set_delay(sim_conn *c, unsigned ms);
+void sim_trace_node(sim *s, const sim_conn *c, const char *dir, const wa_node *n);
+
+/* login.c: after the Noise handshake. */
+void sim_login(sim_conn *c);
+void sim_send_success(sim_conn *c);
+/* <stream:error code=CODE/> (code may be NULL) with an optional <conflict type=../>, then close. */
+void sim_send_stream_error(sim_conn *c, const char *code, const char *conflict_type);
+
+/* pair.c: QR and phone-code pairing. */
+/* The phone scanned a QR text: find the registering connection, make the device, send
+ * pair-success. 0, WA_ENOTFOUND (no such ref / connection), WA_EINVAL (malformed QR). */
+int sim_pair_scan(sim *s, sim_phone *p, const char *qr, char *jid_out, size_t jid_cap);
+void sim_pair_device_signed(sim_conn *c, const wa_node *iq);
+sim_device *sim_pair_new_device(sim_conn *c, sim_phone *p);
+int sim_pair_send_success(sim_conn *c, sim_device *d, const uint8_t adv_secret[32]);
+wa_node *sim_pair_link_code_iq(sim_conn *c, const wa_node *iq, wa_arena *a);
+/* The user typed `code` on phone p. 0, WA_ENOTFOUND, WA_EINVAL, WA_ECRYPTO. */
+int sim_pair_link_code(sim *s, sim_phone *p, const char *code);
+
+/* route.c: messages, receipts, presence, usync, prekey bundles, groups, the offline queue. */
+wa_node *sim_route_prekey_bundles(sim_conn *c, const wa_node *iq, wa_arena *a);
+wa_node *sim_route_usync(sim_conn *c, const wa_node *iq, wa_arena *a);
+wa_node *sim_route_group_iq(sim_conn *c, const wa_node *iq, wa_arena *a);
+void sim_route_message(sim_conn *c, const wa_node *n, wa_arena *a);
+void sim_route_receipt(sim_conn *c, const wa_node *n, wa_arena *a);
+void sim_route_presence(sim_conn *c, const wa_node *n, wa_arena *a);
+void sim_route_chatstate(sim_conn *c, const wa_node *n, wa_arena *a);
+/* After <success/>: queued stanzas, the app-state key share, <ib><offline count/></ib>. */
+void sim_deliver_offline(sim_conn *c);
+void sim_route_drop_queue(sim_device *d);
+/* <ack/> from a client: the stanza it names is delivered (queue.c). */
+void sim_route_ack(sim_conn *c, const wa_node *n);
+/* <iq xmlns='w:sync:app:state'>: every collection asked for is up to date (queue.c). */
+wa_node *sim_route_app_state(sim_conn *c, const wa_node *iq, wa_arena *a);
+/* Free groups, the id map and subscriptions (called by sim_free_phones). */
+void sim_route_cleanup(sim *s);
+
+/* Routing internals shared by route.c, usync.c, group.c, queue.c. */
+sim_route *sim_route_state(sim *s); /* NULL on allocation failure */
+/* Deliver a stanza to one device: sent at once when online (and kept until acked), queued when
+ * offline; the virtual phone (device 0) swallows it. n is not modified or retained. */
+void sim_route_deliver(sim *s, sim_device *d, const wa_node *n);
+/* Queue an encoded copy of n for d (offline='1' added to messages). 0 or WA_E*. */
+int sim_queue_push(sim_device *d, const wa_node *n);
+/* The client acknowledged stanza (tag, id): forget it. */
+void sim_queue_acked(sim_device *d, const char *tag, const char *id);
+/* JIDs of phones and devices, PN (lid 0) or LID (lid 1) form. */
+void sim_user_jid(const sim_phone *p, int lid, char *out, size_t cap);
+void sim_device_jid(const sim_device *d, int lid, char *out, size_t cap);
+/* The phone or present device a JID names (s.whatsapp.net or lid server); *lid set to the form
+ * when lid is not NULL. NULL when unknown. */
+sim_phone *sim_phone_by_jid(sim *s, const char *jid, int *lid);
+sim_device *sim_device_by_jid(sim *s, const char *jid, int *lid);
+/* Remember who sent message id (for receipts). */
+void sim_route_remember(sim *s, const char *id, const sim_device *sender, int lid);
+/* group.c */
+sim_group *sim_group_find(sim *s, const char *gid_jid);
+sim_group_member *sim_group_member_of(sim_group *g, const sim_phone *p);
+/* Send a w:gp2 notification (child built by the caller) to every device of every member and
+ * of the extra phones, except the device `except`. */
+void sim_group_notify(sim *s, sim_group *g, const char *actor_jid, wa_node *child,
+                      sim_phone *const *extra, size_t nextra, const sim_device *except);
+
+/* stanza.c: one decoded stanza from an online or registering connection. */
+void sim_handle_stanza(sim_conn *c, const wa_node *n);
+
+/* accounts.c */
+sim_phone *sim_phone_find(sim *s, const char *number);
+sim_phone *sim_phone_find_lid(sim *s, const char *lid);
+sim_phone *sim_phone_get(sim *s, const char *number); /* find or create */
+sim_device *sim_device_find(sim *s, const char *user, unsigned device);
+sim_device *sim_device_new(sim_phone *p);
+/* The phone unlinks d: a connected client gets stream:error 401; the slot is freed. */
+void sim_device_remove(sim *s, sim_device *d);
+void sim_keys_cleanup(sim_keys *k);
+int sim_keys_add_prekey(sim_keys *k, uint32_t id, const uint8_t pub[32]);
+int sim_keys_take_prekey(sim_keys *k, sim_prekey *out);
+/* The virtual phone's next unused one-time prekey (made in batches); handed out once. NULL on
+ * failure (no randomness / memory). */
+const sim_phone_prekey *sim_phone_hand_out_prekey(sim_phone *p);
+void sim_free_phones(sim *s);
+
+/* control.c */
+int sim_control_start(sim *s, const char *host, int port);
+int sim_control_port(const sim *s);
+/* POST /phones/{phone}/send (route.c): the virtual phone sends a real encrypted message. */
+struct wg_http_req;
+struct wg_http_resp;
+void sim_control_phone_send(sim *s, sim_phone *p, struct wg_http_req *req,
+                            struct wg_http_resp *resp);
+void sim_control_stop(sim *s);
+
+/* Milliseconds of the loop clock. */
+static inline uint64_t sim_now_ms(const sim *s)
+{
+    return uv_now(s->loop);
+}
+
+#endif
