@@ -84,3 +84,8 @@ void sim_control_phone_send(sim *s, sim_phone *p, struct wg_http_req *req,
     (void)req;
     wg_http_json_error(resp, 501, "not_implemented", "the virtual phone cannot send yet");
 }
+
+void sim_route_cleanup(sim *s)
+{
+    (void)s;
+}
