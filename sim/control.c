@@ -65,7 +65,8 @@ static void get_stats(sim *s, wg_http_resp *resp)
         }
     }
     json_object_set_new(j, "connections", json_integer((json_int_t)s->nconns));
-    json_object_set_new(j, "connections_total", json_integer((json_int_t)s->stats.connections_total));
+    json_object_set_new(j, "connections_total",
+                        json_integer((json_int_t)s->stats.connections_total));
     json_object_set_new(j, "phones", json_integer((json_int_t)phones));
     json_object_set_new(j, "devices", json_integer((json_int_t)devices));
     json_object_set_new(j, "devices_online", json_integer((json_int_t)online));
@@ -183,8 +184,7 @@ static void phone_scan(sim *s, sim_phone *p, wg_http_req *req, wg_http_resp *res
         } else if (rc == WA_EINVAL) {
             wg_http_json_error(resp, 400, "bad_qr", "not a WhatsApp QR text");
         } else if (rc == WA_ENOTFOUND) {
-            wg_http_json_error(resp, 404, "no_such_ref",
-                               "no connected client is showing this QR");
+            wg_http_json_error(resp, 404, "no_such_ref", "no connected client is showing this QR");
         } else {
             wg_http_json_error(resp, 409, "pairing_failed", wa_strerror(rc));
         }
@@ -226,7 +226,8 @@ static void phone_link_code(sim *s, sim_phone *p, wg_http_req *req, wg_http_resp
             if (sim_pair_link_code_state(s, p, &state, &why, &left, device, sizeof device) == 0 &&
                 strcmp(state, "expired") == 0) {
                 char msg[160];
-                snprintf(msg, sizeof msg, "the last pairing-code request for this phone is over: %s",
+                snprintf(msg, sizeof msg,
+                         "the last pairing-code request for this phone is over: %s",
                          why ? why : "expired");
                 wg_http_json_error(resp, 410, "code_expired", msg);
             } else {
@@ -334,8 +335,7 @@ static void device_action(sim *s, const char *jid, const char *action, wg_http_r
         if (!body)
             return;
         ms = json_object_get(body, "ms");
-        if (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
-            json_integer_value(ms) > 600000) {
+        if (!json_is_integer(ms) || json_integer_value(ms) < 0 || json_integer_value(ms) > 600000) {
             json_decref(body);
             wg_http_json_error(resp, 400, "bad_field", "field \"ms\" must be 0..600000");
             return;

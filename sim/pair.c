@@ -132,8 +132,8 @@ int sim_pair_send_success(sim_conn *c, sim_device *d, const uint8_t adv_secret[3
     snprintf(jid, sizeof jid, "%s:%u@s.whatsapp.net", p->number, (unsigned)d->id);
     snprintf(lid, sizeof lid, "%s:%u@lid", p->lid, (unsigned)d->id);
     sim_unix_str(t, sizeof t);
-    iq = sim_node(&a, "iq", "from", "s.whatsapp.net", "type", "set", "id", id, "xmlns", "md",
-                  "t", t, NULL);
+    iq = sim_node(&a, "iq", "from", "s.whatsapp.net", "type", "set", "id", id, "xmlns", "md", "t",
+                  t, NULL);
     ps = sim_child(&a, iq, "pair-success", NULL);
     sim_bytes(&a, sim_child(&a, ps, "device-identity", NULL), outer.data, outer.len);
     sim_child(&a, ps, "platform", "name", "android", NULL);
@@ -238,8 +238,8 @@ void sim_pair_device_signed(sim_conn *c, const wa_node *iq)
             wa_buf_append(&msg, c->pair_details, c->pair_details_len) == 0 &&
             wa_buf_append(&msg, d->keys.identity_pub, 32) == 0 &&
             wa_buf_append(&msg, d->phone->identity_pub, 32) == 0 &&
-            wa_xeddsa_verify(d->keys.identity_pub, msg.data, msg.len,
-                             sd->devicesignature.data) == 0)
+            wa_xeddsa_verify(d->keys.identity_pub, msg.data, msg.len, sd->devicesignature.data) ==
+                0)
             ok = 1;
     }
     wa_proto_free(sd);
@@ -290,19 +290,18 @@ void sim_pair_device_signed(sim_conn *c, const wa_node *iq)
  * registering connection that asked for a code, keyed by connection id: a closed connection
  * simply stops matching and its slot expires.
  */
-#define LC_SLOTS 32
-#define LC_CODE_LEN 8
+#define LC_SLOTS             32
+#define LC_CODE_LEN          8
 #define LC_PBKDF2_ITERATIONS 131072u /* Baileys: 2 << 16 */
-#define LC_SALT_LEN 32
-#define LC_CTR_IV_LEN 16
-#define LC_KEY_LEN 32
-#define LC_WRAPPED_LEN (LC_SALT_LEN + LC_CTR_IV_LEN + LC_KEY_LEN)
-#define LC_BUNDLE_PLAIN_LEN (3 * 32) /* companion identity, primary identity, adv random */
-#define LC_BUNDLE_LEN                                                                              \
-    (LC_SALT_LEN + WA_AES_GCM_IV_LEN + LC_BUNDLE_PLAIN_LEN + WA_AES_GCM_TAG_LEN)
-#define LC_MAX_ATTEMPTS 3 /* wrong codes before the request is dropped */
-#define LC_REF_RAW_LEN 18
-#define LC_RESTART_DELAY_MS 200
+#define LC_SALT_LEN          32
+#define LC_CTR_IV_LEN        16
+#define LC_KEY_LEN           32
+#define LC_WRAPPED_LEN       (LC_SALT_LEN + LC_CTR_IV_LEN + LC_KEY_LEN)
+#define LC_BUNDLE_PLAIN_LEN  (3 * 32) /* companion identity, primary identity, adv random */
+#define LC_BUNDLE_LEN        (LC_SALT_LEN + WA_AES_GCM_IV_LEN + LC_BUNDLE_PLAIN_LEN + WA_AES_GCM_TAG_LEN)
+#define LC_MAX_ATTEMPTS      3 /* wrong codes before the request is dropped */
+#define LC_REF_RAW_LEN       18
+#define LC_RESTART_DELAY_MS  200
 
 static const char lc_bundle_info[] = "link_code_pairing_key_bundle_encryption_key";
 static const char lc_adv_info[] = "adv_secret";
@@ -321,7 +320,7 @@ typedef struct lc_slot {
     uint64_t conn_id;
     uint64_t seq; /* the newest request for a phone gets the typed code */
     int state;
-    int wrong;    /* wrong codes so far */
+    int wrong; /* wrong codes so far */
     const char *why;
     char phone[SIM_PHONE_LEN + 1];
     char ref[40];
@@ -378,8 +377,7 @@ static lc_slot *lc_by_conn(sim *s, uint64_t conn_id)
     size_t i;
 
     for (i = 0; i < LC_SLOTS; i++)
-        if (lc_slots[i].state != LC_FREE && lc_slots[i].sim == s &&
-            lc_slots[i].conn_id == conn_id)
+        if (lc_slots[i].state != LC_FREE && lc_slots[i].sim == s && lc_slots[i].conn_id == conn_id)
             return &lc_slots[i];
     return NULL;
 }
@@ -569,8 +567,9 @@ static wa_node *lc_finish(sim_conn *c, const wa_node *iq, const wa_node *reg, wa
         if (l->wrong >= LC_MAX_ATTEMPTS)
             lc_end(l, LC_EXPIRED, "too many wrong codes");
         else
-            lc_end(l, LC_WRONG, "the key bundle did not decrypt: the code typed is not the one "
-                                "the client shows");
+            lc_end(l, LC_WRONG,
+                   "the key bundle did not decrypt: the code typed is not the one "
+                   "the client shows");
         res = sim_iq_error(a, iq, 400, "bad-request");
         goto out;
     }
@@ -586,8 +585,8 @@ static wa_node *lc_finish(sim_conn *c, const wa_node *iq, const wa_node *reg, wa
     rc = wa_x25519(ikm + 32, p->identity_priv, c->reg_keys.identity_pub);
     memcpy(ikm + 64, plain + 64, 32);
     if (!rc)
-        rc = wa_hkdf_sha256(adv, sizeof adv, NULL, 0, ikm, sizeof ikm,
-                            (const uint8_t *)lc_adv_info, sizeof lc_adv_info - 1);
+        rc = wa_hkdf_sha256(adv, sizeof adv, NULL, 0, ikm, sizeof ikm, (const uint8_t *)lc_adv_info,
+                            sizeof lc_adv_info - 1);
     d = rc ? NULL : sim_pair_new_device(c, p);
     if (!d) {
         lc_end(l, LC_EXPIRED, rc ? "key agreement failed" : "no free device slot");
@@ -719,8 +718,8 @@ int sim_pair_link_code(sim *s, sim_phone *p, const char *code)
     if (!rc)
         rc = wa_random(wrapped, LC_SALT_LEN + LC_CTR_IV_LEN);
     if (!rc)
-        rc = lc_ctr(wrapped + LC_SALT_LEN + LC_CTR_IV_LEN, typed, wrapped,
-                    wrapped + LC_SALT_LEN, primary_pub);
+        rc = lc_ctr(wrapped + LC_SALT_LEN + LC_CTR_IV_LEN, typed, wrapped, wrapped + LC_SALT_LEN,
+                    primary_pub);
     if (rc)
         goto out;
     sim_make_id(s, id, sizeof id);
@@ -728,8 +727,7 @@ int sim_pair_link_code(sim *s, sim_phone *p, const char *code)
     n = sim_node(&a, "notification", "from", "s.whatsapp.net", "type", "link_code_companion_reg",
                  "id", id, "t", t, NULL);
     r = sim_child(&a, n, "link_code_companion_reg", "stage", "primary_hello", NULL);
-    if (!sim_bytes(&a, sim_child(&a, r, "link_code_pairing_ref", NULL), l->ref,
-                   strlen(l->ref)) ||
+    if (!sim_bytes(&a, sim_child(&a, r, "link_code_pairing_ref", NULL), l->ref, strlen(l->ref)) ||
         !sim_bytes(&a, sim_child(&a, r, "primary_identity_pub", NULL), p->identity_pub, 32) ||
         !sim_bytes(&a, sim_child(&a, r, "link_code_pairing_wrapped_primary_ephemeral_pub", NULL),
                    wrapped, sizeof wrapped)) {
@@ -760,7 +758,7 @@ int sim_pair_link_code_state(sim *s, const sim_phone *p, const char **state, con
 int sim_pair_link_code_state(sim *s, const sim_phone *p, const char **state, const char **why,
                              int *attempts_left, char *device, size_t device_cap)
 {
-    static const char *const names[] = {"none",      "waiting_for_code", "code_sent",
+    static const char *const names[] = {"none",       "waiting_for_code", "code_sent",
                                         "wrong_code", "paired",           "expired"};
     lc_slot *l = lc_for_phone(s, p->number, 0);
 

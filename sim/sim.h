@@ -25,29 +25,29 @@
 #include "tls/tls.h"
 #include "wire/wire.h"
 
-#define SIM_VERSION "0.1.0"
-#define SIM_MAX_DEVICES 16         /* companion device ids 1..15 per phone, 0 is the phone */
-#define SIM_PHONE_LEN 20           /* digits of a phone number */
-#define SIM_JID_LEN 96
-#define SIM_REFS 6                 /* pair-device refs sent at once */
-#define SIM_HELLO_DELAY_MS 50      /* wait after clientFinish before our first frame */
-#define SIM_MAX_PREKEYS 2000       /* one-time prekeys stored per device */
+#define SIM_VERSION        "0.1.0"
+#define SIM_MAX_DEVICES    16 /* companion device ids 1..15 per phone, 0 is the phone */
+#define SIM_PHONE_LEN      20 /* digits of a phone number */
+#define SIM_JID_LEN        96
+#define SIM_REFS           6    /* pair-device refs sent at once */
+#define SIM_HELLO_DELAY_MS 50   /* wait after clientFinish before our first frame */
+#define SIM_MAX_PREKEYS    2000 /* one-time prekeys stored per device */
 /* routing (route.c, usync.c, group.c, queue.c) */
-#define SIM_PHONE_PREKEY_BATCH 32    /* one-time prekeys the virtual phone makes at a time */
-#define SIM_PHONE_PREKEY_MAX 1024    /* ... and keeps (handed-out ones recycled oldest first) */
-#define SIM_QUEUE_MAX 5000           /* offline stanzas kept per device (oldest dropped) */
-#define SIM_QUEUE_MAX_BYTES (32u << 20)
-#define SIM_UNACKED_MAX 1000         /* delivered stanzas awaiting the client's ack, per device */
-#define SIM_REDELIVER_MAX 3          /* deliveries of one stanza before it is given up */
-#define SIM_MSG_ID_MAX 128           /* longest message id we route */
-#define SIM_ROUTE_MAP_SIZE 16384     /* message id -> sender device entries (ring) */
-#define SIM_GROUP_MAX_MEMBERS 1024
-#define SIM_MAX_GROUPS 10000
-#define SIM_SUBJECT_MAX 256          /* bytes of a group subject */
-#define SIM_MAX_SUBS 8192            /* presence subscriptions (ring) */
-#define SIM_RECEIPT_MAX_ITEMS 512    /* message ids in one receipt */
-#define SIM_USYNC_MAX_USERS 2000     /* users in one usync query */
-#define SIM_BUNDLE_MAX_USERS 2000    /* devices in one prekey bundle query */
+#define SIM_PHONE_PREKEY_BATCH 32   /* one-time prekeys the virtual phone makes at a time */
+#define SIM_PHONE_PREKEY_MAX   1024 /* ... and keeps (handed-out ones recycled oldest first) */
+#define SIM_QUEUE_MAX          5000 /* offline stanzas kept per device (oldest dropped) */
+#define SIM_QUEUE_MAX_BYTES    (32u << 20)
+#define SIM_UNACKED_MAX        1000  /* delivered stanzas awaiting the client's ack, per device */
+#define SIM_REDELIVER_MAX      3     /* deliveries of one stanza before it is given up */
+#define SIM_MSG_ID_MAX         128   /* longest message id we route */
+#define SIM_ROUTE_MAP_SIZE     16384 /* message id -> sender device entries (ring) */
+#define SIM_GROUP_MAX_MEMBERS  1024
+#define SIM_MAX_GROUPS         10000
+#define SIM_SUBJECT_MAX        256  /* bytes of a group subject */
+#define SIM_MAX_SUBS           8192 /* presence subscriptions (ring) */
+#define SIM_RECEIPT_MAX_ITEMS  512  /* message ids in one receipt */
+#define SIM_USYNC_MAX_USERS    2000 /* users in one usync query */
+#define SIM_BUNDLE_MAX_USERS   2000 /* devices in one prekey bundle query */
 
 typedef struct sim sim;
 typedef struct sim_conn sim_conn;
@@ -70,9 +70,9 @@ typedef struct sim_phone_prekey {
 /* An encoded stanza (dictionary v3 node bytes) in a device's offline queue or unacked list. */
 typedef struct sim_queued {
     struct sim_queued *next;
-    char tag[16];               /* message, receipt, notification, ... */
+    char tag[16]; /* message, receipt, notification, ... */
     char id[SIM_MSG_ID_MAX + 1];
-    unsigned attempts;          /* deliveries so far */
+    unsigned attempts; /* deliveries so far */
     size_t len;
     uint8_t data[];
 } sim_queued;
@@ -90,15 +90,15 @@ typedef struct sim_keys {
 
 typedef struct sim_device {
     sim_phone *phone;
-    uint16_t id;              /* device number */
-    int present;              /* slot in use */
-    uint8_t noise_pub[32];    /* companion's Noise static key: login proof */
+    uint16_t id;           /* device number */
+    int present;           /* slot in use */
+    uint8_t noise_pub[32]; /* companion's Noise static key: login proof */
     uint32_t key_index;
     sim_keys keys;
     char push_name[64];
     char platform[32];
-    sim_conn *conn;           /* online connection, or NULL */
-    int passive_active;       /* sent <active/> */
+    sim_conn *conn;     /* online connection, or NULL */
+    int passive_active; /* sent <active/> */
     /* offline queue: encoded stanzas (dictionary v3 node bytes) awaiting delivery */
     struct sim_queued *queue_head, *queue_tail;
     size_t queue_len;
@@ -114,8 +114,8 @@ typedef struct sim_device {
 struct sim_phone {
     sim_phone *next;
     char number[SIM_PHONE_LEN + 1];
-    char lid[SIM_PHONE_LEN + 1];  /* LID user part */
-    uint8_t identity_priv[32];     /* the primary phone's Signal identity */
+    char lid[SIM_PHONE_LEN + 1]; /* LID user part */
+    uint8_t identity_priv[32];   /* the primary phone's Signal identity */
     uint8_t identity_pub[32];
     uint32_t next_key_index;
     sim_device devices[SIM_MAX_DEVICES];
@@ -153,8 +153,8 @@ typedef struct sim_route_entry {
     char id[SIM_MSG_ID_MAX + 1];
     sim_phone *phone; /* NULL: free slot */
     uint16_t device;
-    int lid;          /* the sender was addressed by LID */
-    int32_t next;     /* hash chain, -1 ends */
+    int lid;      /* the sender was addressed by LID */
+    int32_t next; /* hash chain, -1 ends */
 } sim_route_entry;
 
 typedef struct sim_sub {
@@ -182,17 +182,17 @@ enum sim_conn_state {
 };
 
 struct sim_conn {
-    sim_conn *next, *prev;    /* sim->conns */
+    sim_conn *next, *prev; /* sim->conns */
     sim *sim;
-    uint64_t id;              /* for the trace */
+    uint64_t id; /* for the trace */
     wa_stream *stream;
     wa_wire wire;
     int state;
-    sim_device *device;       /* ONLINE */
-    int hold;                 /* output held back (hello delay, delay fault) */
-    int stalled;              /* fault: read nothing, write nothing */
-    unsigned delay_ms;        /* fault: delay every flush */
-    uv_timer_t *timer;        /* hold timer (heap; closed with the conn) */
+    sim_device *device; /* ONLINE */
+    int hold;           /* output held back (hello delay, delay fault) */
+    int stalled;        /* fault: read nothing, write nothing */
+    unsigned delay_ms;  /* fault: delay every flush */
+    uv_timer_t *timer;  /* hold timer (heap; closed with the conn) */
     /* registration */
     uint8_t reg_noise_pub[32];
     sim_keys reg_keys;
@@ -227,8 +227,8 @@ struct sim {
     uv_loop_t *loop;
     wa_listener *listener;
     wa_tls_ctx *tls;
-    char *ca_pem;             /* self-signed certificate served at /ca.pem (with --tls) */
-    void *httpd;              /* wg_httpd */
+    char *ca_pem; /* self-signed certificate served at /ca.pem (with --tls) */
+    void *httpd;  /* wg_httpd */
     char ws_url[128], control_url[128];
     /* server identity */
     uint8_t root_priv[32], root_pub[32];

@@ -90,8 +90,7 @@ static int store_prekeys(sim_conn *c, const wa_node *iq)
     return 0;
 }
 
-static wa_node *be_bytes_node(wa_arena *a, wa_node *parent, const char *tag, uint32_t v,
-                              size_t len)
+static wa_node *be_bytes_node(wa_arena *a, wa_node *parent, const char *tag, uint32_t v, size_t len)
 {
     uint8_t b[4];
     size_t i;
@@ -196,10 +195,9 @@ static void handle_iq(sim_conn *c, const wa_node *iq, wa_arena *a)
         res = sim_iq_result(a, iq);
         sim_child(a, res, "list", NULL);
     } else if (strcmp(xmlns, "privacy") == 0 && strcmp(type, "get") == 0) {
-        static const char *const cats[][2] = {{"last", "all"},       {"online", "all"},
-                                              {"profile", "all"},    {"status", "all"},
-                                              {"readreceipts", "all"}, {"groupadd", "all"},
-                                              {"calladd", "all"}};
+        static const char *const cats[][2] = {
+            {"last", "all"},         {"online", "all"},   {"profile", "all"}, {"status", "all"},
+            {"readreceipts", "all"}, {"groupadd", "all"}, {"calladd", "all"}};
         wa_node *pv;
         size_t i;
         res = sim_iq_result(a, iq);

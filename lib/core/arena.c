@@ -8,7 +8,7 @@
 #include "core/alloc.h"
 
 #define ARENA_CHUNK_MIN 1024
-#define ARENA_ALIGN 16
+#define ARENA_ALIGN     16
 
 struct wa_arena_chunk {
     wa_arena_chunk *next;

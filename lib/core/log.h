@@ -23,8 +23,7 @@ enum wa_log_level {
 };
 
 /* Receives one finished message (no trailing newline). `component` is a short layer name. */
-typedef void (*wa_log_sink_cb)(int level, const char *component, const char *msg,
-                               void *user_data);
+typedef void (*wa_log_sink_cb)(int level, const char *component, const char *msg, void *user_data);
 
 void wa_log_set_level(int level);
 int wa_log_get_level(void);
@@ -43,10 +42,10 @@ const char *wa_log_level_name(int level);
 void wa_log(int level, const char *component, const char *fmt, ...) WA__PRINTF(3, 4);
 void wa_logv(int level, const char *component, const char *fmt, va_list ap) WA__PRINTF(3, 0);
 
-#define WA_LOG_ENABLED(level) ((level) >= wa_log_get_level())
+#define WA_LOG_ENABLED(level)   ((level) >= wa_log_get_level())
 #define wa_log_error(comp, ...) wa_log(WA_LOG_ERROR, comp, __VA_ARGS__)
-#define wa_log_warn(comp, ...) wa_log(WA_LOG_WARN, comp, __VA_ARGS__)
-#define wa_log_info(comp, ...) wa_log(WA_LOG_INFO, comp, __VA_ARGS__)
+#define wa_log_warn(comp, ...)  wa_log(WA_LOG_WARN, comp, __VA_ARGS__)
+#define wa_log_info(comp, ...)  wa_log(WA_LOG_INFO, comp, __VA_ARGS__)
 #define wa_log_debug(comp, ...)                                                                    \
     do {                                                                                           \
         if (WA_LOG_ENABLED(WA_LOG_DEBUG))                                                          \

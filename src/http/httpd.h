@@ -19,17 +19,17 @@
 typedef struct wg_httpd wg_httpd;
 
 typedef struct wg_http_req {
-    const char *method;     /* "GET", "POST", ... */
-    const char *path;       /* URL path without the query string, percent-decoded by MHD */
-    const char *body;       /* request body, NUL-terminated; "" when none */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* URL path without the query string, percent-decoded by MHD */
+    const char *body;   /* request body, NUL-terminated; "" when none */
     size_t body_len;
-    void *conn;             /* struct MHD_Connection *, for header and argument look-ups */
+    void *conn; /* struct MHD_Connection *, for header and argument look-ups */
 } wg_http_req;
 
 typedef struct wg_http_resp {
-    int status;             /* default 200 */
+    int status;               /* default 200 */
     const char *content_type; /* static string; default "application/json" */
-    char *body;             /* heap (malloc), owned by the server after return; may be NULL */
+    char *body;               /* heap (malloc), owned by the server after return; may be NULL */
     size_t body_len;
     char extra_headers[512]; /* "Name: value\r\n" lines, optional */
 } wg_http_resp;

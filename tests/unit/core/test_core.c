@@ -187,10 +187,10 @@ static void test_random(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),  cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_strerror),          cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_arena),
-        cmocka_unit_test(test_hex_base64), cmocka_unit_test(test_ct),
-        cmocka_unit_test(test_log_levels), cmocka_unit_test(test_random),
+        cmocka_unit_test(test_hex_base64),        cmocka_unit_test(test_ct),
+        cmocka_unit_test(test_log_levels),        cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,8 +147,8 @@ static void test_requests(void **state)
     j4.path = "/missing";
     do_request(&loop, wg_httpd_port(h), &j4);
     assert_int_equal(j4.res.status, 404);
-    assert_string_equal(j4.res.body,
-                        "{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"such\\\" route\"}}");
+    assert_string_equal(
+        j4.res.body, "{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"such\\\" route\"}}");
 
     wg_httpd_stop(h);
     uv_run(&loop, UV_RUN_DEFAULT);

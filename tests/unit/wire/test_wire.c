@@ -271,10 +271,8 @@ static void test_garbage_after_open(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_and_nodes),
-        cmocka_unit_test(test_wrong_root),
-        cmocka_unit_test(test_default_root_refuses_sim),
-        cmocka_unit_test(test_leaf_not_static),
+        cmocka_unit_test(test_handshake_and_nodes),      cmocka_unit_test(test_wrong_root),
+        cmocka_unit_test(test_default_root_refuses_sim), cmocka_unit_test(test_leaf_not_static),
         cmocka_unit_test(test_garbage_after_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
