@@ -35,7 +35,9 @@
     X(EDNS, -22, "name resolution failed")                                                         \
     X(ESTORE, -23, "storage failure")                                                              \
     X(EEXIST, -24, "already exists")                                                               \
-    X(EUNSUPPORTED, -25, "not supported")
+    X(EUNSUPPORTED, -25, "not supported")                                                          \
+    X(EPROXY, -26, "proxy refused or failed the connection")                                       \
+    X(EPROXYAUTH, -27, "proxy authentication failed")
 
 typedef enum wa_err {
     WA_OK = 0,

@@ -12,7 +12,7 @@
 enum wa__stream_state {
     WA__ST_RESOLVING, /* outgoing: uv_getaddrinfo in flight */
     WA__ST_CONNECTING,
-    WA__ST_TUNNEL,    /* reserved: pre-TLS proxy handshake (HTTP CONNECT, SOCKS5) */
+    WA__ST_TUNNEL,    /* pre-TLS proxy handshake (HTTP CONNECT, SOCKS5; net/proxy.h) */
     WA__ST_HANDSHAKE, /* TLS handshake */
     WA__ST_OPEN,
 };

@@ -16,10 +16,16 @@
  *   in order; after a failed attempt the tcp handle is closed and re-initialised, because its
  *   socket is bound to the failed address family.
  *
- * - Connection steps: resolve -> connect -> tunnel_start() -> transport_ready() -> TLS
- *   handshake -> established(). tunnel_start() is where a pre-TLS tunnel (HTTP CONNECT,
- *   SOCKS5) will run in state WA__ST_TUNNEL: it would write its request, consume the proxy's
- *   reply in read_cb while in that state, and call transport_ready() when the tunnel is up.
+ * - Connection steps: resolve -> connect -> tunnel_start() -> transport_up() -> TLS
+ *   handshake -> established(). With a proxy (opts.proxy) the resolve and connect steps are
+ *   for the proxy, and tunnel_start() runs the sans-I/O handshake of net/proxy.h in state
+ *   WA__ST_TUNNEL: it sends the engine's requests, read_cb feeds it the proxy's replies, and
+ *   when the tunnel is up any bytes after the proxy's last reply go on to TLS (or on_data).
+ *   For socks5:// (local resolution) the target name is resolved first, with the same
+ *   uv_getaddrinfo request, and its first IPv4 address (else IPv6) is sent to the proxy:
+ *   IPv4 first because the proxy's own connectivity is unknown to us.
+ *   The proxy state lives in the dial and is freed (wiped: it held credentials) with it;
+ *   wa_stream_last_error takes the proxy's error text from there until on_close returns.
  *
  * - Memory: reads land in one WA_NET_READ_SLAB buffer per thread (libuv calls alloc_cb and
  *   read_cb back to back for one stream, and one loop runs per thread). TLS ciphertext is
@@ -29,22 +35,36 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "net/net_int.h"
+#include "net/proxy.h"
 #include "wa/error.h"
+
+/* Connecting through a proxy (only then allocated). */
+struct dial_proxy {
+    wa_proxy_url url;                 /* parsed opts.proxy; wiped once the tunnel engine has it */
+    wa_proxy_tunnel tun;              /* the handshake (WA__ST_TUNNEL) */
+    uint16_t target_port;             /* the real destination */
+    unsigned resolving_target : 1;    /* socks5://: the gai in flight is the target's */
+    char target[WA_NET_MAX_HOST + 1]; /* name, or the address resolved for socks5:// */
+    char text[WA_PROXY_MAX_ERROR + WA_NET_MAX_HOST]; /* wa_stream_last_error while connecting */
+};
 
 struct wa__dial {
     uv_getaddrinfo_t gai;
     uv_connect_t conn;
     struct addrinfo *ai_head; /* from uv_getaddrinfo, freed with the dial */
     struct addrinfo *ai_next; /* next address to try */
+    struct dial_proxy *px;    /* NULL for a direct connection */
     int last_err;             /* last libuv error of a connect attempt */
     char port[8];
-    char host[WA_NET_MAX_HOST + 1];
+    char host[WA_NET_MAX_HOST + 1]; /* being resolved / connected to (the proxy's, if any) */
 };
 
 /* A write the kernel did not take at once. */
@@ -60,6 +80,8 @@ static _Thread_local uint8_t read_slab[WA_NET_READ_SLAB];
 
 static void try_next(wa_stream *s);
 static void transport_ready(wa_stream *s);
+static int start_resolve(wa_stream *s, const char *host, uint16_t port);
+static void tunnel_read(wa_stream *s, const uint8_t *data, size_t n);
 
 /* ---- teardown ---- */
 
@@ -69,6 +91,11 @@ static void dial_free(wa_stream *s)
         return;
     if (s->dial->ai_head)
         uv_freeaddrinfo(s->dial->ai_head);
+    if (s->dial->px) {
+        wa_proxy_tunnel_cleanup(&s->dial->px->tun);
+        wa_wipe(s->dial->px, sizeof *s->dial->px);
+        wa_free(s->dial->px);
+    }
     wa_free(s->dial);
     s->dial = NULL;
 }
@@ -122,12 +149,58 @@ static void close_handles(wa_stream *s)
         uv_close((uv_handle_t *)&s->timer, on_handle_closed);
 }
 
+static void proxy_text(wa_stream *s, const char *fmt, ...) WA__PRINTF(2, 3);
+
+/* Set the proxy error text (first one wins). */
+static void proxy_text(wa_stream *s, const char *fmt, ...)
+{
+    struct dial_proxy *px = s->dial ? s->dial->px : NULL;
+    va_list ap;
+
+    if (!px || px->text[0])
+        return;
+    va_start(ap, fmt);
+    vsnprintf(px->text, sizeof px->text, fmt, ap);
+    va_end(ap);
+}
+
+/* Say which step of a proxied connection failed (the codes alone do not tell whether the
+ * proxy or the target was unreachable). Host names only: the URL is never repeated. */
+static void proxy_explain(wa_stream *s, int reason)
+{
+    struct wa__dial *d = s->dial;
+
+    if (!d || !d->px)
+        return;
+    switch (s->state) {
+    case WA__ST_RESOLVING:
+        if (d->px->resolving_target)
+            proxy_text(s, "cannot resolve %s (for the SOCKS5 proxy): %s", d->host,
+                       wa_strerror(reason));
+        else
+            proxy_text(s, "cannot resolve proxy host %s: %s", d->host, wa_strerror(reason));
+        break;
+    case WA__ST_CONNECTING:
+        proxy_text(s, "cannot connect to proxy %s:%s: %s", d->host, d->port, wa_strerror(reason));
+        break;
+    case WA__ST_TUNNEL:
+        if (reason == WA_ETIMEDOUT)
+            proxy_text(s, "timed out in the proxy handshake");
+        else
+            proxy_text(s, "proxy handshake failed: %s", wa_strerror(reason));
+        break;
+    default: /* the TLS handshake after the tunnel has its own text */
+        break;
+    }
+}
+
 void wa__stream_fail(wa_stream *s, int reason)
 {
     if (s->closing)
         return;
     s->closing = 1;
     s->reason = reason;
+    proxy_explain(s, reason);
     wa_log_debug(WA__NET_LOG, "stream %p closing: %s", (void *)s, wa_stream_last_error(s));
     if (!s->silent && !s->accepted && s->state != WA__ST_OPEN && s->cbs.on_connect)
         s->cbs.on_connect(s, reason, s->user_data);
@@ -158,6 +231,8 @@ static void on_written(uv_write_t *req, int status)
     wa_stream *s = w->s;
 
     s->queued -= w->len;
+    if (!w->owned)
+        wa_wipe(w->data, w->len); /* may be a proxy request with credentials */
     wa_free(w->owned);
     wa_free(w);
     if (s->closing)
@@ -364,7 +439,16 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     if (s->closing || nread == 0)
         return;
     if (nread < 0) {
+        if (s->state == WA__ST_TUNNEL && nread == UV_EOF) {
+            proxy_text(s, "proxy closed the connection during the handshake");
+            wa__stream_fail(s, WA_EPROXY);
+            return;
+        }
         wa__stream_fail(s, nread == UV_EOF ? WA_ECLOSED : WA_EIO);
+        return;
+    }
+    if (s->state == WA__ST_TUNNEL) {
+        tunnel_read(s, (const uint8_t *)buf->base, (size_t)nread);
         return;
     }
     if (!s->tls) {
@@ -372,7 +456,6 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
             s->cbs.on_data(s, (const uint8_t *)buf->base, (size_t)nread, s->user_data);
         return;
     }
-    /* TUNNEL state (later): proxy replies are parsed here before TLS starts. */
     rc = wa_tls_feed(s->tls, buf->base, (size_t)nread);
     if (rc) {
         wa__stream_fail(s, rc == WA_ELIMIT ? WA_ETLS : rc);
@@ -391,27 +474,102 @@ static void on_timeout(uv_timer_t *t)
     wa__stream_fail(s, WA_ETIMEDOUT);
 }
 
-/* TCP (and, later, any proxy tunnel) is up: start reading, then TLS or established. */
+/* The transport (TCP, or the proxy tunnel) is up and reading: TLS or established. `early` are
+ * bytes the target sent right after the proxy's reply (normally none). */
+static void transport_up(wa_stream *s, const uint8_t *early, size_t n)
+{
+    int rc;
+
+    if (!s->tls) {
+        established(s);
+        if (n > 0 && !s->closing && s->cbs.on_data)
+            s->cbs.on_data(s, early, n, s->user_data);
+        return;
+    }
+    s->state = WA__ST_HANDSHAKE;
+    if (n > 0) {
+        rc = wa_tls_feed(s->tls, early, n); /* copied before pump_tls reuses the slab */
+        if (rc) {
+            wa__stream_fail(s, rc == WA_ELIMIT ? WA_ETLS : rc);
+            return;
+        }
+    }
+    pump_tls(s); /* the client sends its ClientHello now */
+}
+
+/* TCP is up: start reading, then TLS or established. */
 static void transport_ready(wa_stream *s)
 {
     if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) != 0) {
         wa__stream_fail(s, WA_EIO);
         return;
     }
-    if (!s->tls) {
-        established(s);
-        return;
-    }
-    s->state = WA__ST_HANDSHAKE;
-    pump_tls(s); /* the client sends its ClientHello now */
+    transport_up(s, NULL, 0);
 }
 
-/* The pre-TLS tunnel step. HTTP CONNECT / SOCKS5 will be implemented here: set state
- * WA__ST_TUNNEL, send the proxy request, parse the reply in read_cb, then transport_ready().
- * Without a proxy the TCP connection is the transport. */
+/* Send the proxy engine's pending request (copied if the kernel does not take it at once). */
+static int tunnel_flush(wa_stream *s)
+{
+    wa_proxy_tunnel *t = &s->dial->px->tun;
+    wa_slice out = wa_proxy_tunnel_output(t);
+    int rc;
+
+    if (out.len == 0)
+        return 0;
+    rc = send_bytes(s, out.ptr, out.len, NULL);
+    wa_proxy_tunnel_output_done(t);
+    return rc;
+}
+
+/* A proxy reply arrived (WA__ST_TUNNEL). */
+static void tunnel_read(wa_stream *s, const uint8_t *data, size_t n)
+{
+    struct dial_proxy *px = s->dial->px;
+    size_t used = 0;
+    int rc;
+
+    rc = wa_proxy_tunnel_feed(&px->tun, data, n, &used);
+    if (rc == 0 || rc == WA_EAGAIN) {
+        if (tunnel_flush(s) != 0 || s->closing)
+            return;
+    }
+    if (rc == WA_EAGAIN)
+        return;
+    if (rc) {
+        proxy_text(s, "%s", wa_proxy_tunnel_error(&px->tun));
+        wa_log_warn(WA__NET_LOG, "proxy %s:%s: %s", s->dial->host, s->dial->port, px->text);
+        wa__stream_fail(s, rc);
+        return;
+    }
+    wa_log_debug(WA__NET_LOG, "stream %p: proxy tunnel to %s:%u is up", (void *)s, px->target,
+                 (unsigned)px->target_port);
+    wa_proxy_tunnel_cleanup(&px->tun);
+    transport_up(s, data + used, n - used);
+}
+
+/* The pre-TLS tunnel step: without a proxy the TCP connection is the transport; with one,
+ * start its handshake (WA__ST_TUNNEL) and continue in tunnel_read. */
 static void tunnel_start(wa_stream *s)
 {
-    transport_ready(s);
+    struct dial_proxy *px = s->dial ? s->dial->px : NULL;
+    int rc;
+
+    if (!px) {
+        transport_ready(s);
+        return;
+    }
+    s->state = WA__ST_TUNNEL;
+    rc = wa_proxy_tunnel_init(&px->tun, &px->url, px->target, px->target_port);
+    wa_proxy_url_wipe(&px->url); /* the engine has what it needs */
+    if (rc) {
+        wa__stream_fail(s, rc);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) != 0) {
+        wa__stream_fail(s, WA_EIO);
+        return;
+    }
+    (void)tunnel_flush(s); /* on failure the stream is failed already */
 }
 
 static void redial(wa_stream *s)
@@ -462,6 +620,36 @@ static void try_next(wa_stream *s)
     wa__stream_fail(s, map_uv_error(d->last_err));
 }
 
+/* socks5://: the target's name is resolved (res is ours); now the proxy's. */
+static void resolved_target(wa_stream *s, struct addrinfo *res)
+{
+    struct dial_proxy *px = s->dial->px;
+    const struct addrinfo *ai, *pick = NULL;
+    int rc;
+
+    for (ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET)
+            pick = ai;
+    for (ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET6)
+            pick = ai;
+    if (pick && pick->ai_family == AF_INET)
+        rc = uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, px->target, sizeof px->target);
+    else if (pick)
+        rc = uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, px->target, sizeof px->target);
+    else
+        rc = -1;
+    uv_freeaddrinfo(res);
+    if (rc != 0) {
+        wa__stream_fail(s, WA_EDNS);
+        return;
+    }
+    px->resolving_target = 0;
+    rc = start_resolve(s, px->url.host, px->url.port);
+    if (rc)
+        wa__stream_fail(s, rc);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     wa_stream *s = req->data;
@@ -479,6 +667,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         wa_log_debug(WA__NET_LOG, "resolving %s failed: %s", s->dial->host,
                      status < 0 ? uv_strerror(status) : "no address");
         wa__stream_fail(s, WA_EDNS);
+        return;
+    }
+    if (s->dial->px && s->dial->px->resolving_target) {
+        resolved_target(s, res);
         return;
     }
     s->dial->ai_head = s->dial->ai_next = res;
@@ -504,14 +696,68 @@ wa_stream *wa__stream_alloc(uv_loop_t *loop)
     return s;
 }
 
+/* Resolve host:port with the dial's one uv_getaddrinfo request (host <= WA_NET_MAX_HOST). */
+static int start_resolve(wa_stream *s, const char *host, uint16_t port)
+{
+    struct wa__dial *d = s->dial;
+    struct addrinfo hints;
+    int r;
+
+    snprintf(d->host, sizeof d->host, "%s", host);
+    snprintf(d->port, sizeof d->port, "%u", (unsigned)port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_NUMERICSERV;
+    d->gai.data = s;
+    r = uv_getaddrinfo(s->loop, &d->gai, on_resolved, d->host, d->port, &hints);
+    if (r)
+        return r == UV_ENOMEM ? WA_ENOMEM : WA_EDNS;
+    s->gai_pending = 1;
+    s->state = WA__ST_RESOLVING;
+    return 0;
+}
+
+static const char *proxy_kind_name(int kind)
+{
+    return kind == WA_PROXY_HTTP ? "HTTP" : kind == WA_PROXY_SOCKS5H ? "SOCKS5h" : "SOCKS5";
+}
+
+/* Parse opts->proxy into a new d->px and start the first name resolution. */
+static int start_proxied(wa_stream *s, const wa_stream_opts *opts)
+{
+    struct dial_proxy *px;
+    int rc;
+
+    if (!wa_proxy_valid_target(opts->host))
+        return WA_EINVAL;
+    px = wa_calloc(1, sizeof *px);
+    if (!px)
+        return WA_ENOMEM;
+    s->dial->px = px;
+    rc = wa_proxy_url_parse(opts->proxy, &px->url);
+    if (rc)
+        return rc;
+    snprintf(px->target, sizeof px->target, "%s", opts->host);
+    px->target_port = opts->port;
+    wa_log_debug(WA__NET_LOG, "stream %p: to %s:%u through %s proxy %s:%u", (void *)s, px->target,
+                 (unsigned)px->target_port, proxy_kind_name(px->url.kind), px->url.host,
+                 (unsigned)px->url.port);
+    if (px->url.kind == WA_PROXY_SOCKS5 && !wa_proxy_is_ip_literal(opts->host)) {
+        px->resolving_target = 1;
+        return start_resolve(s, opts->host, opts->port);
+    }
+    return start_resolve(s, px->url.host, px->url.port);
+}
+
 int wa_stream_connect(uv_loop_t *loop, const wa_stream_opts *opts, const wa_stream_cbs *cbs,
                       void *user_data, wa_stream **out)
 {
-    struct addrinfo hints;
     struct wa__dial *d;
     wa_stream *s;
     size_t hlen;
-    int r, rc;
+    int rc;
 
     if (!loop || !opts || !cbs || !cbs->on_data || !opts->host || opts->port == 0)
         return WA_EINVAL;
@@ -533,26 +779,18 @@ int wa_stream_connect(uv_loop_t *loop, const wa_stream_opts *opts, const wa_stre
         goto fail;
     }
     s->dial = d;
-    memcpy(d->host, opts->host, hlen + 1);
-    snprintf(d->port, sizeof d->port, "%u", (unsigned)opts->port);
     if (opts->tls) {
+        /* SNI and verification name: always the real host, never the proxy's */
         rc = wa_tls_new(opts->tls, opts->tls_host ? opts->tls_host : opts->host, &s->tls);
         if (rc)
             goto fail;
     }
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICSERV;
-    d->gai.data = s;
-    r = uv_getaddrinfo(loop, &d->gai, on_resolved, d->host, d->port, &hints);
-    if (r) {
-        rc = r == UV_ENOMEM ? WA_ENOMEM : WA_EDNS;
+    if (opts->proxy && opts->proxy[0])
+        rc = start_proxied(s, opts);
+    else
+        rc = start_resolve(s, opts->host, opts->port);
+    if (rc)
         goto fail;
-    }
-    s->gai_pending = 1;
-    s->state = WA__ST_RESOLVING;
     uv_timer_start(&s->timer, on_timeout,
                    opts->timeout_ms ? opts->timeout_ms : WA_NET_CONNECT_TIMEOUT_MS, 0);
     *out = s;
@@ -651,8 +889,11 @@ const char *wa_stream_last_error(const wa_stream *s)
 {
     if (s->tls && wa_tls_last_error(s->tls)[0])
         return wa_tls_last_error(s->tls);
-    if (s->closing && s->reason)
+    if (s->closing && s->reason) {
+        if (s->dial && s->dial->px && s->dial->px->text[0])
+            return s->dial->px->text;
         return wa_strerror(s->reason);
+    }
     return "";
 }
 

@@ -6,7 +6,7 @@
  *
  * Life cycle of a stream (all callbacks run on the loop thread and take user_data last):
  *
- *   outgoing:  wa_stream_connect -> [resolve -> TCP connect -> (pre-TLS tunnel) -> TLS]
+ *   outgoing:  wa_stream_connect -> [resolve -> TCP connect -> (proxy tunnel) -> TLS]
  *              -> on_connect(s, 0) ... on_data ... -> on_close(s, reason)
  *              or on failure: on_connect(s, err) -> on_close(s, err)
  *   accepted:  wa_listener (on_accept once TCP and any TLS handshake are done; the handler
@@ -22,6 +22,13 @@
  * close_notify); WA_ETIMEDOUT connect/handshake timer; WA_EDNS name resolution failed;
  * WA_ECONNREFUSED; WA_ECERT certificate rejected; WA_ETLS other TLS failure; WA_EIO socket
  * error; WA_ENOMEM; WA_ESTATE an accepted stream left without callbacks.
+ * Through a proxy also: WA_EPROXYAUTH credentials rejected or missing; WA_EPROXY the proxy
+ * refused or could not make the connection, or closed during its handshake; WA_EPROTO a
+ * malformed proxy reply; WA_ELIMIT an HTTP proxy response header over its cap. DNS, refused and
+ * timeout codes then concern the proxy (or, for socks5://, resolving the target); the
+ * wa_stream_last_error text says which ("cannot connect to proxy 10.0.0.1:1080: connection
+ * refused", "proxy authentication failed", "proxy refused connection: SOCKS5 reply 5
+ * (connection refused)", "HTTP proxy answered 407 ...", "timed out in the proxy handshake").
  *
  * Memory per idle connection: this struct with its uv_tcp_t and uv_timer_t (< 1 KiB) plus the
  * TLS engine (see tls.h); reads go through one 64 KiB slab per loop thread, and write buffers
@@ -38,7 +45,8 @@
 
 #include "tls/tls.h"
 
-/* Default limit on DNS + TCP connect + TLS handshake (and on an accepted TLS handshake). */
+/* Default limit on DNS + TCP connect + proxy handshake + TLS handshake (and on an accepted TLS
+ * handshake). */
 #define WA_NET_CONNECT_TIMEOUT_MS 20000
 /* Default write-queue cap (bytes handed to wa_stream_write that the kernel has not taken). */
 #define WA_NET_WRITE_QUEUE_MAX (4 * 1024 * 1024)
@@ -78,11 +86,20 @@ typedef struct wa_stream_opts {
     const char *tls_host;   /* name for SNI and verification; NULL = host (copied) */
     unsigned timeout_ms;    /* DNS + connect + tunnel + TLS handshake; 0 = default */
     size_t write_queue_max; /* 0 = WA_NET_WRITE_QUEUE_MAX */
-    /* Later: proxy settings (HTTP CONNECT, SOCKS5) for the pre-TLS tunnel step. */
+    /* Proxy URL (parsed and copied; NULL or "" = direct), see net/proxy.h:
+     *   "socks5://user:pass@host:port"   SOCKS5, `host` resolved here, sent as an address
+     *   "socks5h://user:pass@host:port"  SOCKS5, the proxy resolves `host`
+     *   "http://user:pass@host:port"     HTTP CONNECT with Proxy-Authorization: Basic
+     * Credentials are optional and percent-decoded; port defaults to 1080. The stream connects
+     * to the proxy (DNS through uv_getaddrinfo), runs the tunnel handshake, then TLS to `host`
+     * (SNI and verification against tls_host/host, never the proxy's name). Credentials are
+     * never logged and are wiped once sent. timeout_ms covers the whole sequence. */
+    const char *proxy;
 } wa_stream_opts;
 
 /* Start an outgoing connection. Returns 0 and *out (then exactly one on_close will follow),
- * or WA_EINVAL (bad options / a server TLS context), WA_ENOMEM, or the TLS engine's error,
+ * or WA_EINVAL (bad options / a server TLS context / a malformed proxy URL), WA_EUNSUPPORTED
+ * (a proxy scheme other than socks5, socks5h, http), WA_ENOMEM, or the TLS engine's error,
  * in which case no callback is ever called (what was allocated is freed as the loop runs).
  * No callback runs before this returns. cbs is copied (on_data required); user_data is
  * passed back. */
@@ -111,8 +128,8 @@ int wa_stream_is_open(const wa_stream *s);
 /* Readable reason for a TLS failure (certificate verification text) or the reason code's
  * text; "" while there is no error. Valid until on_close returns. */
 const char *wa_stream_last_error(const wa_stream *s);
-/* Peer address as "1.2.3.4:443" or "[::1]:443" into buf (NUL-terminated). 0, WA_ESTATE if not
- * connected, WA_ELIMIT if cap is too small. */
+/* Peer address as "1.2.3.4:443" or "[::1]:443" into buf (NUL-terminated); through a proxy,
+ * the proxy's address. 0, WA_ESTATE if not connected, WA_ELIMIT if cap is too small. */
 int wa_stream_peer(const wa_stream *s, char *buf, size_t cap);
 
 /* --- listener --- */
