@@ -27,8 +27,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   export DEBIAN_FRONTEND=noninteractive
+  # Test daemons (dante, tinyproxy) must not start as system services on install: the tests
+  # start their own on loopback. policy-rc.d 101 tells invoke-rc.d not to start anything.
+  cleanup_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    cleanup_policy=1
+  fi
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rc=0
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  [ "$cleanup_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || { echo "deps: apt-get install failed ($rc)"; exit "$rc"; }
 fi
 
 # Node peers: reinstall only when package.json changed since the last install.
