@@ -33,6 +33,9 @@ static int sg_hmac_init(void **hmac_context, const uint8_t *key, size_t key_len,
     int rc;
 
     (void)user_data;
+    /* libsignal-protocol-c 2.3.3 (hkdf_extract, signal_message_get_mac) calls the cleanup
+     * callback on its uninitialised context pointer after a failed init: leave it NULL. */
+    *hmac_context = NULL;
     c = wa_malloc(sizeof *c);
     if (!c)
         return SG_ERR_NOMEM;
