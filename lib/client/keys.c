@@ -1,0 +1,119 @@
+/*
+ * keys.c - the account's Signal keys (PROTOCOL.md §3, §5): identity key pair, registration id,
+ * the signed prekey (XEdDSA over 0x05 || pub, as libsignal signs a serialized public key),
+ * and one-time prekeys, whose ids are 24-bit, start at 1 and never take the value 0.
+ *
+ * Prekeys are generated in the store before they are uploaded, so that a key the server hands
+ * out always has its private half on disk; an upload that failed is retried with the same
+ * keys (wa_store_prekeys_pending) rather than burning ids.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <string.h>
+#include <time.h>
+
+#include "client/client_int.h"
+#include "core/alloc.h"
+#include "core/util.h"
+#include "crypto/curve25519.h"
+#include "wa/error.h"
+
+int wa__keys_sign_prekey(const uint8_t identity_priv[32], const uint8_t pub[32], uint8_t sig[64])
+{
+    uint8_t msg[33];
+
+    msg[0] = WA_SIGNAL_KEY_TYPE;
+    memcpy(msg + 1, pub, 32);
+    return wa_xeddsa_sign(sig, identity_priv, msg, sizeof msg);
+}
+
+int wa__keys_new_creds(wa_store_creds *out)
+{
+    wa_store_creds c;
+    uint16_t r = 0;
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    rc = wa_x25519_keygen(c.noise_priv, c.noise_pub);
+    if (rc == 0)
+        rc = wa_x25519_keygen(c.identity_priv, c.identity_pub);
+    if (rc == 0)
+        rc = wa_x25519_keygen(c.spk_priv, c.spk_pub);
+    if (rc == 0)
+        rc = wa__keys_sign_prekey(c.identity_priv, c.spk_pub, c.spk_sig);
+    if (rc == 0)
+        rc = wa_random(c.adv_secret, sizeof c.adv_secret);
+    if (rc == 0)
+        rc = wa_random(&r, sizeof r);
+    if (rc == 0) {
+        /* 14 bits as Baileys and WhatsApp Web; 0 is avoided */
+        c.registration_id = (uint32_t)(r & 0x3FFF);
+        if (c.registration_id == 0)
+            c.registration_id = 1;
+        c.spk_id = 1;
+        c.spk_created = (int64_t)time(NULL);
+        c.next_prekey_id = 1;
+        memcpy(out, &c, sizeof c);
+    }
+    wa_wipe(&c, sizeof c);
+    return rc;
+}
+
+uint32_t wa__keys_next_id(uint32_t id)
+{
+    return id >= WA_STORE_PREKEY_ID_MAX ? 1 : id + 1;
+}
+
+int wa__keys_pending_prekeys(wa_store *s, int64_t account, const wa_store_creds *creds, size_t want,
+                             wa_store_prekey *out, size_t *n)
+{
+    wa_store_prekey *fresh = NULL;
+    size_t have = 0, missing, i;
+    uint32_t next = creds->next_prekey_id;
+    int rc;
+
+    rc = wa_store_prekeys_pending(s, account, out, want, &have);
+    if (rc)
+        return rc;
+    missing = want - have;
+    if (missing) {
+        fresh = wa_calloc(missing, sizeof *fresh);
+        if (!fresh)
+            return WA_ENOMEM;
+        for (i = 0; i < missing && rc == 0; i++) {
+            fresh[i].id = next;
+            next = wa__keys_next_id(next);
+            rc = wa_x25519_keygen(fresh[i].priv, fresh[i].pub);
+        }
+        if (rc == 0)
+            rc = wa_store_prekeys_add(s, account, fresh, missing, next);
+        if (rc == 0) {
+            memcpy(out + have, fresh, missing * sizeof *fresh);
+            have += missing;
+        }
+        wa_wipe(fresh, missing * sizeof *fresh);
+        wa_free(fresh);
+    }
+    if (rc == 0)
+        *n = have;
+    return rc;
+}
+
+int wa__keys_rotate_signed_prekey(wa_store_creds *c, int64_t now)
+{
+    uint8_t priv[32], pub[32], sig[64];
+    int rc;
+
+    rc = wa_x25519_keygen(priv, pub);
+    if (rc == 0)
+        rc = wa__keys_sign_prekey(c->identity_priv, pub, sig);
+    if (rc == 0) {
+        c->spk_id = wa__keys_next_id(c->spk_id);
+        memcpy(c->spk_priv, priv, 32);
+        memcpy(c->spk_pub, pub, 32);
+        memcpy(c->spk_sig, sig, 64);
+        c->spk_created = now;
+    }
+    wa_wipe(priv, sizeof priv);
+    return rc;
+}

@@ -1,0 +1,147 @@
+/*
+ * store.h - libwa's SQLite store: layout decision, and the internal API the client uses
+ * (credentials, prekeys, signed prekeys, PN<->LID map). The public part is include/wa/store.h.
+ *
+ * LAYOUT: ONE SQLite FILE FOR ALL ACCOUNTS OF A PROCESS, every table keyed by an `account`
+ * column, ONE CONNECTION PER LOOP THREAD, nothing of an idle account in memory.
+ *
+ * Why not one file per account:
+ *   - File descriptors. The process has about 20,000, shared with the sockets of the same
+ *     accounts. An open SQLite database in WAL mode holds three (db, -wal, -shm), so 10,000
+ *     accounts cannot keep their files open; they would need an LRU of open handles that opens
+ *     and closes files (and re-parses schemas, re-maps -shm) on every message burst.
+ *   - Memory. Every connection has its own page cache, lookaside and prepared statements:
+ *     tens to hundreds of KiB each, which alone would break the 64 KiB-per-idle-client goal.
+ *     One shared connection has one cache (WA_STORE_DEFAULT_CACHE_KIB) however many accounts.
+ *   - fsync cost. Many files mean many WALs and many checkpoints; one WAL batches them.
+ * What one file costs, and how it is handled:
+ *   - Per-account backup: wa_store_snapshot copies one account's rows (inside one read
+ *     transaction, so the copy is consistent) into a new SQLite file, and wa_store_restore
+ *     imports such a file under a new name. Every table is listed once (tables[] in store.c),
+ *     so part 2's tables (sessions, sender keys, message ids) join backup, restore, wipe and
+ *     delete by adding a line.
+ *   - Deletion: wa_store_account_wipe/delete DELETE the account's rows in one transaction;
+ *     secure_delete=ON overwrites the freed pages, so wiped keys do not linger in the file.
+ *   - One writer at a time: writes are a few small rows (a pairing, a prekey batch, later a
+ *     session update per message) and are sub-millisecond without fsync, which is what WAL +
+ *     synchronous=NORMAL gives. Several loop threads each open their own wa_store on the file;
+ *     a busy timeout (WA_STORE_BUSY_MS) serializes their rare concurrent writes.
+ *   - Blast radius: one corrupt file holds every account; the per-account snapshots are the
+ *     backups, and SQLite's WAL keeps the file consistent across crashes.
+ *
+ * CRASH SAFETY: journal_mode=WAL, synchronous=NORMAL by default: a commit survives a process
+ * crash at once, and a power loss can only lose the last commits before a checkpoint, never
+ * corrupt the file. That is right for state that can be recovered (prekey marks, later Signal
+ * ratchets, repaired by retry receipts), and keeps per-message writes fsync-free. Commits that
+ * must survive a power loss because the server is told about them right after - the identity
+ * made by pairing (acknowledged by pair-device-sign) and the logout wipe - are "durable": they
+ * run with synchronous=FULL, which fsyncs the WAL before COMMIT returns.
+ *
+ * Memory: the store struct, one prepared statement per query kind (prepared on first use) and
+ * the page cache (capped by cache_size). Key material read from the database is copied into
+ * the caller's struct; callers wipe it (wa_store_creds_wipe) as soon as they are done, so
+ * an idle client holds no keys.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#ifndef WA_STORE_STORE_H
+#define WA_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wa/store.h"
+
+#define WA_STORE_DEFAULT_CACHE_KIB 2048 /* one page cache for every account of a connection */
+#define WA_STORE_BUSY_MS           5000 /* wait for another thread's write transaction */
+#define WA_STORE_WAL_LIMIT         (64 * 1024 * 1024) /* journal_size_limit: WAL file size kept */
+#define WA_STORE_SCHEMA_VERSION    1
+
+#define WA_STORE_KEY_LEN       32
+#define WA_STORE_SIG_LEN       64
+#define WA_STORE_JID_MAX       192       /* a formatted JID with its NUL (WA_JID_STR_MAX fits) */
+#define WA_STORE_TEXT_MAX      128       /* platform, push name */
+#define WA_STORE_ADV_MAX       1024      /* serialized ADVSignedDeviceIdentity */
+#define WA_STORE_ROUTING_MAX   256       /* edge routing info */
+#define WA_STORE_PREKEY_ID_MAX 0xFFFFFFu /* prekey ids are 24-bit on the wire, never 0 */
+
+/* An account's own credentials. Fixed-size: no allocation. Secret fields: *_priv, adv_secret. */
+typedef struct wa_store_creds {
+    uint8_t noise_priv[WA_STORE_KEY_LEN];
+    uint8_t noise_pub[WA_STORE_KEY_LEN];
+    uint8_t identity_priv[WA_STORE_KEY_LEN];
+    uint8_t identity_pub[WA_STORE_KEY_LEN];
+    uint32_t registration_id;
+    /* current signed prekey (older ones stay in the signed_prekey table) */
+    uint32_t spk_id;
+    uint8_t spk_priv[WA_STORE_KEY_LEN];
+    uint8_t spk_pub[WA_STORE_KEY_LEN];
+    uint8_t spk_sig[WA_STORE_SIG_LEN];
+    int64_t spk_created; /* unix seconds */
+    uint8_t adv_secret[WA_STORE_KEY_LEN];
+    uint32_t next_prekey_id; /* next one-time prekey id to generate (1..WA_STORE_PREKEY_ID_MAX) */
+    /* set by pairing ("" before) */
+    char me_jid[WA_STORE_JID_MAX]; /* "PHONE:DEVICE@s.whatsapp.net" */
+    char me_lid[WA_STORE_JID_MAX]; /* "LID:DEVICE@lid" or "" */
+    char platform[WA_STORE_TEXT_MAX];
+    char push_name[WA_STORE_TEXT_MAX];
+    uint8_t adv_identity[WA_STORE_ADV_MAX]; /* ADVSignedDeviceIdentity incl. account key */
+    size_t adv_identity_len;
+    uint8_t routing_info[WA_STORE_ROUTING_MAX];
+    size_t routing_info_len;
+} wa_store_creds;
+
+typedef struct wa_store_prekey {
+    uint32_t id;
+    uint8_t priv[WA_STORE_KEY_LEN];
+    uint8_t pub[WA_STORE_KEY_LEN];
+} wa_store_prekey;
+
+/* Wipe a creds struct (all of it). */
+void wa_store_creds_wipe(wa_store_creds *c);
+
+/* Load account id's credentials into *out (written only on success; wipe it after use).
+ * 0, WA_ENOTFOUND (none yet), WA_ESTORE. */
+int wa_store_creds_load(wa_store *s, int64_t id, wa_store_creds *out);
+/* Insert or replace the credentials (and record the current signed prekey in the
+ * signed_prekey table). durable != 0: fsync before returning (see the top of this file).
+ * 0 or WA_ESTORE. */
+int wa_store_creds_save(wa_store *s, int64_t id, const wa_store_creds *c, int durable);
+/* Update only the routing info / push name. 0, WA_ENOTFOUND, WA_ESTORE. */
+int wa_store_set_routing(wa_store *s, int64_t id, const uint8_t *info, size_t len);
+int wa_store_set_push_name(wa_store *s, int64_t id, const char *name);
+
+/* One-time prekeys. Store n new keys (not yet uploaded) and set the account's next prekey id
+ * to next_id, in one transaction. 0, WA_EEXIST (an id is taken), WA_ENOTFOUND (no creds),
+ * WA_ESTORE. */
+int wa_store_prekeys_add(wa_store *s, int64_t id, const wa_store_prekey *keys, size_t n,
+                         uint32_t next_id);
+/* Up to max keys not yet uploaded, lowest id first, into out[]; *n set. 0 or WA_ESTORE. */
+int wa_store_prekeys_pending(wa_store *s, int64_t id, wa_store_prekey *out, size_t max, size_t *n);
+/* Mark the given ids uploaded. 0 or WA_ESTORE. */
+int wa_store_prekeys_mark_uploaded(wa_store *s, int64_t id, const uint32_t *ids, size_t n);
+/* The key with this id (for a pkmsg, part 2). 0, WA_ENOTFOUND, WA_ESTORE. */
+int wa_store_prekey_get(wa_store *s, int64_t id, uint32_t key_id, wa_store_prekey *out);
+/* Remove a used key. 0 (also if absent) or WA_ESTORE. */
+int wa_store_prekey_remove(wa_store *s, int64_t id, uint32_t key_id);
+/* Number of stored keys; uploaded_only counts only uploaded ones. 0 or WA_ESTORE. */
+int wa_store_prekeys_count(wa_store *s, int64_t id, int uploaded_only, size_t *n);
+
+/* A previous or current signed prekey by id (part 2 needs old ones for late pkmsgs).
+ * 0, WA_ENOTFOUND, WA_ESTORE. priv/pub/sig may be NULL. */
+int wa_store_signed_prekey_get(wa_store *s, int64_t id, uint32_t spk_id,
+                               uint8_t priv[WA_STORE_KEY_LEN], uint8_t pub[WA_STORE_KEY_LEN],
+                               uint8_t sig[WA_STORE_SIG_LEN]);
+
+/* PN <-> LID map of the account's contacts (users without device: "123", "456"; the servers
+ * are implied). Put replaces an existing mapping of either side. 0 or WA_ESTORE/WA_EINVAL. */
+int wa_store_lid_put(wa_store *s, int64_t id, const char *pn_user, const char *lid_user);
+/* Lookups write a NUL-terminated user into out (cap bytes). 0, WA_ENOTFOUND, WA_ELIMIT,
+ * WA_ESTORE. */
+int wa_store_lid_for_pn(wa_store *s, int64_t id, const char *pn_user, char *out, size_t cap);
+int wa_store_pn_for_lid(wa_store *s, int64_t id, const char *lid_user, char *out, size_t cap);
+
+/* Readable text of the last SQLite error on this connection (for logs). Never NULL. */
+const char *wa_store_errmsg(wa_store *s);
+
+#endif
