@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# run.sh - start the service from a build directory.
-# The wagate daemon (src/) is not built yet; until it exists this says so and exits non-zero
-# rather than pretending. See docs/ for the plan.
+# run.sh - start the service from a build directory: wagate on :8080 (PORT) with its SQLite
+# files in ./data (DATA_DIR); it prints the dashboard URL and, at the first start, the API key
+# it generated (see docs/configuration.md). Falls back to the simulator if wagate is not built.
 set -euo pipefail
 build=${1:-build}
 if [ -x "$build/src/wagate" ]; then
-  mkdir -p data
+  # wagate creates DATA_DIR itself, mode 0700 (it holds the API key and session secrets)
+  export DATA_DIR="${DATA_DIR:-./data}" PORT="${PORT:-8080}"
   exec "$build/src/wagate"
 fi
 if [ -x "$build/sim/wasim" ]; then

@@ -1,0 +1,796 @@
+/*
+ * api.c - routing, authentication and handlers of wagate's HTTP interface (see api.h and
+ * docs/openapi.yaml).
+ *
+ * Every request goes through wg_api_handle: route lookup (404, or 405 with Allow when only the
+ * method is wrong), X-Api-Key for everything under /api (constant-time compare; 401 missing,
+ * 403 wrong; checked before the route so that unauthenticated clients learn nothing about the
+ * routes), then the handler. Errors are {"error": {"code", "message"[, "field"]}}. Each
+ * request is timed into wagate_http_request_duration_seconds by route pattern (never by raw
+ * path: bounded label values).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "wa/error.h"
+
+#define COMPONENT "api"
+#define PARAM_BUF 512
+#define URL_MAX   1024
+#define PROXY_MAX 1024
+
+/* ---- responses ---- */
+
+static void add_header(wg_http_resp *resp, const char *name, const char *value)
+{
+    size_t used = strlen(resp->extra_headers);
+
+    snprintf(resp->extra_headers + used, sizeof resp->extra_headers - used, "%s: %s\r\n", name,
+             value);
+}
+
+static void send_json(wg_http_resp *resp, int status, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+
+    json_decref(j);
+    free(resp->body);
+    resp->body = NULL;
+    if (!text) {
+        wg_http_json_error(resp, 500, "internal", "out of memory");
+        return;
+    }
+    resp->body = text; /* jansson allocates with malloc: the server free()s it */
+    resp->body_len = strlen(text);
+    resp->status = status;
+    resp->content_type = "application/json";
+}
+
+static void send_error(wg_http_resp *resp, int status, const char *code, const char *field,
+                       const char *fmt, ...) WA__PRINTF(5, 6);
+
+static void send_error(wg_http_resp *resp, int status, const char *code, const char *field,
+                       const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    json_t *err;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    err = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    if (err && field)
+        json_object_set_new(err, "field", json_string(field));
+    send_json(resp, status, err ? json_pack("{s:o}", "error", err) : NULL);
+}
+
+static void iso_time(char *out, size_t cap, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- request bodies ---- */
+
+/* The body as a JSON object, or NULL with the error response already set. */
+static json_t *parse_body(wg_http_req *req, wg_http_resp *resp)
+{
+    json_error_t e;
+    json_t *j;
+
+    /* The body is JSON whatever the Content-Type says (curl -d sends a form type). No CSRF
+     * risk: a browser cannot add X-Api-Key to a cross-origin request without a preflight. */
+    if (req->body_len == 0) {
+        send_error(resp, 400, "invalid_json", NULL, "the request body must be a JSON object");
+        return NULL;
+    }
+    j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        send_error(resp, 400, "invalid_json", NULL, "malformed JSON at line %d, column %d: %s",
+                   e.line, e.column, e.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        send_error(resp, 400, "invalid_json", NULL, "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* 1 if every key of obj is in allowed; else a 400 naming the first unknown field. */
+static int only_fields(json_t *obj, const char *const *allowed, const char *prefix,
+                       wg_http_resp *resp)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+
+    json_object_foreach(obj, key, v)
+    {
+        for (i = 0; allowed[i]; i++)
+            if (!strcmp(key, allowed[i]))
+                break;
+        if (!allowed[i]) {
+            char field[160];
+            snprintf(field, sizeof field, "%s%.100s", prefix, key);
+            send_error(resp, 400, "invalid_field", field, "%s: unknown field", field);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int has_scheme(const char *s, const char *const *schemes)
+{
+    size_t i;
+
+    for (i = 0; schemes[i]; i++) {
+        size_t n = strlen(schemes[i]);
+        if (!strncasecmp(s, schemes[i], n) && s[n] && s[n] != '/')
+            return 1;
+    }
+    return 0;
+}
+
+static int has_ctl_or_space(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* Event names of issue 6's envelope, and "*". */
+static const char *const event_names[] = {"*",
+                                          "session.status",
+                                          "message",
+                                          "message.ack",
+                                          "message.reaction",
+                                          "message.edited",
+                                          "message.revoked",
+                                          "presence.update",
+                                          "group.update",
+                                          "message.decrypt_failed",
+                                          NULL};
+
+/* Validate the "webhook" option; returns the canonical copy or NULL (error set). */
+static json_t *check_webhook(json_t *w, wg_http_resp *resp)
+{
+    static const char *const fields[] = {"url", "events", "secret", NULL};
+    static const char *const schemes[] = {"http://", "https://", NULL};
+    json_t *url, *events, *secret, *out;
+    size_t i, k;
+
+    if (!json_is_object(w)) {
+        send_error(resp, 400, "invalid_field", "webhook", "webhook: must be an object");
+        return NULL;
+    }
+    if (!only_fields(w, fields, "webhook.", resp))
+        return NULL;
+    url = json_object_get(w, "url");
+    if (!json_is_string(url) || json_string_length(url) > URL_MAX ||
+        !has_scheme(json_string_value(url), schemes) || has_ctl_or_space(json_string_value(url))) {
+        send_error(resp, 400, "invalid_field", "webhook.url",
+                   "webhook.url: must be an http:// or https:// URL of at most %d bytes", URL_MAX);
+        return NULL;
+    }
+    events = json_object_get(w, "events");
+    if (events) {
+        if (!json_is_array(events) || json_array_size(events) > 32) {
+            send_error(resp, 400, "invalid_field", "webhook.events",
+                       "webhook.events: must be an array of event names");
+            return NULL;
+        }
+        for (i = 0; i < json_array_size(events); i++) {
+            json_t *e = json_array_get(events, i);
+            for (k = 0; event_names[k] && json_is_string(e); k++)
+                if (!strcmp(json_string_value(e), event_names[k]))
+                    break;
+            if (!json_is_string(e) || !event_names[k]) {
+                send_error(resp, 400, "invalid_field", "webhook.events",
+                           "webhook.events[%zu]: unknown event name", i);
+                return NULL;
+            }
+        }
+    }
+    secret = json_object_get(w, "secret");
+    if (secret && (!json_is_string(secret) || json_string_length(secret) > WG_WEBHOOK_SECRET_MAX)) {
+        send_error(resp, 400, "invalid_field", "webhook.secret",
+                   "webhook.secret: must be a string of at most %d bytes", WG_WEBHOOK_SECRET_MAX);
+        return NULL;
+    }
+    out = json_pack("{s:O}", "url", url);
+    if (out && events)
+        json_object_set(out, "events", events);
+    if (out && secret)
+        json_object_set(out, "secret", secret);
+    return out;
+}
+
+static int check_proxy(json_t *p, wg_http_resp *resp)
+{
+    static const char *const schemes[] = {"socks5://", "socks5h://", "http://", NULL};
+
+    if (!json_is_string(p) || json_string_length(p) > PROXY_MAX ||
+        !has_scheme(json_string_value(p), schemes) || has_ctl_or_space(json_string_value(p))) {
+        /* the value is never echoed: it may hold a password */
+        send_error(resp, 400, "invalid_field", "proxy",
+                   "proxy: must be a socks5://, socks5h:// or http:// URL of at most %d bytes",
+                   PROXY_MAX);
+        return 0;
+    }
+    return 1;
+}
+
+/* "scheme://user:secret@host" -> "scheme://user:***@host". */
+static json_t *masked_proxy(const char *url)
+{
+    const char *start = strstr(url, "://"), *at, *colon;
+    char out[PROXY_MAX + 8];
+
+    if (!start)
+        return json_string("***");
+    start += 3;
+    at = strrchr(start, '@');
+    if (!at)
+        return json_string(url);
+    colon = memchr(start, ':', (size_t)(at - start));
+    if (!colon)
+        return json_string(url);
+    snprintf(out, sizeof out, "%.*s:***%s", (int)(colon - url), url, at);
+    return json_string(out);
+}
+
+/* ---- sessions ---- */
+
+static json_t *session_json(wg_session *s)
+{
+    char created[32];
+    json_t *j, *cfg;
+
+    iso_time(created, sizeof created, s->created_at);
+    j = json_pack("{s:s, s:s, s:b, s:s, s:I}", "name", s->name, "status", wg_status_name(s->status),
+                  "running", s->want_running, "created_at", created, "memory_bytes",
+                  (json_int_t)wg_session_memory(s));
+    if (!j)
+        return NULL;
+    if (s->me[0])
+        json_object_set_new(j, "me", json_string(s->me));
+    if (s->reason[0])
+        json_object_set_new(j, "reason", json_string(s->reason));
+    cfg = json_loads(s->config_json, 0, NULL);
+    if (json_is_object(cfg)) {
+        json_t *w = json_object_get(cfg, "webhook"), *p = json_object_get(cfg, "proxy");
+        if (json_is_object(w)) {
+            json_t *wo = json_pack("{s:O, s:b}", "url", json_object_get(w, "url"), "has_secret",
+                                   json_object_get(w, "secret") != NULL);
+            if (wo && json_object_get(w, "events"))
+                json_object_set(wo, "events", json_object_get(w, "events"));
+            json_object_set_new(j, "webhook", wo);
+        }
+        if (json_is_string(p))
+            json_object_set_new(j, "proxy", masked_proxy(json_string_value(p)));
+    }
+    json_decref(cfg);
+    return j;
+}
+
+/* The named session, or NULL with 400 (bad name) / 404 set. */
+static wg_session *find_session(wg_gateway *gw, const char *name, wg_http_resp *resp)
+{
+    wg_session *s;
+
+    if (!wg_session_name_valid(name)) {
+        send_error(resp, 400, "invalid_field", "name",
+                   "name: 1 to %d letters, digits, '-' or '_', starting with a letter or digit",
+                   WG_SESSION_NAME_MAX);
+        return NULL;
+    }
+    s = wg_sessions_find(gw->sessions, name);
+    if (!s)
+        send_error(resp, 404, "session_not_found", NULL, "no session named %s", name);
+    return s;
+}
+
+/* Admission control for a session about to be created or started. */
+static int admit(wg_gateway *gw, wg_http_resp *resp, int starting)
+{
+    char retry[16];
+
+    if (gw->mem.pressure) {
+        snprintf(retry, sizeof retry, "%u", (gw->cfg.health_interval_ms + 999) / 1000);
+        add_header(resp, "Retry-After", retry);
+        send_error(resp, 503, "memory_pressure", NULL,
+                   "memory use is above MEMORY_THRESHOLD (%.2f): no new sessions until it is "
+                   "back below",
+                   gw->cfg.memory_threshold);
+        return 0;
+    }
+    if (starting && wg_sessions_running(gw->sessions) >= gw->cfg.max_connections) {
+        send_error(resp, 429, "max_connections", NULL,
+                   "MAX_CONNECTIONS (%u) sessions are already running", gw->cfg.max_connections);
+        return 0;
+    }
+    if (wg_sessions_count(gw->sessions) >= WG_SESSIONS_MAX) {
+        send_error(resp, 429, "too_many_sessions", NULL, "at most %d sessions", WG_SESSIONS_MAX);
+        return 0;
+    }
+    return 1;
+}
+
+static void session_error(wg_http_resp *resp, int rc, const char *name)
+{
+    switch (rc) {
+    case WA_EEXIST:
+        send_error(resp, 409, "session_exists", "name", "a session named %s already exists", name);
+        break;
+    case WA_ESTATE:
+        send_error(resp, 409, "invalid_state", NULL, "session %s is already running", name);
+        break;
+    case WA_ELIMIT:
+        send_error(resp, 429, "too_many_sessions", NULL, "at most %d sessions", WG_SESSIONS_MAX);
+        break;
+    case WA_ESTORE:
+        send_error(resp, 500, "store_error", NULL, "the session database could not be written");
+        break;
+    default:
+        send_error(resp, 500, "backend_error", NULL, "session %s: %s", name, wa_strerror(rc));
+    }
+}
+
+static void h_sessions_list(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                            const char *const *params)
+{
+    json_t *arr = json_array();
+    size_t i;
+
+    (void)req;
+    (void)params;
+    for (i = 0; arr && i < wg_sessions_count(gw->sessions); i++)
+        json_array_append_new(arr, session_json(wg_sessions_at(gw->sessions, i)));
+    send_json(resp, 200, arr ? json_pack("{s:o}", "sessions", arr) : NULL);
+}
+
+static void h_sessions_create(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                              const char *const *params)
+{
+    static const char *const fields[] = {"name", "webhook", "proxy", "start", NULL};
+    json_t *body, *name, *webhook, *proxy, *start, *cfg = NULL;
+    char *cfg_text = NULL, location[128];
+    wg_session *s;
+    int want_start = 1, rc;
+
+    (void)params;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (!only_fields(body, fields, "", resp))
+        goto out;
+    name = json_object_get(body, "name");
+    if (!json_is_string(name) || !wg_session_name_valid(json_string_value(name))) {
+        send_error(resp, 400, "invalid_field", "name",
+                   "name: required, 1 to %d letters, digits, '-' or '_', starting with a letter "
+                   "or digit",
+                   WG_SESSION_NAME_MAX);
+        goto out;
+    }
+    start = json_object_get(body, "start");
+    if (start) {
+        if (!json_is_boolean(start)) {
+            send_error(resp, 400, "invalid_field", "start", "start: must be true or false");
+            goto out;
+        }
+        want_start = json_is_true(start);
+    }
+    cfg = json_object();
+    if (!cfg)
+        goto oom;
+    webhook = json_object_get(body, "webhook");
+    if (webhook) {
+        json_t *w = check_webhook(webhook, resp);
+        if (!w)
+            goto out;
+        json_object_set_new(cfg, "webhook", w);
+    }
+    proxy = json_object_get(body, "proxy");
+    if (proxy) {
+        if (!check_proxy(proxy, resp))
+            goto out;
+        json_object_set(cfg, "proxy", proxy);
+    }
+    if (wg_sessions_find(gw->sessions, json_string_value(name))) {
+        session_error(resp, WA_EEXIST, json_string_value(name));
+        goto out;
+    }
+    if (!admit(gw, resp, want_start))
+        goto out;
+    cfg_text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!cfg_text)
+        goto oom;
+    rc = wg_sessions_create(gw->sessions, json_string_value(name), cfg_text, want_start, &s);
+    if (rc) {
+        session_error(resp, rc, json_string_value(name));
+        goto out;
+    }
+    snprintf(location, sizeof location, "/api/sessions/%s", s->name);
+    add_header(resp, "Location", location);
+    send_json(resp, 201, session_json(s));
+    goto out;
+oom:
+    send_error(resp, 500, "internal", NULL, "out of memory");
+out:
+    if (cfg_text) {
+        wa_wipe(cfg_text, strlen(cfg_text));
+        free(cfg_text);
+    }
+    json_decref(cfg);
+    json_decref(body);
+}
+
+static void h_session_get(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                          const char *const *params)
+{
+    wg_session *s = find_session(gw, params[0], resp);
+
+    (void)req;
+    if (s)
+        send_json(resp, 200, session_json(s));
+}
+
+static void h_session_delete(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                             const char *const *params)
+{
+    wg_session *s = find_session(gw, params[0], resp);
+    int rc;
+
+    (void)req;
+    if (!s)
+        return;
+    if ((rc = wg_sessions_delete(gw->sessions, s))) {
+        session_error(resp, rc, params[0]);
+        return;
+    }
+    send_json(resp, 200, json_pack("{s:s, s:b}", "name", params[0], "deleted", 1));
+}
+
+static void h_session_start(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                            const char *const *params)
+{
+    wg_session *s = find_session(gw, params[0], resp);
+    int rc;
+
+    (void)req;
+    if (!s)
+        return;
+    if (s->want_running && s->status != WG_STATUS_STOPPED && s->status != WG_STATUS_FAILED &&
+        s->status != WG_STATUS_LOGGED_OUT) {
+        session_error(resp, WA_ESTATE, s->name);
+        return;
+    }
+    if (!admit(gw, resp, !s->want_running))
+        return;
+    if ((rc = wg_sessions_start(gw->sessions, s))) {
+        session_error(resp, rc, params[0]);
+        return;
+    }
+    send_json(resp, 200, session_json(s));
+}
+
+static void h_session_stop(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                           const char *const *params)
+{
+    wg_session *s = find_session(gw, params[0], resp);
+    int rc;
+
+    (void)req;
+    if (!s)
+        return;
+    if ((rc = wg_sessions_stop(gw->sessions, s))) {
+        session_error(resp, rc, params[0]);
+        return;
+    }
+    send_json(resp, 200, session_json(s));
+}
+
+static void h_session_logout(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                             const char *const *params)
+{
+    wg_session *s = find_session(gw, params[0], resp);
+    int rc;
+
+    (void)req;
+    if (!s)
+        return;
+    if ((rc = wg_sessions_logout(gw->sessions, s))) {
+        session_error(resp, rc, params[0]);
+        return;
+    }
+    send_json(resp, 200, session_json(s));
+}
+
+/* ---- health, readiness, metrics ---- */
+
+static void h_health(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                     const char *const *params)
+{
+    (void)gw;
+    (void)req;
+    (void)params;
+    /* liveness: the loop answered; nothing else is checked here (cheap by design) */
+    wg_http_set_body(resp, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static void h_ready(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, const char *const *params)
+{
+    wg_health *h = &gw->health;
+    const char *status;
+    char checked[32];
+    json_t *j;
+    int ok, degraded;
+
+    (void)req;
+    (void)params;
+    /* the loop is judged on the last interval and on right now */
+    ok = h->ok && gw->lag.lag * 1000.0 <= WG_HEALTH_MAX_LAG_MS && h->checked_at != 0;
+    degraded = gw->mem.pressure || h->sessions_connected < h->sessions_expected;
+    status = !ok ? "fail" : degraded ? "degraded" : "ok";
+    iso_time(checked, sizeof checked, h->checked_at);
+    j = json_pack(
+        "{s:s, s:s, s:s, s:b, s:{s:{s:b, s:f, s:f, s:f}, s:{s:b}, s:{s:b, s:I, s:I, s:f, s:f, "
+        "s:b}, s:{s:I, s:I}, s:{s:n, s:b}}}",
+        "status", status, "checked_at", checked, "backend", gw->backend.ops->name,
+        "connected_to_whatsapp", gw->backend.ops->connects_to_whatsapp, "checks", "event_loop",
+        "ok", h->loop_ok, "lag_seconds", gw->lag.lag, "max_lag_seconds", h->max_lag,
+        "limit_seconds", WG_HEALTH_MAX_LAG_MS / 1000.0, "store", "ok", h->store_ok, "memory", "ok",
+        !gw->mem.pressure, "used_bytes", (json_int_t)gw->mem.used, "limit_bytes",
+        (json_int_t)gw->mem.limit, "ratio", wg_memory_ratio(&gw->mem), "threshold",
+        gw->cfg.memory_threshold, "from_cgroup", gw->mem.limit_from_cgroup, "sessions", "expected",
+        (json_int_t)h->sessions_expected, "connected", (json_int_t)h->sessions_connected, "backup",
+        "last_success", "implemented", 0);
+    send_json(resp, ok ? 200 : 503, j);
+}
+
+static void h_metrics(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                      const char *const *params)
+{
+    char *text;
+    size_t len;
+
+    (void)req;
+    (void)params;
+    wg_gateway_collect(gw);
+    if (wg_metrics_render(gw->stats.reg, &text, &len)) {
+        send_error(resp, 500, "internal", NULL, "metrics could not be rendered");
+        return;
+    }
+    free(resp->body);
+    resp->body = text;
+    resp->body_len = len;
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* ---- dashboard ---- */
+
+static void send_asset(wg_http_resp *resp, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < wg_assets_count; i++) {
+        if (!strcmp(wg_assets[i].name, name)) {
+            wg_http_set_body(resp, 200, wg_assets[i].content_type, wg_assets[i].data,
+                             wg_assets[i].len);
+            add_header(resp, "Content-Security-Policy",
+                       "default-src 'self'; img-src 'self' data: blob:; "
+                       "connect-src 'self'; frame-ancestors 'none'");
+            add_header(resp, "Cache-Control", "no-cache");
+            return;
+        }
+    }
+    send_error(resp, 404, "not_found", NULL, "no such file");
+}
+
+static void h_index(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, const char *const *params)
+{
+    (void)gw;
+    (void)req;
+    (void)params;
+    send_asset(resp, "index.html");
+}
+
+static void h_asset(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, const char *const *params)
+{
+    (void)gw;
+    (void)req;
+    /* index.html is only served at / */
+    if (!strcmp(params[0], "index.html")) {
+        send_error(resp, 404, "not_found", NULL, "no such file");
+        return;
+    }
+    send_asset(resp, params[0]);
+}
+
+/* ---- the table ---- */
+
+#define P WG_ROUTE_PUBLIC
+#define PLANNED(m, p)                                                                              \
+    {                                                                                              \
+        m, p, NULL, WG_ROUTE_PLANNED                                                               \
+    }
+
+const wg_route wg_routes[] = {
+    {"GET", "/", h_index, P},
+    {"GET", "/dashboard/{file}", h_asset, P},
+    {"GET", "/health", h_health, P},
+    {"GET", "/ready", h_ready, P},
+    {"GET", "/metrics", h_metrics, P},
+    {"GET", "/api/sessions", h_sessions_list, 0},
+    {"POST", "/api/sessions", h_sessions_create, 0},
+    {"GET", "/api/sessions/{name}", h_session_get, 0},
+    {"DELETE", "/api/sessions/{name}", h_session_delete, 0},
+    {"POST", "/api/sessions/{name}/start", h_session_start, 0},
+    {"POST", "/api/sessions/{name}/stop", h_session_stop, 0},
+    {"POST", "/api/sessions/{name}/logout", h_session_logout, 0},
+    /* planned (issue 6): need the libwa client, the event bus or the message store */
+    PLANNED("GET", "/api/sessions/{name}/qr"),
+    PLANNED("POST", "/api/sessions/{name}/pair-code"),
+    PLANNED("POST", "/api/sessions/{name}/messages"),
+    PLANNED("POST", "/api/sessions/{name}/messages/reaction"),
+    PLANNED("POST", "/api/sessions/{name}/messages/edit"),
+    PLANNED("POST", "/api/sessions/{name}/messages/revoke"),
+    PLANNED("POST", "/api/sessions/{name}/messages/location"),
+    PLANNED("POST", "/api/sessions/{name}/messages/contact"),
+    PLANNED("POST", "/api/sessions/{name}/read"),
+    PLANNED("POST", "/api/sessions/{name}/presence"),
+    PLANNED("POST", "/api/sessions/{name}/contacts/check"),
+    PLANNED("POST", "/api/sessions/{name}/groups"),
+    PLANNED("GET", "/api/sessions/{name}/groups/{jid}"),
+    PLANNED("POST", "/api/sessions/{name}/groups/{jid}/participants/add"),
+    PLANNED("POST", "/api/sessions/{name}/groups/{jid}/participants/remove"),
+    PLANNED("GET", "/api/sessions/{name}/chats"),
+    PLANNED("GET", "/api/sessions/{name}/chats/{jid}/messages"),
+    PLANNED("GET", "/api/events"),
+};
+const size_t wg_routes_count = sizeof wg_routes / sizeof wg_routes[0];
+
+#undef P
+#undef PLANNED
+
+int wg_route_match(const char *pattern, const char *path, char *buf, size_t bufsize,
+                   const char **params, size_t *nparams)
+{
+    const char *p = pattern, *q = path;
+    size_t used = 0, np = 0;
+
+    if (*p != '/' || *q != '/')
+        return 0;
+    while (*p && *q) {
+        size_t pl, ql;
+        if (*p != '/' || *q != '/')
+            return 0;
+        p++;
+        q++;
+        pl = strcspn(p, "/");
+        ql = strcspn(q, "/");
+        if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
+            if (ql == 0 || np == WG_ROUTE_PARAMS_MAX || used + ql + 1 > bufsize)
+                return 0;
+            memcpy(buf + used, q, ql);
+            buf[used + ql] = '\0';
+            params[np++] = buf + used;
+            used += ql + 1;
+        } else if (pl != ql || memcmp(p, q, pl) != 0) {
+            return 0;
+        }
+        p += pl;
+        q += ql;
+    }
+    if (*p || *q)
+        return 0;
+    *nparams = np;
+    return 1;
+}
+
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+    size_t i;
+
+    for (i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcmp(m, known[i]))
+            return known[i];
+    return "other";
+}
+
+static int is_api_path(const char *path)
+{
+    return !strcmp(path, "/api") || !strncmp(path, "/api/", 5);
+}
+
+/* 1 if the request carries the right key; else the 401/403 response is set. */
+static int authorized(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp)
+{
+    const char *key = wg_http_header(req, "X-Api-Key");
+
+    if (!key || !*key) {
+        send_error(resp, 401, "unauthorized", NULL, "missing X-Api-Key header");
+        return 0;
+    }
+    if (!wa_ct_streq(key, gw->api_key)) {
+        send_error(resp, 403, "forbidden", NULL, "invalid API key");
+        return 0;
+    }
+    return 1;
+}
+
+void wg_api_handle(wg_http_req *req, wg_http_resp *resp, void *user_data)
+{
+    wg_gateway *gw = user_data;
+    uint64_t t0 = uv_hrtime();
+    const wg_route *route = NULL;
+    const char *params[WG_ROUTE_PARAMS_MAX] = {NULL};
+    char pbuf[PARAM_BUF], allow[96] = "";
+    size_t i, np = 0;
+    int path_matched = 0;
+
+    for (i = 0; i < wg_routes_count; i++) {
+        if (!wg_route_match(wg_routes[i].pattern, req->path, pbuf, sizeof pbuf, params, &np))
+            continue;
+        path_matched = 1;
+        if (!strcmp(wg_routes[i].method, req->method)) {
+            route = &wg_routes[i];
+            break;
+        }
+        if (strlen(allow) + strlen(wg_routes[i].method) + 3 < sizeof allow) {
+            if (allow[0])
+                strcat(allow, ", ");
+            strcat(allow, wg_routes[i].method);
+        }
+    }
+    add_header(resp, "X-Content-Type-Options", "nosniff");
+    if ((is_api_path(req->path) || (route && !(route->flags & WG_ROUTE_PUBLIC))) &&
+        !authorized(gw, req, resp)) {
+        /* no route information before authentication */
+        route = NULL;
+    } else if (!route && path_matched) {
+        add_header(resp, "Allow", allow);
+        send_error(resp, 405, "method_not_allowed", NULL, "%s is not allowed here; use %s",
+                   method_label(req->method), allow);
+    } else if (!route) {
+        send_error(resp, 404, "not_found", NULL, "no such route");
+    } else if (gw->shutting_down && !(route->flags & WG_ROUTE_PUBLIC)) {
+        send_error(resp, 503, "shutting_down", NULL, "the server is shutting down");
+    } else if (route->flags & WG_ROUTE_PLANNED) {
+        send_error(resp, 501, "not_implemented", NULL, "%s %s is planned but not implemented yet",
+                   route->method, route->pattern);
+    } else {
+        route->fn(gw, req, resp, params);
+    }
+    if (!strstr(resp->extra_headers, "Cache-Control:"))
+        add_header(resp, "Cache-Control", "no-store");
+    {
+        double secs = (double)(uv_hrtime() - t0) / 1e9;
+        int status = resp->status ? resp->status : 200;
+        wg_stats_http(&gw->stats, route ? route->pattern : "unmatched", method_label(req->method),
+                      status, secs);
+        /* access log at debug level: method, route pattern (not the raw path), status, time */
+        wa_log_debug(COMPONENT, "%s %s %d %.3fms", method_label(req->method),
+                     route ? route->pattern : "unmatched", status, secs * 1000.0);
+    }
+}

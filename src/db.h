@@ -1,0 +1,46 @@
+/*
+ * db.h - wagate's own SQLite database (DATA_DIR/wagate.db): the list of sessions with their
+ * desired state (running or stopped) and options, so that they come back at boot. libwa keeps
+ * each session's WhatsApp credentials in its own store (wa/store.h); this file holds only what
+ * the gateway adds on top.
+ *
+ * Calls are synchronous and short (one small row, WAL journal); durable commits fsync. One
+ * connection, used from the loop thread only.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#ifndef WG_DB_H
+#define WG_DB_H
+
+#include <stdint.h>
+
+typedef struct wg_db wg_db;
+
+#define WG_DB_FILE "wagate.db"
+/* How long a statement waits on a lock held by another connection before failing. */
+#define WG_DB_BUSY_TIMEOUT_MS 200
+
+/* Open (creating with mode 0600) the database at path, schema created or checked.
+ * 0 and *out; WA_ESTORE (cannot open, not a database, a newer schema), WA_ENOMEM. */
+int wg_db_open(const char *path, wg_db **out);
+/* NULL allowed. */
+void wg_db_close(wg_db *db);
+
+/* Add a session row. config_json: the session's options (may hold secrets; never logged).
+ * 0, WA_EEXIST, WA_ESTORE. */
+int wg_db_session_insert(wg_db *db, const char *name, int64_t created_at, int want_running,
+                         const char *config_json);
+/* 0, WA_ENOTFOUND, WA_ESTORE. */
+int wg_db_session_set_running(wg_db *db, const char *name, int want_running);
+int wg_db_session_delete(wg_db *db, const char *name);
+
+/* Walk every session row in name order. Strings are valid during the call. A non-zero return
+ * from cb stops the walk and is returned. 0 or WA_ESTORE. */
+typedef int (*wg_db_session_cb)(const char *name, int64_t created_at, int want_running,
+                                const char *config_json, void *user_data);
+int wg_db_sessions_load(wg_db *db, wg_db_session_cb cb, void *user_data);
+
+/* Health probe: write (and commit) one row. 0 if the store is writable, WA_ESTORE if not. */
+int wg_db_probe(wg_db *db);
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * session.c - the session registry (see session.h): records in a name-sorted array, desired
+ * state persisted in db.c, life cycle delegated to the backend.
+ *
+ * Order of effects, so that a crash at any point leaves a state the next boot can use: the
+ * desired state is written to the database before the backend is asked to act on it.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "wa/error.h"
+
+#define COMPONENT "session"
+
+struct wg_sessions {
+    wg_db *db;
+    const wg_backend *be;
+    wg_session **v; /* sorted by name */
+    size_t n, cap;
+    wg_session_status_cb observer;
+    void *observer_data;
+};
+
+static const char *const status_names[WG_STATUS_COUNT] = {
+    "STARTING",     "SCAN_QR",    "PAIRING_CODE", "WORKING",
+    "DISCONNECTED", "LOGGED_OUT", "FAILED",       "STOPPED"};
+
+const char *wg_status_name(int status)
+{
+    if (status < 0 || status >= WG_STATUS_COUNT)
+        return "UNKNOWN";
+    return status_names[status];
+}
+
+int wg_session_name_valid(const char *name)
+{
+    size_t i, n = strlen(name);
+
+    if (n == 0 || n > WG_SESSION_NAME_MAX)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '-' && c != '_')))
+            return 0;
+    }
+    return 1;
+}
+
+int wg_sessions_new(wg_db *db, const wg_backend *backend, wg_sessions **out)
+{
+    wg_sessions *ss = calloc(1, sizeof *ss);
+
+    if (!ss)
+        return WA_ENOMEM;
+    ss->db = db;
+    ss->be = backend;
+    *out = ss;
+    return 0;
+}
+
+static void close_handle(wg_sessions *ss, wg_session *s)
+{
+    if (s->backend) {
+        ss->be->ops->close(ss->be->ctx, s->backend);
+        s->backend = NULL;
+    }
+}
+
+static void session_free(wg_session *s)
+{
+    free(s->qr);
+    free(s->config_json);
+    free(s);
+}
+
+void wg_sessions_free(wg_sessions *ss)
+{
+    size_t i;
+
+    if (!ss)
+        return;
+    for (i = 0; i < ss->n; i++) {
+        close_handle(ss, ss->v[i]);
+        session_free(ss->v[i]);
+    }
+    free(ss->v);
+    free(ss);
+}
+
+void wg_sessions_set_observer(wg_sessions *ss, wg_session_status_cb cb, void *user_data)
+{
+    ss->observer = cb;
+    ss->observer_data = user_data;
+}
+
+/* Index of name, or of where it would go (*found set accordingly). */
+static size_t lookup(const wg_sessions *ss, const char *name, int *found)
+{
+    size_t lo = 0, hi = ss->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ss->v[mid]->name, name);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+size_t wg_sessions_count(const wg_sessions *ss)
+{
+    return ss->n;
+}
+
+wg_session *wg_sessions_at(const wg_sessions *ss, size_t i)
+{
+    return i < ss->n ? ss->v[i] : NULL;
+}
+
+wg_session *wg_sessions_find(const wg_sessions *ss, const char *name)
+{
+    int found;
+    size_t i = lookup(ss, name, &found);
+
+    return found ? ss->v[i] : NULL;
+}
+
+size_t wg_sessions_running(const wg_sessions *ss)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < ss->n; i++)
+        n += ss->v[i]->want_running ? 1 : 0;
+    return n;
+}
+
+void wg_sessions_count_by_status(const wg_sessions *ss, size_t *counts)
+{
+    size_t i;
+
+    memset(counts, 0, WG_STATUS_COUNT * sizeof *counts);
+    for (i = 0; i < ss->n; i++)
+        if (ss->v[i]->status >= 0 && ss->v[i]->status < WG_STATUS_COUNT)
+            counts[ss->v[i]->status]++;
+}
+
+/* A new record inserted in order (not persisted). */
+static int add_record(wg_sessions *ss, const char *name, const char *config_json,
+                      int64_t created_at, wg_session **out)
+{
+    wg_session *s;
+    int found;
+    size_t at = lookup(ss, name, &found);
+
+    if (found)
+        return WA_EEXIST;
+    if (ss->n >= WG_SESSIONS_MAX)
+        return WA_ELIMIT;
+    if (ss->n == ss->cap) {
+        size_t ncap = ss->cap ? ss->cap * 2 : 16;
+        wg_session **nv = realloc(ss->v, ncap * sizeof *nv);
+        if (!nv)
+            return WA_ENOMEM;
+        ss->v = nv;
+        ss->cap = ncap;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return WA_ENOMEM;
+    s->config_json = strdup(config_json ? config_json : "{}");
+    if (!s->config_json) {
+        free(s);
+        return WA_ENOMEM;
+    }
+    memcpy(s->name, name, strlen(name) + 1);
+    s->status = WG_STATUS_STOPPED;
+    s->created_at = created_at;
+    s->owner = ss;
+    memmove(ss->v + at + 1, ss->v + at, (ss->n - at) * sizeof *ss->v);
+    ss->v[at] = s;
+    ss->n++;
+    *out = s;
+    return 0;
+}
+
+static void remove_record(wg_sessions *ss, wg_session *s)
+{
+    int found;
+    size_t at = lookup(ss, s->name, &found);
+
+    if (!found)
+        return;
+    memmove(ss->v + at, ss->v + at + 1, (ss->n - at - 1) * sizeof *ss->v);
+    ss->n--;
+    session_free(s);
+}
+
+static int is_active(const wg_session *s)
+{
+    return s->status != WG_STATUS_STOPPED && s->status != WG_STATUS_FAILED &&
+           s->status != WG_STATUS_LOGGED_OUT;
+}
+
+/* Open the handle if needed and start it; on failure the session is FAILED and closed. */
+static int backend_start(wg_sessions *ss, wg_session *s)
+{
+    int rc = 0;
+
+    if (!s->backend)
+        rc = ss->be->ops->open(ss->be->ctx, s, &s->backend);
+    if (!rc)
+        rc = ss->be->ops->start(ss->be->ctx, s->backend);
+    if (rc) {
+        close_handle(ss, s);
+        wg_session_report_status(s, WG_STATUS_FAILED, wa_strerror(rc));
+        wa_log_warn(COMPONENT, "session %s: start failed: %s", s->name, wa_strerror(rc));
+    }
+    return rc;
+}
+
+int wg_sessions_create(wg_sessions *ss, const char *name, const char *config_json, int start,
+                       wg_session **out)
+{
+    wg_session *s;
+    int64_t now = (int64_t)time(NULL);
+    int rc;
+
+    if (!wg_session_name_valid(name))
+        return WA_EINVAL;
+    if ((rc = add_record(ss, name, config_json, now, &s)))
+        return rc;
+    rc = wg_db_session_insert(ss->db, name, now, start, config_json);
+    if (rc) {
+        remove_record(ss, s);
+        return rc;
+    }
+    s->want_running = start;
+    if (start && (rc = backend_start(ss, s))) {
+        wg_db_session_delete(ss->db, name);
+        remove_record(ss, s);
+        return rc;
+    }
+    wa_log_info(COMPONENT, "session %s created%s", name, start ? " and started" : "");
+    *out = s;
+    return 0;
+}
+
+int wg_sessions_start(wg_sessions *ss, wg_session *s)
+{
+    int rc;
+
+    if (s->want_running && is_active(s))
+        return WA_ESTATE;
+    if ((rc = wg_db_session_set_running(ss->db, s->name, 1)))
+        return rc;
+    s->want_running = 1;
+    if ((rc = backend_start(ss, s))) {
+        s->want_running = 0;
+        wg_db_session_set_running(ss->db, s->name, 0);
+        return rc;
+    }
+    wa_log_info(COMPONENT, "session %s started", s->name);
+    return 0;
+}
+
+static void backend_stop(wg_sessions *ss, wg_session *s)
+{
+    if (s->backend)
+        ss->be->ops->stop(ss->be->ctx, s->backend);
+    close_handle(ss, s);
+    if (s->status != WG_STATUS_STOPPED && s->status != WG_STATUS_LOGGED_OUT)
+        wg_session_report_status(s, WG_STATUS_STOPPED, NULL);
+}
+
+int wg_sessions_stop(wg_sessions *ss, wg_session *s)
+{
+    int rc;
+
+    if (s->want_running && (rc = wg_db_session_set_running(ss->db, s->name, 0)))
+        return rc;
+    s->want_running = 0;
+    backend_stop(ss, s);
+    wa_log_info(COMPONENT, "session %s stopped", s->name);
+    return 0;
+}
+
+int wg_sessions_logout(wg_sessions *ss, wg_session *s)
+{
+    int rc;
+
+    if (s->want_running && (rc = wg_db_session_set_running(ss->db, s->name, 0)))
+        return rc;
+    s->want_running = 0;
+    if (!s->backend && (rc = ss->be->ops->open(ss->be->ctx, s, &s->backend)))
+        return rc;
+    rc = ss->be->ops->logout(ss->be->ctx, s->backend);
+    if (rc) {
+        backend_stop(ss, s);
+        return rc;
+    }
+    if (s->backend)
+        ss->be->ops->stop(ss->be->ctx, s->backend);
+    close_handle(ss, s);
+    s->me[0] = '\0';
+    if (s->status != WG_STATUS_LOGGED_OUT)
+        wg_session_report_status(s, WG_STATUS_LOGGED_OUT, "logged out by request");
+    wa_log_info(COMPONENT, "session %s logged out", s->name);
+    return 0;
+}
+
+int wg_sessions_delete(wg_sessions *ss, wg_session *s)
+{
+    int rc;
+
+    backend_stop(ss, s);
+    s->want_running = 0;
+    if ((rc = ss->be->ops->purge(ss->be->ctx, s->name)))
+        wa_log_warn(COMPONENT, "session %s: purging its state failed: %s", s->name,
+                    wa_strerror(rc));
+    if ((rc = wg_db_session_delete(ss->db, s->name)) && rc != WA_ENOTFOUND)
+        return rc;
+    wa_log_info(COMPONENT, "session %s deleted", s->name);
+    remove_record(ss, s);
+    return 0;
+}
+
+void wg_sessions_stop_all(wg_sessions *ss)
+{
+    size_t i;
+
+    for (i = 0; i < ss->n; i++)
+        backend_stop(ss, ss->v[i]);
+}
+
+void wg_sessions_trim(wg_sessions *ss)
+{
+    if (ss->be->ops->trim)
+        ss->be->ops->trim(ss->be->ctx);
+}
+
+size_t wg_session_memory(const wg_session *s)
+{
+    size_t n = sizeof *s + strlen(s->config_json) + 1 + (s->qr ? strlen(s->qr) + 1 : 0);
+    const wg_backend *be = s->owner->be;
+
+    if (s->backend && be->ops->memory)
+        n += be->ops->memory(be->ctx, s->backend);
+    return n;
+}
+
+typedef struct load_ctx {
+    wg_sessions *ss;
+    size_t loaded, started;
+} load_ctx;
+
+static int load_one(const char *name, int64_t created_at, int want_running, const char *config_json,
+                    void *ud)
+{
+    load_ctx *lc = ud;
+    wg_session *s;
+    int rc;
+
+    if (!wg_session_name_valid(name)) {
+        wa_log_warn(COMPONENT, "skipping a stored session with an invalid name");
+        return 0;
+    }
+    if ((rc = add_record(lc->ss, name, config_json, created_at, &s)))
+        return rc == WA_EEXIST ? 0 : rc;
+    lc->loaded++;
+    if (want_running) {
+        s->want_running = 1;
+        /* a failure leaves the session FAILED with its reason, and the others start */
+        if (backend_start(lc->ss, s) == 0)
+            lc->started++;
+    }
+    return 0;
+}
+
+int wg_sessions_load(wg_sessions *ss)
+{
+    load_ctx lc = {ss, 0, 0};
+    int rc = wg_db_sessions_load(ss->db, load_one, &lc);
+
+    if (!rc)
+        wa_log_info(COMPONENT, "%zu sessions loaded, %zu started", lc.loaded, lc.started);
+    return rc;
+}
+
+void wg_session_report_status(wg_session *s, int status, const char *reason)
+{
+    int old = s->status;
+
+    if (status < 0 || status >= WG_STATUS_COUNT)
+        return;
+    s->status = status;
+    snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
+    if (status != WG_STATUS_SCAN_QR) {
+        free(s->qr);
+        s->qr = NULL;
+    }
+    if (old != status) {
+        wa_log_info(COMPONENT, "session %s: %s -> %s%s%s", s->name, wg_status_name(old),
+                    wg_status_name(status), reason ? ": " : "", reason ? reason : "");
+        if (s->owner->observer)
+            s->owner->observer(s, old, s->owner->observer_data);
+    }
+}
+
+void wg_session_report_qr(wg_session *s, const char *text)
+{
+    char *copy = text ? strdup(text) : NULL;
+
+    free(s->qr);
+    s->qr = copy;
+    if (copy && s->status != WG_STATUS_SCAN_QR)
+        wg_session_report_status(s, WG_STATUS_SCAN_QR, NULL);
+}
+
+void wg_session_report_me(wg_session *s, const char *jid)
+{
+    snprintf(s->me, sizeof s->me, "%s", jid ? jid : "");
+}

@@ -1,0 +1,143 @@
+/*
+ * session.h - the gateway's sessions (one WhatsApp linked device each) and the small "session
+ * backend" interface that connects them to WhatsApp.
+ *
+ * The registry (wg_sessions) owns the records, their persisted desired state (db.h) and the
+ * life cycle seen by the API: create, start, stop, logout, delete. Everything that talks to
+ * WhatsApp sits behind wg_backend_ops: the libwa client backend (include/wa/client.h) plugs in
+ * there and reports back through wg_session_report_*(). Until it does, backend_offline.c is the
+ * only backend, and it does NOT connect to WhatsApp (sessions go STARTING and stay there).
+ *
+ * Everything runs on the loop thread.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#ifndef WG_SESSION_H
+#define WG_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+/* Session names: 1..64 of [A-Za-z0-9_-], starting with a letter or digit. They become file
+ * names and URL path segments, so nothing else (no dots, no slashes) is accepted. */
+#define WG_SESSION_NAME_MAX   64
+#define WG_SESSION_REASON_MAX 160
+#define WG_SESSION_JID_MAX    128
+/* Upper bound on the number of session records (running or not). */
+#define WG_SESSIONS_MAX 100000
+
+enum wg_status {
+    WG_STATUS_STARTING = 0,
+    WG_STATUS_SCAN_QR,
+    WG_STATUS_PAIRING_CODE,
+    WG_STATUS_WORKING,
+    WG_STATUS_DISCONNECTED,
+    WG_STATUS_LOGGED_OUT,
+    WG_STATUS_FAILED,
+    WG_STATUS_STOPPED,
+    WG_STATUS_COUNT
+};
+
+typedef struct wg_sessions wg_sessions;
+
+typedef struct wg_session {
+    char name[WG_SESSION_NAME_MAX + 1];
+    int status;                         /* enum wg_status */
+    char reason[WG_SESSION_REASON_MAX]; /* why the last DISCONNECTED/FAILED/LOGGED_OUT, or "" */
+    char me[WG_SESSION_JID_MAX];        /* own JID once paired, or "" */
+    char *qr;                           /* current QR text while SCAN_QR, else NULL */
+    char *config_json;                  /* options given at creation (webhook, proxy); secret */
+    int64_t created_at;                 /* unix seconds */
+    int want_running;                   /* desired state, persisted: started at boot if 1 */
+    void *backend;                      /* the backend's handle, NULL while closed */
+    wg_sessions *owner;
+} wg_session;
+
+/*
+ * The session backend. ctx is the backend's own state (wg_backend.ctx). All members are
+ * required unless marked optional. Calls happen on the loop thread; a backend reports changes
+ * with wg_session_report_*() at any time (inside these calls too).
+ */
+typedef struct wg_backend_ops {
+    const char *name;         /* "offline", "libwa" */
+    int connects_to_whatsapp; /* 0 for a backend that does not (shown in /ready and logs) */
+    /* Create the handle of session s (s outlives it until close). 0 or WA_E*. */
+    int (*open)(void *ctx, wg_session *s, void **handle);
+    /* Connect (log in or start pairing). 0 or WA_E*. */
+    int (*start)(void *ctx, void *handle);
+    /* Disconnect, cancel retries; idempotent. Reports STOPPED. */
+    void (*stop)(void *ctx, void *handle);
+    /* Unlink the device and wipe its credentials. Reports LOGGED_OUT. 0 or WA_E*. */
+    int (*logout)(void *ctx, void *handle);
+    /* Release the handle (after stop). */
+    void (*close)(void *ctx, void *handle);
+    /* Delete the persisted state (credentials, keys) of the named session. 0 or WA_E*. */
+    int (*purge)(void *ctx, const char *name);
+    /* Optional: heap bytes this session's handle holds (MEMORY_DEBUG, GET session). */
+    size_t (*memory)(void *ctx, void *handle);
+    /* Optional: memory pressure: drop caches, free idle buffers. */
+    void (*trim)(void *ctx);
+} wg_backend_ops;
+
+typedef struct wg_backend {
+    const wg_backend_ops *ops;
+    void *ctx;
+} wg_backend;
+
+/* The backend that does not connect to WhatsApp (backend_offline.c): placeholder until the
+ * libwa client backend exists. ctx: NULL. */
+extern const wg_backend_ops wg_backend_offline_ops;
+
+/* Observer of status changes (hook for session.status events, webhooks, streams). */
+typedef void (*wg_session_status_cb)(wg_session *s, int old_status, void *user_data);
+
+const char *wg_status_name(int status);
+int wg_session_name_valid(const char *name);
+
+/* Registry. db and backend are borrowed and must outlive it. 0, WA_ENOMEM. */
+int wg_sessions_new(wg_db *db, const wg_backend *backend, wg_sessions **out);
+/* Close every handle (no stop is reported to the db: desired states stay as they are). */
+void wg_sessions_free(wg_sessions *ss);
+void wg_sessions_set_observer(wg_sessions *ss, wg_session_status_cb cb, void *user_data);
+
+/* Load the persisted sessions and start those whose desired state is running.
+ * 0 or WA_ESTORE. */
+int wg_sessions_load(wg_sessions *ss);
+
+size_t wg_sessions_count(const wg_sessions *ss);
+/* i-th session in name order, NULL past the end. */
+wg_session *wg_sessions_at(const wg_sessions *ss, size_t i);
+wg_session *wg_sessions_find(const wg_sessions *ss, const char *name);
+/* Sessions whose desired state is running (what MAX_CONNECTIONS counts). */
+size_t wg_sessions_running(const wg_sessions *ss);
+/* Counts by status into counts[WG_STATUS_COUNT]. */
+void wg_sessions_count_by_status(const wg_sessions *ss, size_t *counts);
+
+/* Create (persisted) and, if start, start. config_json: options as JSON text (copied).
+ * 0 and *out (borrowed); WA_EINVAL (bad name), WA_EEXIST, WA_ELIMIT (WG_SESSIONS_MAX),
+ * WA_ESTORE, WA_ENOMEM, or the backend's error from open (then nothing is kept). */
+int wg_sessions_create(wg_sessions *ss, const char *name, const char *config_json, int start,
+                       wg_session **out);
+/* Start a stopped session. 0, WA_ESTATE (already running), WA_ESTORE, backend errors. */
+int wg_sessions_start(wg_sessions *ss, wg_session *s);
+/* Stop; idempotent. 0 or WA_ESTORE. */
+int wg_sessions_stop(wg_sessions *ss, wg_session *s);
+/* Log out (the session stays, stopped, LOGGED_OUT). 0, WA_ESTORE, backend errors. */
+int wg_sessions_logout(wg_sessions *ss, wg_session *s);
+/* Stop, purge the backend's state, delete the record. s is freed. 0, WA_ESTORE. */
+int wg_sessions_delete(wg_sessions *ss, wg_session *s);
+/* Shutdown: stop every running session without changing its persisted desired state. */
+void wg_sessions_stop_all(wg_sessions *ss);
+/* Memory pressure: ask the backend to trim. */
+void wg_sessions_trim(wg_sessions *ss);
+/* Bytes one session costs: its record plus the backend's handle. */
+size_t wg_session_memory(const wg_session *s);
+
+/* Backend -> gateway reports. reason/text may be NULL. */
+void wg_session_report_status(wg_session *s, int status, const char *reason);
+void wg_session_report_qr(wg_session *s, const char *text);
+void wg_session_report_me(wg_session *s, const char *jid);
+
+#endif

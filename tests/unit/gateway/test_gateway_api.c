@@ -1,0 +1,740 @@
+/* test_gateway_api.c - the gateway in-process on a real socket, driven with libcurl: API key
+ * (401/403), session life cycle through a recording backend, validation (bad JSON, wrong
+ * types, unknown fields, path-traversal names: each a 4xx and nothing changed), 404/405/413/
+ * 501, MAX_CONNECTIONS (429), the memory governor (503 and trims, on fixture cgroup files),
+ * sessions restarted from the database after a restart, /health, /ready, /metrics, dashboard.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "core/log.h"
+#include "gateway.h"
+#include "logging.h"
+#include "session.h"
+#include "wa/error.h"
+
+#define KEY "test-api-key-0123456789"
+
+/* ---- a backend that records what it is asked ---- */
+
+typedef struct rec {
+    int opens, starts, stops, logouts, closes, purges, trims;
+    int report_working; /* start reports WORKING (else STARTING) */
+    int fail_start;
+    char last_purged[80];
+} rec;
+
+static int r_open(void *ctx, wg_session *s, void **h)
+{
+    ((rec *)ctx)->opens++;
+    *h = s;
+    return 0;
+}
+static int r_start(void *ctx, void *h)
+{
+    rec *r = ctx;
+    r->starts++;
+    if (r->fail_start)
+        return WA_ECONNREFUSED;
+    if (r->report_working) {
+        wg_session_report_me(h, "15550001111:1@s.whatsapp.net");
+        wg_session_report_status(h, WG_STATUS_WORKING, NULL);
+    } else {
+        wg_session_report_status(h, WG_STATUS_STARTING, NULL);
+    }
+    return 0;
+}
+static void r_stop(void *ctx, void *h)
+{
+    ((rec *)ctx)->stops++;
+    wg_session_report_status(h, WG_STATUS_STOPPED, NULL);
+}
+static int r_logout(void *ctx, void *h)
+{
+    ((rec *)ctx)->logouts++;
+    wg_session_report_status(h, WG_STATUS_LOGGED_OUT, "logged out");
+    return 0;
+}
+static void r_close(void *ctx, void *h)
+{
+    (void)h;
+    ((rec *)ctx)->closes++;
+}
+static int r_purge(void *ctx, const char *name)
+{
+    rec *r = ctx;
+    r->purges++;
+    snprintf(r->last_purged, sizeof r->last_purged, "%s", name);
+    return 0;
+}
+static size_t r_memory(void *ctx, void *h)
+{
+    (void)ctx;
+    (void)h;
+    return 1000;
+}
+static void r_trim(void *ctx)
+{
+    ((rec *)ctx)->trims++;
+}
+
+static const wg_backend_ops rec_ops = {"recording", 1,       r_open,  r_start,  r_stop,
+                                       r_logout,    r_close, r_purge, r_memory, r_trim};
+
+/* ---- HTTP client on a thread ---- */
+
+typedef struct result {
+    long status;
+    char body[65536];
+    size_t len;
+    char headers[4096];
+    size_t hlen;
+} result;
+
+typedef struct job {
+    int port;
+    const char *method, *path, *key, *body;
+    size_t body_len;
+    result *res;
+    uv_async_t *done;
+} job;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    result *r = ud;
+    size_t len = sz * n;
+    if (len > sizeof r->body - 1 - r->len)
+        len = sizeof r->body - 1 - r->len;
+    memcpy(r->body + r->len, p, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    result *r = ud;
+    size_t len = sz * n;
+    if (len > sizeof r->headers - 1 - r->hlen)
+        len = sizeof r->headers - 1 - r->hlen;
+    memcpy(r->headers + r->hlen, p, len);
+    r->hlen += len;
+    r->headers[r->hlen] = '\0';
+    return sz * n;
+}
+
+static void run_job(void *arg)
+{
+    job *j = arg;
+    CURL *c = curl_easy_init();
+    char url[512], hdr[256];
+    struct curl_slist *hdrs = NULL;
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", j->port, j->path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, j->method);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    if (j->key) {
+        snprintf(hdr, sizeof hdr, "X-Api-Key: %s", j->key);
+        hdrs = curl_slist_append(hdrs, hdr);
+    }
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (j->body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)j->body_len);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, j->res);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, j->res);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->res->status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    uv_async_send(j->done);
+}
+
+static void on_done(uv_async_t *a)
+{
+    uv_stop(a->loop);
+}
+
+typedef struct fixture {
+    uv_loop_t loop;
+    wg_gateway *gw;
+    wg_config cfg;
+    rec backend;
+    char dir[64];
+    char cg[96], proc[96];
+    int use_fixture_memory;
+} fixture;
+
+static result *http(fixture *f, const char *method, const char *path, const char *key,
+                    const char *body)
+{
+    static result res;
+    uv_thread_t th;
+    uv_async_t done;
+    job j = {0};
+
+    memset(&res, 0, sizeof res);
+    uv_async_init(&f->loop, &done, on_done);
+    j.port = wg_gateway_port(f->gw);
+    j.method = method;
+    j.path = path;
+    j.key = key;
+    j.body = body;
+    j.body_len = body ? strlen(body) : 0;
+    j.res = &res;
+    j.done = &done;
+    uv_thread_create(&th, run_job, &j);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_thread_join(&th);
+    uv_close((uv_handle_t *)&done, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return &res;
+}
+
+#define GET(path)        http(f, "GET", path, KEY, NULL)
+#define POST(path, body) http(f, "POST", path, KEY, body)
+
+static json_t *body_json(const result *r)
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+    if (!j)
+        fail_msg("not JSON: %s", r->body);
+    return j;
+}
+
+/* status and error code of a JSON error */
+static void expect_error(const result *r, long status, const char *code)
+{
+    json_t *j = body_json(r), *e = json_object_get(j, "error");
+
+    if (r->status != status)
+        fail_msg("status %ld, expected %ld: %s", r->status, status, r->body);
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+    assert_true(json_is_string(json_object_get(e, "message")));
+    json_decref(j);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    FILE *fp;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void gw_start(fixture *f)
+{
+    wg_gateway_options o = {&rec_ops, &f->backend, NULL, NULL};
+
+    if (f->use_fixture_memory) {
+        o.cgroup_root = f->cg;
+        o.proc_root = f->proc;
+    }
+    assert_int_equal(wg_gateway_start(&f->loop, &f->cfg, &o, &f->gw), 0);
+    assert_true(wg_gateway_port(f->gw) > 0);
+}
+
+static void gw_stop(fixture *f)
+{
+    wg_gateway_shutdown(f->gw);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    wg_gateway_free(f->gw);
+    f->gw = NULL;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    char err[256];
+    const char *none = NULL;
+
+    (void)none;
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/wg_api_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(wg_config_load(&f->cfg, NULL, NULL, err, sizeof err), 0);
+    snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s/data", f->dir);
+    snprintf(f->cfg.host, sizeof f->cfg.host, "127.0.0.1");
+    snprintf(f->cfg.api_key, sizeof f->cfg.api_key, "%s", KEY);
+    f->cfg.port = 0; /* any free port (not reachable through PORT, which must be 1-65535) */
+    f->cfg.max_connections = 3;
+    f->cfg.health_interval_ms = 60000;
+    /* memory fixture: cgroup v2 files the test rewrites */
+    snprintf(f->cg, sizeof f->cg, "%s/cg", f->dir);
+    snprintf(f->proc, sizeof f->proc, "%s/proc", f->dir);
+    mkdir(f->cg, 0700);
+    mkdir(f->proc, 0700);
+    write_file(f->cg, "memory.max", "1000000\n");
+    write_file(f->cg, "memory.current", "100000\n");
+    write_file(f->proc, "meminfo", "MemTotal: 1024 kB\n");
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    wa_log_set_level(WA_LOG_ERROR);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[128];
+
+    if (f->gw)
+        gw_stop(f);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static size_t session_count(fixture *f)
+{
+    result *r = GET("/api/sessions");
+    json_t *j = body_json(r);
+    size_t n = json_array_size(json_object_get(j, "sessions"));
+
+    assert_int_equal(r->status, 200);
+    json_decref(j);
+    return n;
+}
+
+/* ---- tests ---- */
+
+static void test_auth(void **state)
+{
+    fixture *f = *state;
+
+    gw_start(f);
+    expect_error(http(f, "GET", "/api/sessions", NULL, NULL), 401, "unauthorized");
+    expect_error(http(f, "GET", "/api/sessions", "", NULL), 401, "unauthorized");
+    expect_error(http(f, "GET", "/api/sessions", "wrong-key-0123456789000", NULL), 403,
+                 "forbidden");
+    expect_error(http(f, "GET", "/api/sessions", KEY "x", NULL), 403, "forbidden");
+    /* unknown /api routes do not leak existence before authentication */
+    expect_error(http(f, "GET", "/api/nothing", NULL, NULL), 401, "unauthorized");
+    expect_error(http(f, "POST", "/api/sessions", "bad-key-0123456789000", "{\"name\":\"a\"}"), 403,
+                 "forbidden");
+    expect_error(GET("/api/nothing"), 404, "not_found");
+    assert_int_equal(session_count(f), 0);
+    /* public routes need no key */
+    assert_int_equal(http(f, "GET", "/health", NULL, NULL)->status, 200);
+    assert_int_equal(http(f, "GET", "/ready", NULL, NULL)->status, 200);
+    assert_int_equal(http(f, "GET", "/metrics", NULL, NULL)->status, 200);
+}
+
+static void test_session_lifecycle(void **state)
+{
+    fixture *f = *state;
+    result *r;
+    json_t *j;
+
+    f->backend.report_working = 1;
+    gw_start(f);
+    r = POST("/api/sessions", "{\"name\":\"alpha\"}");
+    assert_int_equal(r->status, 201);
+    assert_non_null(strstr(r->headers, "Location: /api/sessions/alpha\r\n"));
+    j = body_json(r);
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "alpha");
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "WORKING");
+    assert_string_equal(json_string_value(json_object_get(j, "me")),
+                        "15550001111:1@s.whatsapp.net");
+    assert_true(json_is_true(json_object_get(j, "running")));
+    /* the session's own bytes: its record plus the backend's 1000 */
+    assert_true(json_integer_value(json_object_get(j, "memory_bytes")) > 1000);
+    json_decref(j);
+    assert_int_equal(f->backend.opens, 1);
+    assert_int_equal(f->backend.starts, 1);
+
+    expect_error(POST("/api/sessions", "{\"name\":\"alpha\"}"), 409, "session_exists");
+    expect_error(POST("/api/sessions/alpha/start", NULL), 409, "invalid_state");
+    assert_int_equal(f->backend.starts, 1);
+
+    r = GET("/api/sessions/alpha");
+    assert_int_equal(r->status, 200);
+    expect_error(GET("/api/sessions/beta"), 404, "session_not_found");
+
+    r = POST("/api/sessions/alpha/stop", NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"status\":\"STOPPED\""));
+    assert_non_null(strstr(r->body, "\"running\":false"));
+    assert_int_equal(f->backend.stops, 1);
+    assert_int_equal(f->backend.closes, 1);
+    /* stop is idempotent */
+    assert_int_equal(POST("/api/sessions/alpha/stop", NULL)->status, 200);
+
+    r = POST("/api/sessions/alpha/start", NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"status\":\"WORKING\""));
+    assert_int_equal(f->backend.starts, 2);
+
+    r = POST("/api/sessions/alpha/logout", NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"status\":\"LOGGED_OUT\""));
+    assert_null(strstr(r->body, "\"me\""));
+    assert_int_equal(f->backend.logouts, 1);
+
+    r = http(f, "DELETE", "/api/sessions/alpha", KEY, NULL);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(f->backend.purges, 1);
+    assert_string_equal(f->backend.last_purged, "alpha");
+    expect_error(GET("/api/sessions/alpha"), 404, "session_not_found");
+    expect_error(http(f, "DELETE", "/api/sessions/alpha", KEY, NULL), 404, "session_not_found");
+    assert_int_equal(session_count(f), 0);
+
+    /* a backend that fails to start: nothing is kept */
+    f->backend.fail_start = 1;
+    expect_error(POST("/api/sessions", "{\"name\":\"broken\"}"), 500, "backend_error");
+    assert_int_equal(session_count(f), 0);
+}
+
+static void test_validation(void **state)
+{
+    fixture *f = *state;
+    static const char *const bad_names[] = {
+        "{\"name\":\"../etc\"}",
+        "{\"name\":\"..\"}",
+        "{\"name\":\"a/b\"}",
+        "{\"name\":\"\"}",
+        "{\"name\":\".hidden\"}",
+        "{\"name\":\"a b\"}",
+        "{\"name\":5}",
+        "{\"name\":null}",
+        "{\"name\":[\"a\"]}",
+        "{}",
+        "{\"name\":\"a\\u0000b\"}",
+        "{\"name\":\"%2e%2e\"}",
+    };
+    size_t i;
+    result *r;
+    json_t *j;
+
+    gw_start(f);
+    for (i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
+        r = POST("/api/sessions", bad_names[i]);
+        if (r->status != 400)
+            fail_msg("%s: status %ld", bad_names[i], r->status);
+        if (strstr(bad_names[i], "u0000"))
+            continue; /* refused by the JSON parser itself */
+        j = body_json(r);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(j, "error"), "field")), "name");
+        json_decref(j);
+    }
+    expect_error(POST("/api/sessions", "{\"name\":"), 400, "invalid_json");
+    expect_error(POST("/api/sessions", "not json"), 400, "invalid_json");
+    expect_error(POST("/api/sessions", "[\"name\"]"), 400, "invalid_json");
+    expect_error(POST("/api/sessions", ""), 400, "invalid_json");
+    expect_error(POST("/api/sessions", "{\"name\":\"a\",\"name\":\"b\"}"), 400, "invalid_json");
+    expect_error(POST("/api/sessions", "{\"name\":\"a\",\"extra\":1}"), 400, "invalid_field");
+    expect_error(POST("/api/sessions", "{\"name\":\"a\",\"start\":\"yes\"}"), 400, "invalid_field");
+    expect_error(POST("/api/sessions", "{\"name\":\"a\",\"webhook\":\"http://x\"}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions", "{\"name\":\"a\",\"webhook\":{\"url\":\"ftp://x\"}}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions",
+                      "{\"name\":\"a\",\"webhook\":{\"url\":\"https://x\",\"events\":[\"nope\"]}}"),
+                 400, "invalid_field");
+    expect_error(
+        POST("/api/sessions", "{\"name\":\"a\",\"webhook\":{\"url\":\"https://x\",\"bogus\":1}}"),
+        400, "invalid_field");
+    r = POST("/api/sessions", "{\"name\":\"a\",\"proxy\":\"ftp://u:hunter2@h:1\"}");
+    expect_error(r, 400, "invalid_field");
+    assert_null(strstr(r->body, "hunter2"));
+    /* path-traversal and malformed names in the path */
+    expect_error(GET("/api/sessions/.."), 400, "invalid_field");
+    expect_error(GET("/api/sessions/..%2F..%2Fetc"), 404, "not_found");
+    expect_error(GET("/api/sessions/a.b"), 400, "invalid_field");
+    expect_error(POST("/api/sessions/%2e%2e/start", NULL), 400, "invalid_field");
+    expect_error(http(f, "DELETE", "/api/sessions/..", KEY, NULL), 400, "invalid_field");
+    /* nothing was created by any of that */
+    assert_int_equal(session_count(f), 0);
+    assert_int_equal(f->backend.opens, 0);
+
+    /* a good one with every option: secrets are not echoed */
+    r = POST("/api/sessions", "{\"name\":\"full\",\"start\":false,\"proxy\":"
+                              "\"socks5://user:hunter2@127.0.0.1:1080\",\"webhook\":{\"url\":"
+                              "\"https://hooks.example/x\",\"events\":[\"message\",\"session."
+                              "status\"],\"secret\":\"whsec-abcdef\"}}");
+    assert_int_equal(r->status, 201);
+    assert_null(strstr(r->body, "hunter2"));
+    assert_null(strstr(r->body, "whsec-abcdef"));
+    j = body_json(r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "STOPPED");
+    assert_string_equal(json_string_value(json_object_get(j, "proxy")),
+                        "socks5://user:***@127.0.0.1:1080");
+    assert_true(json_is_true(json_object_get(json_object_get(j, "webhook"), "has_secret")));
+    json_decref(j);
+    assert_int_equal(f->backend.starts, 0);
+}
+
+static void test_routes_misc(void **state)
+{
+    fixture *f = *state;
+    result *r;
+    static char big[WG_MAX_BODY + 100];
+
+    gw_start(f);
+    r = http(f, "PUT", "/api/sessions", KEY, "{}");
+    expect_error(r, 405, "method_not_allowed");
+    assert_non_null(strstr(r->headers, "Allow: GET, POST\r\n"));
+    expect_error(http(f, "POST", "/health", NULL, NULL), 405, "method_not_allowed");
+    expect_error(GET("/api/sessions/x/qr"), 501, "not_implemented");
+    expect_error(POST("/api/sessions/x/messages", "{}"), 501, "not_implemented");
+    expect_error(http(f, "GET", "/nothing", NULL, NULL), 404, "not_found");
+    expect_error(http(f, "GET", "/api/sessions/", KEY, NULL), 404, "not_found");
+    memset(big, 'a', sizeof big - 1);
+    expect_error(POST("/api/sessions", big), 413, "body_too_large");
+    assert_int_equal(session_count(f), 0);
+
+    /* dashboard */
+    r = http(f, "GET", "/", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->headers, "Content-Type: text/html"));
+    assert_non_null(strstr(r->headers, "Content-Security-Policy: default-src 'self'"));
+    assert_non_null(strstr(r->body, "<script src=\"/dashboard/app.js\""));
+    r = http(f, "GET", "/dashboard/app.js", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->headers, "Content-Type: text/javascript"));
+    assert_int_equal(http(f, "GET", "/dashboard/style.css", NULL, NULL)->status, 200);
+    assert_int_equal(http(f, "GET", "/dashboard/index.html", NULL, NULL)->status, 404);
+    assert_int_equal(http(f, "GET", "/dashboard/..", NULL, NULL)->status, 404);
+    assert_int_equal(http(f, "GET", "/dashboard/nope.js", NULL, NULL)->status, 404);
+}
+
+static void test_max_connections(void **state)
+{
+    fixture *f = *state;
+
+    f->cfg.max_connections = 2;
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"a\"}")->status, 201);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"b\"}")->status, 201);
+    expect_error(POST("/api/sessions", "{\"name\":\"c\"}"), 429, "max_connections");
+    /* a stopped session does not count, and cannot be started while full */
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"c\",\"start\":false}")->status, 201);
+    expect_error(POST("/api/sessions/c/start", NULL), 429, "max_connections");
+    assert_int_equal(POST("/api/sessions/a/stop", NULL)->status, 200);
+    assert_int_equal(POST("/api/sessions/c/start", NULL)->status, 200);
+    assert_int_equal(session_count(f), 3);
+}
+
+static void test_memory_pressure(void **state)
+{
+    fixture *f = *state;
+    result *r;
+    json_t *j;
+
+    f->use_fixture_memory = 1;
+    f->cfg.memory_threshold = 0.5;
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"a\"}")->status, 201);
+    write_file(f->cg, "memory.current", "900000\n");
+    wg_gateway_check(f->gw);
+    assert_int_equal(f->backend.trims, 1);
+    r = POST("/api/sessions", "{\"name\":\"b\"}");
+    expect_error(r, 503, "memory_pressure");
+    assert_non_null(strstr(r->headers, "Retry-After: 60\r\n"));
+    expect_error(POST("/api/sessions", "{\"name\":\"b\",\"start\":false}"), 503, "memory_pressure");
+    r = http(f, "GET", "/ready", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    j = body_json(r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "degraded");
+    assert_true(json_is_false(
+        json_object_get(json_object_get(json_object_get(j, "checks"), "memory"), "ok")));
+    json_decref(j);
+    r = http(f, "GET", "/metrics", NULL, NULL);
+    assert_non_null(strstr(r->body, "\nwagate_memory_pressure 1\n"));
+    assert_non_null(strstr(r->body, "\nwagate_memory_limit_bytes 1000000\n"));
+    assert_non_null(strstr(r->body, "\nwagate_memory_trims_total 1\n"));
+    /* existing sessions keep working */
+    assert_int_equal(POST("/api/sessions/a/stop", NULL)->status, 200);
+    /* back below the threshold (and its hysteresis): accepted again */
+    write_file(f->cg, "memory.current", "200000\n");
+    wg_gateway_check(f->gw);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"b\"}")->status, 201);
+    assert_int_equal(f->backend.trims, 1);
+}
+
+static void test_memory_debug(void **state)
+{
+    fixture *f = *state;
+    char path[160], buf[4096];
+    FILE *log;
+    size_t n;
+
+    f->use_fixture_memory = 1;
+    f->cfg.memory_debug = 1;
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"dbg\"}")->status, 201);
+    snprintf(path, sizeof path, "%s/log", f->dir);
+    log = fopen(path, "w+");
+    assert_non_null(log);
+    wg_logging_init(WG_LOG_FORMAT_TEXT, WA_LOG_INFO, log);
+    wg_gateway_check(f->gw);
+    wg_logging_cleanup();
+    wa_log_set_level(WA_LOG_ERROR);
+    rewind(log);
+    n = fread(buf, 1, sizeof buf - 1, log);
+    buf[n] = '\0';
+    fclose(log);
+    /* one line per session with its own bytes (record + the backend's 1000), then totals */
+    assert_non_null(strstr(buf, "memory: session dbg status=WORKING bytes=") ||
+                    strstr(buf, "memory: session dbg status=STARTING bytes="));
+    assert_non_null(strstr(buf, "used=100000 limit=1000000 (cgroup)"));
+    assert_non_null(strstr(buf, "sessions=1"));
+    assert_null(strstr(buf, KEY));
+}
+
+static void test_restart_restores_sessions(void **state)
+{
+    fixture *f = *state;
+    result *r;
+
+    f->backend.report_working = 1;
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"up\"}")->status, 201);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"down\",\"start\":false}")->status, 201);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"gone\"}")->status, 201);
+    assert_int_equal(http(f, "DELETE", "/api/sessions/gone", KEY, NULL)->status, 200);
+    gw_stop(f);
+    /* shutdown stops sessions without changing what should run at the next boot */
+    assert_int_equal(f->backend.stops, 2);
+
+    memset(&f->backend, 0, sizeof f->backend);
+    f->backend.report_working = 1;
+    gw_start(f);
+    assert_int_equal(f->backend.starts, 1);
+    r = GET("/api/sessions/up");
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"status\":\"WORKING\""));
+    r = GET("/api/sessions/down");
+    assert_non_null(strstr(r->body, "\"status\":\"STOPPED\""));
+    expect_error(GET("/api/sessions/gone"), 404, "session_not_found");
+    assert_int_equal(session_count(f), 2);
+}
+
+static void test_health_ready_metrics(void **state)
+{
+    fixture *f = *state;
+    result *r;
+    json_t *j, *checks;
+
+    f->backend.report_working = 1;
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"w1\"}")->status, 201);
+    f->backend.report_working = 0;
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"s2\"}")->status, 201);
+    wg_gateway_check(f->gw);
+
+    r = http(f, "GET", "/health", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(r->body, "{\"status\":\"ok\"}");
+
+    r = http(f, "GET", "/ready", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    j = body_json(r);
+    /* one of two expected sessions is connected */
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "degraded");
+    assert_string_equal(json_string_value(json_object_get(j, "backend")), "recording");
+    checks = json_object_get(j, "checks");
+    assert_true(json_is_true(json_object_get(json_object_get(checks, "store"), "ok")));
+    assert_true(json_is_true(json_object_get(json_object_get(checks, "event_loop"), "ok")));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(checks, "sessions"), "expected")), 2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(checks, "sessions"), "connected")), 1);
+    json_decref(j);
+
+    r = http(f, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->headers, "Content-Type: text/plain; version=0.0.4"));
+    assert_non_null(strstr(r->body, "\nwagate_sessions{status=\"WORKING\"} 1\n"));
+    assert_non_null(strstr(r->body, "\nwagate_sessions{status=\"STARTING\"} 1\n"));
+    assert_non_null(strstr(r->body, "\nwagate_sessions{status=\"FAILED\"} 0\n"));
+    assert_non_null(strstr(r->body, "wagate_http_request_duration_seconds_count{route=\"/api/"
+                                    "sessions\",method=\"POST\",status=\"201\"} 2\n"));
+    assert_non_null(strstr(r->body, "wagate_http_request_duration_seconds_count{route=\"/"
+                                    "ready\",method=\"GET\",status=\"200\"} 1\n"));
+    assert_non_null(
+        strstr(r->body, "\nwagate_whatsapp_disconnects_total{reason=\"replaced\"} 0\n"));
+    assert_non_null(strstr(r->body, "\nwagate_webhook_deliveries_total{result=\"failure\"} 0\n"));
+    assert_non_null(strstr(r->body, "\nwagate_backups_total{result=\"success\"} 0\n"));
+    assert_non_null(strstr(r->body, "\nwagate_health_ok 1\n"));
+    assert_non_null(strstr(r->body, "\nwagate_store_writable 1\n"));
+    assert_non_null(strstr(r->body, "\nprocess_start_time_seconds "));
+    assert_non_null(strstr(r->body, "\nwagate_event_loop_lag_seconds "));
+    /* raw paths never become label values */
+    assert_int_equal(GET("/api/sessions/w1")->status, 200);
+    r = http(f, "GET", "/metrics", NULL, NULL);
+    assert_null(strstr(r->body, "route=\"/api/sessions/w1\""));
+    assert_non_null(strstr(r->body, "route=\"/api/sessions/{name}\""));
+}
+
+static void test_generated_key(void **state)
+{
+    fixture *f = *state;
+    char path[160], key[WG_API_KEY_MAX + 1];
+    FILE *fp;
+
+    f->cfg.api_key[0] = '\0';
+    gw_start(f);
+    assert_int_equal(f->gw->api_key_generated, 1);
+    snprintf(path, sizeof path, "%s/data/%s", f->dir, WG_API_KEY_FILE);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(key, sizeof key, fp));
+    fclose(fp);
+    key[strcspn(key, "\n")] = '\0';
+    assert_int_equal(http(f, "GET", "/api/sessions", key, NULL)->status, 200);
+    expect_error(GET("/api/sessions"), 403, "forbidden");
+    gw_stop(f);
+    /* the same key after a restart, and not announced as new */
+    gw_start(f);
+    assert_int_equal(f->gw->api_key_generated, 0);
+    assert_int_equal(http(f, "GET", "/api/sessions", key, NULL)->status, 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_misc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_pressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_debug, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_restores_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_ready_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generated_key, setup, teardown),
+    };
+    int rc;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
