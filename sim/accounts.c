@@ -134,6 +134,7 @@ static void free_phone(sim_phone *p)
         sim_route_drop_queue(&p->devices[i]);
         sim_keys_cleanup(&p->devices[i].keys);
     }
+    sim_vphone_free(p);
     if (p->opks) {
         wa_wipe(p->opks, SIM_PHONE_PREKEY_MAX * sizeof *p->opks);
         free(p->opks);

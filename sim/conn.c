@@ -3,7 +3,9 @@
  * role. Decoded stanzas go to stanza.c; the first stanza after the Noise handshake goes out
  * SIM_HELLO_DELAY_MS later (Baileys 6.17 does not await its key split, so a frame arriving
  * within milliseconds of clientFinish can be lost: PROTOCOL.md §2). The same hold serves the
- * "delay" fault.
+ * "delay" fault. The same timer first bounds the handshake: a connection that has not finished
+ * the WebSocket upgrade and the Noise handshake within SIM_HANDSHAKE_TIMEOUT_MS is closed (and
+ * counted as bad input), so silent or trickling clients cannot hold connections.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -13,6 +15,14 @@
 #include "core/log.h"
 #include "sim.h"
 #include "wa/error.h"
+
+/* Time a new connection has for the WebSocket upgrade and the Noise handshake. */
+#define SIM_HANDSHAKE_TIMEOUT_MS 20000
+/* How long a connection the server ends (stream:error, failure, bad input) keeps reading and
+ * dropping what the client still sends before the socket is closed: closing a socket with
+ * unread input makes the kernel send a TCP RST, and a client that gets the RST may lose our last
+ * frames unread (Baileys 6.17 then saw "Connection Terminated" instead of a stream:error). */
+#define SIM_LINGER_MS 1000
 
 static void on_timer_closed(uv_handle_t *h)
 {
@@ -60,20 +70,40 @@ static void on_hold_timer(uv_timer_t *t)
     sim_conn_flush(c);
 }
 
-/* Hold output for ms milliseconds, then flush. */
+/* The connection's one timer (handshake deadline, then output hold). 0 or WA_ENOMEM. */
+static int ensure_timer(sim_conn *c)
+{
+    if (c->timer)
+        return 0;
+    c->timer = malloc(sizeof *c->timer);
+    if (!c->timer)
+        return WA_ENOMEM;
+    uv_timer_init(c->sim->loop, c->timer);
+    c->timer->data = c;
+    return 0;
+}
+
+/* Hold output for ms milliseconds, then flush (this ends the handshake deadline too). */
 static void hold_for(sim_conn *c, unsigned ms)
 {
-    if (!c->timer) {
-        c->timer = malloc(sizeof *c->timer);
-        if (!c->timer) {
-            c->hold = 0;
-            return;
-        }
-        uv_timer_init(c->sim->loop, c->timer);
-        c->timer->data = c;
+    if (ensure_timer(c) != 0) {
+        c->hold = 0;
+        return;
     }
     c->hold = 1;
     uv_timer_start(c->timer, on_hold_timer, ms, 0);
+}
+
+static void on_handshake_timer(uv_timer_t *t)
+{
+    sim_conn *c = t->data;
+
+    if (!c || c->state != SIM_CONN_HANDSHAKE)
+        return;
+    wa_log_warn("sim", "conn %llu: closing on bad input: no handshake within %u ms",
+                (unsigned long long)c->id, (unsigned)SIM_HANDSHAKE_TIMEOUT_MS);
+    c->sim->stats.bad_input_closes++;
+    sim_conn_close(c);
 }
 
 int sim_conn_send(sim_conn *c, const wa_node *n)
@@ -96,15 +126,45 @@ int sim_conn_send(sim_conn *c, const wa_node *n)
     return 0;
 }
 
+static void on_linger_timer(uv_timer_t *t)
+{
+    sim_conn *c = t->data;
+
+    if (c && c->stream)
+        wa_stream_close(c->stream);
+}
+
+/* End the connection gracefully: a WebSocket close frame (when the WebSocket is open) after
+ * what is queued, everything flushed at once (hold and stall end), then input is read and dropped
+ * until the client hangs up or SIM_LINGER_MS passes. */
+static void close_lingering(sim_conn *c, int ws_code, const char *why)
+{
+    if (c->state == SIM_CONN_CLOSING)
+        return;
+    (void)wa_wire_close(&c->wire, ws_code, why); /* fails harmlessly before the upgrade */
+    c->hold = 0;
+    c->stalled = 0;
+    sim_conn_flush(c);
+    if (c->state == SIM_CONN_CLOSING) /* the flush failed: closed already */
+        return;
+    c->state = SIM_CONN_CLOSING;
+    if (c->device && c->device->conn == c)
+        c->device->conn = NULL;
+    if (!c->stream)
+        return;
+    if (ensure_timer(c) != 0) {
+        wa_stream_close(c->stream);
+        return;
+    }
+    uv_timer_start(c->timer, on_linger_timer, SIM_LINGER_MS, 0);
+}
+
 void sim_conn_kick(sim_conn *c, const wa_node *n)
 {
     if (c->state == SIM_CONN_CLOSING)
         return;
     sim_conn_send(c, n);
-    c->hold = 0;
-    c->stalled = 0;
-    sim_conn_flush(c);
-    sim_conn_close(c);
+    close_lingering(c, 1000, NULL);
 }
 
 void sim_conn_close(sim_conn *c)
@@ -121,6 +181,20 @@ void sim_conn_close(sim_conn *c)
 void sim_conn_set_delay(sim_conn *c, unsigned ms)
 {
     c->delay_ms = ms;
+}
+
+/* The wire failed on what the client sent: log why, count it, send what the wire has for the
+ * client (an HTTP error before the upgrade; after it, a WebSocket close 1002 naming the reason)
+ * and close this connection only (lingering). */
+static void close_bad_input(sim_conn *c, int rc)
+{
+    char why[WA_WS_CLOSE_REASON_MAX + 1];
+
+    wa_log_warn("sim", "conn %llu: closing on bad input: %s (%s)", (unsigned long long)c->id,
+                wa_wire_reason(&c->wire), wa_strerror(rc));
+    c->sim->stats.bad_input_closes++;
+    snprintf(why, sizeof why, "%s", wa_wire_reason(&c->wire));
+    close_lingering(c, 1002, why);
 }
 
 static void handle_events(sim_conn *c)
@@ -155,12 +229,7 @@ static void handle_events(sim_conn *c)
     if (c->state == SIM_CONN_CLOSING)
         return;
     if (rc != WA_EAGAIN) {
-        wa_log_warn("sim", "conn %llu: closing on bad input: %s (%s)", (unsigned long long)c->id,
-                    wa_wire_reason(&c->wire), wa_strerror(rc));
-        c->sim->stats.bad_input_closes++;
-        c->hold = 0;
-        sim_conn_flush(c); /* e.g. the WebSocket close frame or HTTP error */
-        sim_conn_close(c);
+        close_bad_input(c, rc);
         return;
     }
     sim_conn_flush(c);
@@ -176,10 +245,7 @@ static void on_data(wa_stream *st, const uint8_t *data, size_t len, void *ud)
         return; /* stall fault: the server stops answering, pings included */
     rc = wa_wire_feed(&c->wire, data, len);
     if (rc) {
-        wa_log_warn("sim", "conn %llu: closing on bad input: %s", (unsigned long long)c->id,
-                    wa_wire_reason(&c->wire));
-        c->sim->stats.bad_input_closes++;
-        sim_conn_close(c);
+        close_bad_input(c, rc);
         return;
     }
     handle_events(c);
@@ -255,4 +321,6 @@ void sim_on_accept(wa_listener *l, wa_stream *st, void *user_data)
     s->nconns++;
     s->stats.connections_total++;
     wa_stream_set_callbacks(st, &cbs, c);
+    if (ensure_timer(c) == 0)
+        uv_timer_start(c->timer, on_handshake_timer, SIM_HANDSHAKE_TIMEOUT_MS, 0);
 }

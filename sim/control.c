@@ -340,11 +340,13 @@ static void device_action(sim *s, const char *jid, const char *action, wg_http_r
             wg_http_json_error(resp, 400, "bad_field", "field \"ms\" must be 0..600000");
             return;
         }
-        s->stats.faults_delayed++;
+        if (json_integer_value(ms) > 0) /* 0 ends the fault: not one more */
+            s->stats.faults_delayed++;
         sim_conn_set_delay(d->conn, (unsigned)json_integer_value(ms));
     } else if (strcmp(action, "stream-error") == 0) {
-        const char *code;
-        json_t *conflict;
+        const char *code = NULL;
+        char num[24];
+        json_t *conflict, *jc;
         if (!d->conn) {
             wg_http_json_error(resp, 409, "offline", "device is not connected");
             return;
@@ -353,10 +355,22 @@ static void device_action(sim *s, const char *jid, const char *action, wg_http_r
         if (!body)
             return;
         conflict = json_object_get(body, "conflict");
-        code = json_string_value(json_object_get(body, "code"));
-        if (!code && !json_is_string(conflict)) {
+        jc = json_object_get(body, "code");
+        if (json_is_string(jc) && json_string_length(jc) > 0 && json_string_length(jc) < 16) {
+            code = json_string_value(jc);
+        } else if (json_is_integer(jc) && json_integer_value(jc) > 0 &&
+                   json_integer_value(jc) < 100000) {
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(jc));
+            code = num;
+        }
+        if ((jc && !code) || (conflict && !json_is_string(conflict)) ||
+            (json_is_string(conflict) &&
+             (json_string_length(conflict) == 0 || json_string_length(conflict) >= 32)) ||
+            (!code && !conflict)) {
             json_decref(body);
-            wg_http_json_error(resp, 400, "bad_field", "give \"code\" or \"conflict\"");
+            wg_http_json_error(resp, 400, "bad_field",
+                               "give \"code\" (e.g. \"515\" or 515) and/or \"conflict\" (e.g. "
+                               "\"replaced\")");
             return;
         }
         s->stats.faults_stream_errors++;
@@ -373,8 +387,13 @@ static void device_action(sim *s, const char *jid, const char *action, wg_http_r
 
 static void faults(sim *s, const char *what, wg_http_req *req, wg_http_resp *resp)
 {
-    json_t *body = parse_body(req, resp), *j;
+    json_t *body, *j;
 
+    if (strcmp(what, "refuse") != 0 && strcmp(what, "iq-error") != 0) {
+        wg_http_json_error(resp, 404, "not_found", "no such fault (refuse, iq-error)");
+        return;
+    }
+    body = parse_body(req, resp);
     if (!body)
         return;
     if (strcmp(what, "refuse") == 0) {
@@ -389,10 +408,13 @@ static void faults(sim *s, const char *what, wg_http_req *req, wg_http_resp *res
         json_t *code = json_object_get(body, "code");
         const char *xmlns = json_string_value(json_object_get(body, "xmlns"));
         size_t i, slot = WA_ARRAY_SIZE(s->iq_faults);
-        if (!xmlns || strlen(xmlns) >= sizeof s->iq_faults[0].xmlns ||
-            (code && !json_is_integer(code))) {
+        if (!xmlns || !xmlns[0] || strlen(xmlns) >= sizeof s->iq_faults[0].xmlns ||
+            (code && (!json_is_integer(code) ||
+                      (json_integer_value(code) != 0 &&
+                       (json_integer_value(code) < 100 || json_integer_value(code) > 999))))) {
             wg_http_json_error(resp, 400, "bad_field",
-                               "need \"xmlns\" (string) and optional \"code\" (integer, 0 clears)");
+                               "need \"xmlns\" (1-31 characters) and optional \"code\" (100..999; "
+                               "0 clears; default 500)");
             goto out;
         }
         for (i = 0; i < WA_ARRAY_SIZE(s->iq_faults); i++) {
@@ -462,6 +484,11 @@ static void handle(wg_http_req *req, wg_http_resp *resp, void *ud)
             phone_link_code_state(s, p, resp);
         else if (post && n == 3 && strcmp(seg[2], "send") == 0)
             sim_control_phone_send(s, p, req, resp);
+        else if (get && n == 3 && (strcmp(seg[2], "messages") == 0 ||
+                                   strcmp(seg[2], "receipts") == 0))
+            sim_control_phone_inbox(s, p, seg[2], req, resp);
+        else if (post && n == 3 && strcmp(seg[2], "forget-sessions") == 0)
+            sim_control_phone_forget(s, p, req, resp);
         else
             wg_http_json_error(resp, 404, "not_found", "no such route");
     } else if (post && n == 3 && strcmp(seg[0], "devices") == 0) {

@@ -25,9 +25,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: wasim --listen HOST:PORT --control HOST:PORT [--tls] [--cert FILE --key FILE]\n"
-            "             [--state FILE] [--trace FILE] [--log-level LEVEL]\n");
+    fprintf(f, "usage: wasim --listen HOST:PORT --control HOST:PORT [--tls] [--cert FILE --key FILE]\n"
+               "             [--state FILE] [--trace FILE] [--log-level LEVEL]\n");
 }
 
 static int split_hostport(const char *arg, char *host, size_t cap, int *port)

@@ -533,6 +533,7 @@ static wa_node *lc_finish(sim_conn *c, const wa_node *iq, const wa_node *reg, wa
     const wa_node *ref_node = wa_node_child(reg, "link_code_pairing_ref");
     uint8_t shared[32], key[32], plain[LC_BUNDLE_PLAIN_LEN], ikm[96], adv[32];
     size_t ref_len = 0;
+    wa_jid jid;
     sim_phone *p;
     sim_device *d;
     wa_node *res = NULL;
@@ -540,6 +541,9 @@ static wa_node *lc_finish(sim_conn *c, const wa_node *iq, const wa_node *reg, wa
 
     if (!l || !lc_conn(l) || l->state != LC_SENT)
         return sim_iq_error(a, iq, 404, "item-not-found");
+    if (wa_node_attr_jid(reg, "jid", &jid) != 0 || strcmp(jid.server, WA_JID_SERVER_USER) != 0 ||
+        strcmp(jid.user, l->phone) != 0 || jid.device != 0)
+        return sim_iq_error(a, iq, 400, "bad-request");
     if (!ref_node || wa_node_content_bytes(ref_node, &ref, &ref_len) != 0 ||
         ref_len != strlen(l->ref) || memcmp(ref, l->ref, ref_len) != 0)
         return sim_iq_error(a, iq, 404, "item-not-found");

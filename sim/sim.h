@@ -25,13 +25,13 @@
 #include "tls/tls.h"
 #include "wire/wire.h"
 
-#define SIM_VERSION        "0.1.0"
-#define SIM_MAX_DEVICES    16 /* companion device ids 1..15 per phone, 0 is the phone */
-#define SIM_PHONE_LEN      20 /* digits of a phone number */
-#define SIM_JID_LEN        96
-#define SIM_REFS           6    /* pair-device refs sent at once */
-#define SIM_HELLO_DELAY_MS 50   /* wait after clientFinish before our first frame */
-#define SIM_MAX_PREKEYS    2000 /* one-time prekeys stored per device */
+#define SIM_VERSION "0.1.0"
+#define SIM_MAX_DEVICES 16         /* companion device ids 1..15 per phone, 0 is the phone */
+#define SIM_PHONE_LEN 20           /* digits of a phone number */
+#define SIM_JID_LEN 96
+#define SIM_REFS 6                 /* pair-device refs sent at once */
+#define SIM_HELLO_DELAY_MS 50      /* wait after clientFinish before our first frame */
+#define SIM_MAX_PREKEYS 2000       /* one-time prekeys stored per device */
 /* routing (route.c, usync.c, group.c, queue.c) */
 #define SIM_PHONE_PREKEY_BATCH 32   /* one-time prekeys the virtual phone makes at a time */
 #define SIM_PHONE_PREKEY_MAX   1024 /* ... and keeps (handed-out ones recycled oldest first) */
@@ -90,15 +90,15 @@ typedef struct sim_keys {
 
 typedef struct sim_device {
     sim_phone *phone;
-    uint16_t id;           /* device number */
-    int present;           /* slot in use */
-    uint8_t noise_pub[32]; /* companion's Noise static key: login proof */
+    uint16_t id;              /* device number */
+    int present;              /* slot in use */
+    uint8_t noise_pub[32];    /* companion's Noise static key: login proof */
     uint32_t key_index;
     sim_keys keys;
     char push_name[64];
     char platform[32];
-    sim_conn *conn;     /* online connection, or NULL */
-    int passive_active; /* sent <active/> */
+    sim_conn *conn;           /* online connection, or NULL */
+    int passive_active;       /* sent <active/> */
     /* offline queue: encoded stanzas (dictionary v3 node bytes) awaiting delivery */
     struct sim_queued *queue_head, *queue_tail;
     size_t queue_len;
@@ -106,16 +106,18 @@ typedef struct sim_device {
     size_t queue_bytes;
     struct sim_queued *unacked_head, *unacked_tail; /* delivered, not yet acked */
     size_t unacked_len;
-    int keyshare_sent;  /* the phone's app-state key share went to this device */
-    int available;      /* last <presence type='available'/> (cleared by 'unavailable') */
-    uint64_t last_seen; /* unix seconds of the last presence change */
+    int keyshare_sent;       /* the phone's app-state key share went to this device */
+    int available;           /* last <presence type='available'/> (cleared by 'unavailable') */
+    uint64_t last_seen;      /* unix seconds of the last presence change */
+    uint64_t route_mark;     /* route.c scratch: fan-out generation */
+    const wa_node *route_to; /* route.c scratch: this device's <to> in the stanza */
 } sim_device;
 
 struct sim_phone {
     sim_phone *next;
     char number[SIM_PHONE_LEN + 1];
-    char lid[SIM_PHONE_LEN + 1]; /* LID user part */
-    uint8_t identity_priv[32];   /* the primary phone's Signal identity */
+    char lid[SIM_PHONE_LEN + 1];  /* LID user part */
+    uint8_t identity_priv[32];     /* the primary phone's Signal identity */
     uint8_t identity_pub[32];
     uint32_t next_key_index;
     sim_device devices[SIM_MAX_DEVICES];
@@ -128,7 +130,8 @@ struct sim_phone {
     /* the app-state sync key the phone shares with its companions */
     uint8_t appstate_key_id[6];
     uint8_t appstate_key[32];
-    int64_t appstate_key_ts; /* ms */
+    int64_t appstate_key_ts;   /* ms */
+    struct sim_vphone *vphone; /* phone.c: its Signal store, inbox and receipts (lazily) */
 };
 
 /* A group (group.c). Members are phones (all their devices receive). */
@@ -160,6 +163,7 @@ typedef struct sim_route_entry {
 typedef struct sim_sub {
     sim_phone *subscriber; /* NULL: free slot */
     uint16_t device;
+    int lid; /* subscribed by LID: presence comes from the LID */
     sim_phone *target;
 } sim_sub;
 
@@ -172,6 +176,7 @@ typedef struct sim_route {
     size_t ngroups;
     sim_sub subs[SIM_MAX_SUBS];
     size_t subs_next;
+    uint64_t mark_gen;
 } sim_route;
 
 enum sim_conn_state {
@@ -182,17 +187,17 @@ enum sim_conn_state {
 };
 
 struct sim_conn {
-    sim_conn *next, *prev; /* sim->conns */
+    sim_conn *next, *prev;    /* sim->conns */
     sim *sim;
-    uint64_t id; /* for the trace */
+    uint64_t id;              /* for the trace */
     wa_stream *stream;
     wa_wire wire;
     int state;
-    sim_device *device; /* ONLINE */
-    int hold;           /* output held back (hello delay, delay fault) */
-    int stalled;        /* fault: read nothing, write nothing */
-    unsigned delay_ms;  /* fault: delay every flush */
-    uv_timer_t *timer;  /* hold timer (heap; closed with the conn) */
+    sim_device *device;       /* ONLINE */
+    int hold;                 /* output held back (hello delay, delay fault) */
+    int stalled;              /* fault: read nothing, write nothing */
+    unsigned delay_ms;        /* fault: delay every flush */
+    uv_timer_t *timer;        /* hold timer (heap; closed with the conn) */
     /* registration */
     uint8_t reg_noise_pub[32];
     sim_keys reg_keys;
@@ -207,6 +212,10 @@ struct sim_conn {
     uint8_t pair_account_sig[64];
     char push_name[64];
     uint64_t stanza_seq;
+    /* routing (queue.c): a connection receives stanzas once it said <active/> (passive iq);
+     * until then what comes for it is queued, and the offline delivery waits */
+    int route_active;
+    int offline_pending; /* <success/> sent, offline delivery not yet done */
 };
 
 typedef struct sim_stats {
@@ -227,8 +236,8 @@ struct sim {
     uv_loop_t *loop;
     wa_listener *listener;
     wa_tls_ctx *tls;
-    char *ca_pem; /* self-signed certificate served at /ca.pem (with --tls) */
-    void *httpd;  /* wg_httpd */
+    char *ca_pem;             /* self-signed certificate served at /ca.pem (with --tls) */
+    void *httpd;              /* wg_httpd */
     char ws_url[128], control_url[128];
     /* server identity */
     uint8_t root_priv[32], root_pub[32];
@@ -284,9 +293,13 @@ void sim_route_message(sim_conn *c, const wa_node *n, wa_arena *a);
 void sim_route_receipt(sim_conn *c, const wa_node *n, wa_arena *a);
 void sim_route_presence(sim_conn *c, const wa_node *n, wa_arena *a);
 void sim_route_chatstate(sim_conn *c, const wa_node *n, wa_arena *a);
-/* After <success/>: queued stanzas, the app-state key share, <ib><offline count/></ib>. */
+/* After <success/>: queued stanzas, the app-state key share, <ib><offline count/></ib>, sent
+ * when the connection is active (see sim_route_set_active). */
 void sim_deliver_offline(sim_conn *c);
 void sim_route_drop_queue(sim_device *d);
+/* <iq xmlns='passive'><active/> (1) or <passive/> (0): whether the connection gets stanzas;
+ * becoming active runs the offline delivery sim_deliver_offline deferred (queue.c). */
+void sim_route_set_active(sim_conn *c, int active);
 /* <ack/> from a client: the stanza it names is delivered (queue.c). */
 void sim_route_ack(sim_conn *c, const wa_node *n);
 /* <iq xmlns='w:sync:app:state'>: every collection asked for is up to date (queue.c). */
@@ -342,7 +355,7 @@ void sim_free_phones(sim *s);
 /* control.c */
 int sim_control_start(sim *s, const char *host, int port);
 int sim_control_port(const sim *s);
-/* POST /phones/{phone}/send (route.c): the virtual phone sends a real encrypted message. */
+/* POST /phones/{phone}/send (phone.c): the virtual phone sends a real encrypted message. */
 struct wg_http_req;
 struct wg_http_resp;
 void sim_control_phone_send(sim *s, sim_phone *p, struct wg_http_req *req,
@@ -354,5 +367,39 @@ static inline uint64_t sim_now_ms(const sim *s)
 {
     return uv_now(s->loop);
 }
+
+/* ---- phone.c: the virtual phone (device 0) as a WhatsApp phone toward companions --------------
+ * It has a Signal store (lib/signal memstore) with the keys accounts.c made for it, sends real
+ * encrypted messages, decrypts what companions send it, and records receipts. */
+#define SIM_VPHONE_TEXT_MAX     65536 /* bytes of text the phone sends or keeps per message */
+#define SIM_VPHONE_SENT_MAX     64    /* sent messages kept for retry receipts */
+#define SIM_VPHONE_INBOX_MAX    64    /* received messages kept (GET /phones/{p}/messages) */
+#define SIM_VPHONE_RECEIPTS_MAX 256   /* receipts kept (GET /phones/{p}/receipts) */
+#define SIM_VPHONE_RETRY_MAX    2     /* retry receipts the phone sends per undecryptable message */
+typedef struct sim_vphone sim_vphone;
+/* Phone p sends text to `to` (a phone number, a user JID in PN or LID form, or a group JID) as
+ * a phone does: every companion of the recipient (and, as deviceSentMessage, of p) gets its own
+ * pkmsg/msg; in a group the SKDM, then the skmsg. The message id is written to id_out and the
+ * number of devices reached to *devices (may be NULL). 0, WA_EINVAL (bad or own `to`),
+ * WA_ENOTFOUND (no such phone or group), WA_ESTATE (p is not in the group), WA_ELIMIT (text
+ * longer than SIM_VPHONE_TEXT_MAX), WA_ENOMEM / WA_EIO. */
+int sim_phone_send_text(sim *s, sim_phone *p, const char *to, const char *text, char *id_out,
+                        size_t id_cap, int *devices);
+/* A stanza routed to device 0 of p (sim_route_deliver): messages are decrypted and answered
+ * with a delivery (or retry) receipt, receipts recorded, retry receipts answered. n is
+ * borrowed. */
+void sim_phone_receive(sim *s, sim_phone *p, const wa_node *n);
+/* GET /phones/{phone}/messages | receipts [?id=ID]: what = "messages" or "receipts". */
+void sim_control_phone_inbox(sim *s, sim_phone *p, const char *what, struct wg_http_req *req,
+                             struct wg_http_resp *resp);
+/* The phone loses its 1:1 sessions (identity and prekeys kept), as after restoring a backup
+ * without them: the next message from a companion fails and is retried. *count (may be NULL)
+ * gets the number of sessions dropped. 0 or WA_ENOMEM. POST /phones/{phone}/forget-sessions. */
+int sim_phone_forget_sessions(sim *s, sim_phone *p, int *count);
+void sim_control_phone_forget(sim *s, sim_phone *p, struct wg_http_req *req,
+                              struct wg_http_resp *resp);
+/* Free p->vphone (called when the phone is freed). */
+void sim_vphone_free(sim_phone *p);
+/* ---- end of phone.c ---------------------------------------------------------------------------- */
 
 #endif

@@ -4,8 +4,9 @@
  *
  * Handled here: md (pair-device result, pair-device-sign via pair.c, link codes), encrypt
  * (prekey count, upload, rotate, digest; bundles via route.c), passive, w (props), blocklist,
- * privacy, w:p (ping), presence, ack. Messages, receipts, notifications, usync and groups go to
- * route.c (sim_route_*), which may not exist for every kind yet: those get a bare result.
+ * privacy, w:p (ping), presence, ack, md remove-companion-device (a companion's own logout).
+ * Messages, receipts, notifications, usync and groups go to route.c (sim_route_*), which may not
+ * exist for every kind yet: those get a bare result.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -16,6 +17,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "jid/jid.h"
 #include "sim.h"
 #include "util.h"
 #include "wa/error.h"
@@ -134,6 +136,34 @@ static void add_digest(wa_arena *a, wa_node *res, const sim_keys *k)
     sim_bytes(a, sim_child(a, d, "hash", NULL), hash, sizeof hash);
 }
 
+/* <iq xmlns='md' type='set'><remove-companion-device jid=.. reason=../></iq>: a companion logs
+ * itself out (Baileys' logout()), and the phone unlinks it as if the user had: the iq result,
+ * then stream:error 401 to the connection, and the device is gone (later logins get 401). A
+ * companion may only remove itself. */
+static wa_node *remove_companion(sim_conn *c, const wa_node *iq, wa_arena *a)
+{
+    const wa_node *rm = wa_node_child(iq, "remove-companion-device");
+    const char *jid = wa_node_attr(rm, "jid");
+    sim_device *d = NULL;
+    wa_node *res;
+    wa_jid j;
+
+    if (c->device && jid && wa_jid_parse(jid, &j) == 0)
+        d = sim_device_find(c->sim, j.user, j.device);
+    if (!d)
+        return sim_iq_error(a, iq, 404, "item-not-found");
+    if (d != c->device)
+        return sim_iq_error(a, iq, 403, "forbidden");
+    res = sim_iq_result(a, iq);
+    if (!res || sim_conn_send(c, res) != 0)
+        return NULL;
+    wa_log_info("sim", "conn %llu: device %s:%u logged out (%s)", (unsigned long long)c->id,
+                d->phone->number, (unsigned)d->id,
+                wa_node_attr(rm, "reason") ? wa_node_attr(rm, "reason") : "no reason");
+    sim_device_remove(c->sim, d);
+    return NULL;
+}
+
 static void handle_iq(sim_conn *c, const wa_node *iq, wa_arena *a)
 {
     sim *s = c->sim;
@@ -141,6 +171,7 @@ static void handle_iq(sim_conn *c, const wa_node *iq, wa_arena *a)
     const sim_iq_fault *f;
     wa_node *res = NULL;
     char buf[32];
+    int set_active = -1; /* passive iq: 1 active, 0 passive */
 
     s->stats.iqs++;
     if (!type)
@@ -185,6 +216,8 @@ static void handle_iq(sim_conn *c, const wa_node *iq, wa_arena *a)
     } else if (strcmp(xmlns, "passive") == 0) {
         if (c->device)
             c->device->passive_active = wa_node_child(iq, "active") != NULL;
+        if (c->device && strcmp(type, "set") == 0)
+            set_active = wa_node_child(iq, "active") != NULL;
         res = sim_iq_result(a, iq);
     } else if (strcmp(xmlns, "w") == 0 && wa_node_child(iq, "props")) {
         wa_node *props;
@@ -206,15 +239,24 @@ static void handle_iq(sim_conn *c, const wa_node *iq, wa_arena *a)
             sim_child(a, pv, "category", "name", cats[i][0], "value", cats[i][1], NULL);
     } else if (strcmp(xmlns, "md") == 0 && wa_node_child(iq, "link_code_companion_reg")) {
         res = sim_pair_link_code_iq(c, iq, a);
+    } else if (strcmp(xmlns, "md") == 0 && strcmp(type, "set") == 0 &&
+               wa_node_child(iq, "remove-companion-device")) {
+        res = remove_companion(c, iq, a);
+        if (!res) /* answered, or the connection is gone with the device */
+            return;
     } else if (strcmp(xmlns, "usync") == 0) {
         res = sim_route_usync(c, iq, a);
     } else if (strcmp(xmlns, "w:g2") == 0) {
         res = sim_route_group_iq(c, iq, a);
+    } else if (strcmp(xmlns, "w:sync:app:state") == 0) {
+        res = sim_route_app_state(c, iq, a);
     }
     if (!res) /* anything else (w:p ping, w:stats, ...): a bare result */
         res = sim_iq_result(a, iq);
     if (res)
         sim_conn_send(c, res);
+    if (set_active >= 0)
+        sim_route_set_active(c, set_active); /* queue.c: offline delivery waits for it */
 }
 
 void sim_handle_stanza(sim_conn *c, const wa_node *n)
@@ -237,6 +279,8 @@ void sim_handle_stanza(sim_conn *c, const wa_node *n)
         sim_route_presence(c, n, &a);
     } else if (wa_node_is(n, "chatstate")) {
         sim_route_chatstate(c, n, &a);
+    } else if (wa_node_is(n, "ack")) {
+        sim_route_ack(c, n);
     }
     /* ack, ib (unified_session, ...), notification answers: nothing to do */
     wa_arena_cleanup(&a);

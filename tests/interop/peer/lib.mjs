@@ -195,6 +195,7 @@ function track(child, label, onLine, onExit) {
 /**
  * Starts one Baileys peer (peer.mjs).
  * opts: version 6|7, url, auth (dir), name, pairPhone, logLevel, reconnect (array or 'none'),
+ *       keepalive (Baileys' keepAliveIntervalMs; it gives up after keepalive + 5 s of silence),
  *       verbose (echo events to stderr; also env WA_PEER_VERBOSE=1).
  * Resolves after the `start` event. The peer object:
  *   events            every event received, in order (objects as printed by peer.mjs)
@@ -212,6 +213,7 @@ export async function startPeer(opts) {
     args.push('--name', name);
     if (opts.pairPhone) args.push('--pair-phone', String(opts.pairPhone));
     if (opts.logLevel) args.push('--log-level', opts.logLevel);
+    if (opts.keepalive) args.push('--keepalive', String(opts.keepalive));
     if (opts.reconnect !== undefined) {
         args.push('--reconnect',
             Array.isArray(opts.reconnect) ? opts.reconnect.join(',') || 'none' : String(opts.reconnect));

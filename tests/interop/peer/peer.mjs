@@ -4,6 +4,7 @@
 //
 //   node peer.mjs --version 6|7 --url ws://127.0.0.1:PORT/ws/chat --auth DIR [--name NAME]
 //        [--pair-phone NUMBER] [--log-level silent|debug|...] [--reconnect 515,408,428,503|none]
+//        [--keepalive MS]
 //
 // Behaves like a real app: saves credentials on every creds.update (useMultiFileAuthState),
 // reconnects with them after a close whose status is in the --reconnect list (515 restart
@@ -46,7 +47,8 @@ function emit(obj) {
 
 function usage(msg) {
     process.stderr.write(`peer: ${msg}\nusage: node peer.mjs --version 6|7 --url URL --auth DIR ` +
-        '[--name NAME] [--pair-phone NUMBER] [--log-level LEVEL] [--reconnect CODES|none]\n');
+        '[--name NAME] [--pair-phone NUMBER] [--log-level LEVEL] [--reconnect CODES|none] ' +
+        '[--keepalive MS]\n');
     process.exit(2);
 }
 
@@ -64,6 +66,10 @@ function parseArgs(argv) {
         else if (a === '--name') o.name = val();
         else if (a === '--pair-phone') o.pairPhone = val().replace(/[^0-9]/g, '');
         else if (a === '--log-level') o.logLevel = val();
+        else if (a === '--keepalive') {
+            o.keepAlive = Number(val());
+            if (!Number.isInteger(o.keepAlive) || o.keepAlive < 100) usage('--keepalive wants MS >= 100');
+        }
         else if (a === '--reconnect') {
             const v = val();
             o.reconnect = v === 'none' ? [] : v.split(',').map(Number).filter(n => n > 0);
@@ -144,6 +150,7 @@ function startSocket() {
         markOnlineOnConnect: false,
         syncFullHistory: false,
         getMessage: async key => store.get(key.id)?.message || undefined,
+        ...(opts.keepAlive ? { keepAliveIntervalMs: opts.keepAlive } : {}),
     });
     sock = s;
     conn = 'connecting';
@@ -355,6 +362,16 @@ const handlers = {
         await needSock().presenceSubscribe(toJid(c.jid || c.to));
         return {};
     },
+    async iq(c) {
+        return rawIq(c);
+    },
+    async ping(c) {
+        const r = await rawIq({ ...c, xmlns: 'w:p', type: 'get', children: [{ tag: 'ping' }] });
+        return { ms: r.ms };
+    },
+    async blocklist() {
+        return { jids: await needSock().fetchBlocklist() };
+    },
     async logout() {
         await needSock().logout(); // closes with 401, which never reconnects
         return {};
@@ -382,6 +399,22 @@ const handlers = {
     },
 };
 
+// One iq through Baileys' own query(): the round trip in ms and the reply's outline. An error
+// reply throws (Baileys' assertNodeErrorFree: the code is in the Boom's data).
+async function rawIq(c) {
+    if (typeof c.xmlns !== 'string' || !c.xmlns) throw new Error('xmlns must be a string');
+    const children = Array.isArray(c.children) ? c.children : [];
+    const node = {
+        tag: 'iq',
+        attrs: { to: 's.whatsapp.net', type: c.type === 'set' ? 'set' : 'get', xmlns: c.xmlns },
+        content: children.map(ch => ({ tag: String(ch.tag), attrs: { ...(ch.attrs || {}) } })),
+    };
+    const t0 = Date.now();
+    const r = await needSock().query(node, c.timeoutMs);
+    const kids = Array.isArray(r && r.content) ? r.content.map(k => k.tag) : [];
+    return { ms: Date.now() - t0, reply: { tag: r && r.tag, attrs: r && r.attrs, children: kids } };
+}
+
 async function participantsUpdate(c, action) {
     const r = await needSock().groupParticipantsUpdate(toJid(c.jid), jids(c.participants, 'participants'),
         action);
@@ -400,8 +433,10 @@ async function runCommand(c) {
         emit({ ev: 'result', req, cmd: c.cmd, ok: true, ...r });
     } catch (err) {
         const status = err && err.output ? err.output.statusCode : undefined;
+        const data = err && (typeof err.data === 'number' || typeof err.data === 'string') ? err.data
+            : undefined;
         emit({ ev: 'result', req, cmd: c.cmd, ok: false, error: String(err && err.message || err),
-            statusCode: status });
+            statusCode: status, data });
     }
 }
 
