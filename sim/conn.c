@@ -60,6 +60,8 @@ void sim_conn_flush(sim_conn *c)
         sim_conn_close(c);
 }
 
+static void linger(sim_conn *c);
+
 static void on_hold_timer(uv_timer_t *t)
 {
     sim_conn *c = t->data;
@@ -68,6 +70,8 @@ static void on_hold_timer(uv_timer_t *t)
         return;
     c->hold = 0;
     sim_conn_flush(c);
+    if (c->state == SIM_CONN_CLOSING)
+        linger(c); /* a kick waited for the hold */
 }
 
 /* The connection's one timer (handshake deadline, then output hold). 0 or WA_ENOMEM. */
@@ -134,22 +138,13 @@ static void on_linger_timer(uv_timer_t *t)
         wa_stream_close(c->stream);
 }
 
-/* End the connection gracefully: a WebSocket close frame (when the WebSocket is open) after
- * what is queued, everything flushed at once (hold and stall end), then input is read and dropped
- * until the client hangs up or SIM_LINGER_MS passes. */
-static void close_lingering(sim_conn *c, int ws_code, const char *why)
+/* A closing connection: once its output is no longer held, flush it and keep reading (and
+ * dropping) input until the client hangs up or SIM_LINGER_MS passes. */
+static void linger(sim_conn *c)
 {
-    if (c->state == SIM_CONN_CLOSING)
+    if (c->hold) /* the hello delay or the delay fault: on_hold_timer comes back here */
         return;
-    (void)wa_wire_close(&c->wire, ws_code, why); /* fails harmlessly before the upgrade */
-    c->hold = 0;
-    c->stalled = 0;
     sim_conn_flush(c);
-    if (c->state == SIM_CONN_CLOSING) /* the flush failed: closed already */
-        return;
-    c->state = SIM_CONN_CLOSING;
-    if (c->device && c->device->conn == c)
-        c->device->conn = NULL;
     if (!c->stream)
         return;
     if (ensure_timer(c) != 0) {
@@ -157,6 +152,22 @@ static void close_lingering(sim_conn *c, int ws_code, const char *why)
         return;
     }
     uv_timer_start(c->timer, on_linger_timer, SIM_LINGER_MS, 0);
+}
+
+/* End the connection gracefully: a WebSocket close frame (when the WebSocket is open) after what
+ * is queued; the output goes when any hold ends (the hello delay keeps protecting Baileys 6.17's
+ * late key split: a <failure/> sent at once after the handshake was lost), a stall ends; then
+ * linger. */
+static void close_lingering(sim_conn *c, int ws_code, const char *why)
+{
+    if (c->state == SIM_CONN_CLOSING)
+        return;
+    (void)wa_wire_close(&c->wire, ws_code, why); /* fails harmlessly before the upgrade */
+    c->stalled = 0;
+    c->state = SIM_CONN_CLOSING;
+    if (c->device && c->device->conn == c)
+        c->device->conn = NULL;
+    linger(c);
 }
 
 void sim_conn_kick(sim_conn *c, const wa_node *n)

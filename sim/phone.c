@@ -68,17 +68,21 @@
 #define VP_SECRET_LEN     32
 #define VP_SKDM_MARKS_MAX 8192 /* (group, device) pairs that have our sender key */
 #define VP_KEY_BUNDLE_TYPE 5   /* <keys><type>: Curve25519 (Signal's DJB type) */
-/* A phone's retry receipt comes back after a network round trip, never within the sender's own
- * send call: Baileys (and the peer driver) keep a sent message for a resend only once sending
- * returned, so an instant retry would find nothing to resend. */
-#define VP_RETRY_DELAY_MS 300
-#define VP_PENDING_MAX    64 /* retry receipts waiting for their delay */
+/* A phone's receipts come back after a network round trip, never within the sender's own send
+ * call. Baileys keeps a sent message for a resend only once sending returned (an instant retry
+ * receipt finds nothing to resend), and Baileys 7 buffers the upsert of its own message for
+ * 100 ms (event-buffer.js createBufferedFunction) and folds a delivery receipt that arrives
+ * meanwhile into it: no messages.update, so an application never sees the tick. */
+#define VP_RECEIPT_DELAY_MS 250
+#define VP_RETRY_DELAY_MS   300
+#define VP_PENDING_MAX      256 /* receipts waiting for their delay (more are sent at once) */
 
-/* A retry receipt to send later. */
+/* A receipt to send later. */
 typedef struct vp_pending {
     char user[SIM_PHONE_LEN + 1]; /* "" = free */
     uint16_t device;
     int lid;
+    int retry;
     unsigned count;
     char id[SIM_MSG_ID_MAX + 1];
     char from[SIM_JID_LEN]; /* the message's from (a group JID or the sender) */
@@ -983,7 +987,7 @@ static void on_timer(uv_timer_t *t)
         }
         d = sim_device_find(v->sim, q->user, q->device);
         if (d && d->id != 0)
-            send_receipt(v->sim, p, d, q->from, q->id, q->t[0] ? q->t : NULL, q->lid, 1,
+            send_receipt(v->sim, p, d, q->from, q->id, q->t[0] ? q->t : NULL, q->lid, q->retry,
                          q->count);
         q->user[0] = 0;
     }
@@ -991,40 +995,44 @@ static void on_timer(uv_timer_t *t)
         uv_timer_start(t, on_timer, next - now, 0);
 }
 
-/* Send a retry receipt for message (from, id, t) to d after VP_RETRY_DELAY_MS. */
-static void retry_later(sim_phone *p, sim_vphone *v, sim_device *d, const char *from,
-                        const char *id, const char *t, int lid, unsigned count)
+/* Send our receipt (delivery, or retry) for message (from, id, t) to d after a round trip's
+ * delay; at once when too many are waiting. */
+static void receipt_later(sim_phone *p, sim_vphone *v, sim_device *d, const char *from,
+                          const char *id, const char *t, int lid, int retry, unsigned count)
 {
+    unsigned delay = retry ? VP_RETRY_DELAY_MS : VP_RECEIPT_DELAY_MS;
     vp_pending *q = NULL;
     size_t i;
 
     for (i = 0; i < VP_PENDING_MAX && !q; i++)
         if (!v->pending[i].user[0])
             q = &v->pending[i];
-    if (!q) {
-        wa_log_warn("sim", "phone: too many retry receipts pending, %s not retried", id);
-        return;
-    }
-    if (!v->timer) {
+    if (q && !v->timer) {
         v->timer = malloc(sizeof *v->timer);
-        if (!v->timer || uv_timer_init(v->sim->loop, v->timer) != 0) {
+        if (v->timer && uv_timer_init(v->sim->loop, v->timer) != 0) {
             free(v->timer);
             v->timer = NULL;
-            return;
         }
-        v->timer->data = p;
-        uv_unref((uv_handle_t *)v->timer); /* never keeps the loop alive at shutdown */
+        if (v->timer) {
+            v->timer->data = p;
+            uv_unref((uv_handle_t *)v->timer); /* never keeps the loop alive at shutdown */
+        }
+    }
+    if (!q || !v->timer) {
+        send_receipt(v->sim, p, d, from, id, t, lid, retry, count);
+        return;
     }
     snprintf(q->user, sizeof q->user, "%s", d->phone->number);
     q->device = d->id;
     q->lid = lid;
+    q->retry = retry;
     q->count = count;
     snprintf(q->id, sizeof q->id, "%s", id);
     snprintf(q->from, sizeof q->from, "%s", from);
     snprintf(q->t, sizeof q->t, "%s", t ? t : "");
-    q->due = sim_now_ms(v->sim) + VP_RETRY_DELAY_MS;
-    if (!uv_is_active((uv_handle_t *)v->timer))
-        uv_timer_start(v->timer, on_timer, VP_RETRY_DELAY_MS, 0);
+    q->due = sim_now_ms(v->sim) + delay;
+    if (!uv_is_active((uv_handle_t *)v->timer) || uv_timer_get_due_in(v->timer) > delay)
+        uv_timer_start(v->timer, on_timer, delay, 0);
 }
 
 /* Decode a padded Message: text and kind into m, SKDM installed. 0 or WA_E*. */
@@ -1118,7 +1126,7 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
     sim_device_jid(d, 0, pn, sizeof pn);
     m = inbox_find(v, id, pn);
     if (m && !m->error[0]) {
-        send_receipt(s, p, d, from, id, NULL, lid, 0, 0); /* a redelivery: ack again */
+        receipt_later(p, v, d, from, id, NULL, lid, 0, 0); /* a redelivery: again */
         return;
     }
     if (!m) {
@@ -1173,7 +1181,7 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
                     m->error);
         if (m->retries < SIM_VPHONE_RETRY_MAX) {
             m->retries++;
-            retry_later(p, v, d, from, id, wa_node_attr(n, "t"), lid, m->retries);
+            receipt_later(p, v, d, from, id, wa_node_attr(n, "t"), lid, 1, m->retries);
         }
         return;
     }
@@ -1181,7 +1189,7 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
     if (!ok && !dup)
         return;
     if (!m->from_me)
-        send_receipt(s, p, d, from, id, NULL, lid, 0, 0);
+        receipt_later(p, v, d, from, id, NULL, lid, 0, 0);
 }
 
 void sim_phone_receive(sim *s, sim_phone *p, const wa_node *n)

@@ -30,7 +30,9 @@
 #define SIM_PHONE_LEN 20           /* digits of a phone number */
 #define SIM_JID_LEN 96
 #define SIM_REFS 6                 /* pair-device refs sent at once */
-#define SIM_HELLO_DELAY_MS 50      /* wait after clientFinish before our first frame */
+/* wait after clientFinish before our first frame: Baileys 6.17 loses frames that come before its
+ * key split (50 ms lost pair-device and success under load) */
+#define SIM_HELLO_DELAY_MS 250
 #define SIM_MAX_PREKEYS 2000       /* one-time prekeys stored per device */
 /* routing (route.c, usync.c, group.c, queue.c) */
 #define SIM_PHONE_PREKEY_BATCH 32   /* one-time prekeys the virtual phone makes at a time */

@@ -32,11 +32,26 @@ const PHONES = { a6: '15550000601', b7: '15550000702', c6: '15550000603', d7: '1
 let sim, url, ctl, traceFile;
 const peers = {};
 
+const QR_MS = 8000;
+const PAIR_ATTEMPTS = 3;
+
 async function pair(key, version) {
-    const auth = tmpDir();
-    const p = await startPeer({ version, url, auth, name: key });
+    // Baileys 6.17 does not await its Noise key split: under heavy load the server's first frame
+    // (the pair-device iq) can come before it and be lost, leaving the client without a QR.
+    // That is the handshake's quirk (PROTOCOL.md §2), not routing: try again with a new client.
+    let p, qr, auth;
+    for (let i = 1; !qr; i++) {
+        auth = tmpDir();
+        p = await startPeer({ version, url, auth, name: key });
+        try {
+            qr = await p.next('qr', QR_MS);
+        } catch (err) {
+            await p.close();
+            if (i >= PAIR_ATTEMPTS) throw err;
+            console.log(`# ${key}: no QR within ${QR_MS} ms, new client (attempt ${i + 1})`);
+        }
+    }
     p.authDir = auth;
-    const qr = await p.next('qr', WAIT_MS);
     await httpOk('POST', `${ctl}/phones/${PHONES[key]}/scan`, { qr: qr.qr });
     await p.next({ ev: 'connection', connection: 'open' }, WAIT_MS);
     p.phone = PHONES[key];
