@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan test-fuzz test-image format check-format bench clean
+.PHONY: all deps build run test test-unit test-asan test-fuzz test-image demo format check-format bench clean
 
 all: build
 
@@ -42,6 +42,10 @@ check-format:
 
 format:
 	@git ls-files '*.c' '*.h' | grep -v '\.pb-c\.' | grep -v '^lib/bnode/tokens_' | xargs clang-format -i
+
+# wasim + wagate: create a session, pair it with the simulated phone, print each step.
+demo: build
+	@scripts/demo.sh $(BUILD)
 
 # The runtime image (deploy/Dockerfile) rebuilt in a Debian 12 chroot and run (root, debootstrap).
 test-image: build

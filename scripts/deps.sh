@@ -12,7 +12,7 @@ PKGS=(
   libuv1-dev libssl-dev libsignal-protocol-c-dev libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev zlib1g-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
   libjansson-dev libqrencode-dev libpng-dev sqlite3 curl ca-certificates openssl python3
-  dante-server tinyproxy prometheus python3-yaml debootstrap
+  dante-server tinyproxy prometheus python3-yaml debootstrap zbar-tools
 )
 
 missing=()

@@ -271,10 +271,16 @@ static json_t *session_json(wg_session *s)
                   (json_int_t)wg_session_memory(s));
     if (!j)
         return NULL;
-    if (s->me[0])
-        json_object_set_new(j, "me", json_string(s->me));
+    if (s->me[0]) {
+        json_t *me = json_pack("{s:s}", "jid", s->me);
+        if (me && s->me_lid[0])
+            json_object_set_new(me, "lid", json_string(s->me_lid));
+        json_object_set_new(j, "me", me);
+    }
     if (s->reason[0])
         json_object_set_new(j, "reason", json_string(s->reason));
+    if (s->status == WG_STATUS_PAIRING_CODE && s->pair_code[0])
+        json_object_set_new(j, "pair_code", json_string(s->pair_code));
     cfg = json_loads(s->config_json, 0, NULL);
     if (json_is_object(cfg)) {
         json_t *w = json_object_get(cfg, "webhook"), *p = json_object_get(cfg, "proxy");
@@ -524,6 +530,249 @@ static void h_session_logout(wg_gateway *gw, wg_http_req *req, wg_http_resp *res
     send_json(resp, 200, session_json(s));
 }
 
+/* ---- QR and pairing by code ---- */
+
+static void h_session_qr(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                         const char *const *params)
+{
+    const char *format = wg_http_query(req, "format");
+    wg_session *s;
+
+    if (!format || !*format)
+        format = "png";
+    if (strcmp(format, "png") && strcmp(format, "json") && strcmp(format, "raw") &&
+        strcmp(format, "terminal")) {
+        send_error(resp, 400, "invalid_field", "format",
+                   "format: must be png, json, raw or terminal");
+        return;
+    }
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!strcmp(format, "png") || !strcmp(format, "terminal")) {
+        /* QR rendering (src/qr, libqrencode + libpng) is not built in yet */
+        send_error(resp, 501, "not_implemented", "format",
+                   "format=%s: QR images are not implemented yet; use format=raw or "
+                   "format=json and render the text",
+                   format);
+        return;
+    }
+    if (!s->qr) {
+        if (s->status == WG_STATUS_WORKING || s->me[0])
+            send_error(resp, 409, "already_paired", NULL, "session %s is paired (%s): no QR code",
+                       s->name, wg_status_name(s->status));
+        else
+            send_error(resp, 409, "qr_unavailable", NULL,
+                       "session %s has no QR code now (status %s)%s", s->name,
+                       wg_status_name(s->status),
+                       s->status == WG_STATUS_STARTING ? ": try again in a moment"
+                       : s->want_running               ? ""
+                                                       : ": start it first");
+        return;
+    }
+    if (!strcmp(format, "raw")) {
+        wg_http_set_body(resp, 200, "text/plain; charset=utf-8", s->qr, strlen(s->qr));
+        return;
+    }
+    send_json(resp, 200, json_pack("{s:s, s:s}", "qr", s->qr, "status", wg_status_name(s->status)));
+}
+
+#define PHONE_DIGITS_MAX 20
+
+typedef struct pair_wait {
+    wg_gateway *gw;
+    wg_session_watch watch;
+    wg_session *s; /* NULL once gone */
+    wg_http_pending *p;
+    uv_timer_t timer;
+    unsigned gen;
+} pair_wait;
+
+static void pair_wait_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Stop watching and release (the request is answered or cancelled). */
+static void pair_wait_end(pair_wait *pw)
+{
+    if (pw->s)
+        wg_session_watch_remove(pw->s, &pw->watch);
+    pw->s = NULL;
+    pw->p = NULL;
+    uv_timer_stop(&pw->timer);
+    if (!uv_is_closing((uv_handle_t *)&pw->timer))
+        uv_close((uv_handle_t *)&pw->timer, pair_wait_closed);
+}
+
+static void pair_wait_answer(pair_wait *pw, int status, json_t *body)
+{
+    wg_http_resp r;
+
+    memset(&r, 0, sizeof r);
+    add_header(&r, "X-Content-Type-Options", "nosniff");
+    add_header(&r, "Cache-Control", "no-store");
+    send_json(&r, status, body);
+    wg_http_resume_with(pw->p, &r);
+    pair_wait_end(pw);
+}
+
+static json_t *error_json(const char *code, const char *fmt, ...) WA__PRINTF(2, 3);
+
+static json_t *error_json(const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+/* What the session's state means for a waiting pair-code request: 1 answered, 0 keep waiting. */
+static int pair_wait_check(pair_wait *pw, wg_session *s)
+{
+    if (s->pair_gen != pw->gen) {
+        pair_wait_answer(
+            pw, 409, error_json("superseded", "a newer pairing-code request replaced this one"));
+    } else if (s->status == WG_STATUS_PAIRING_CODE && s->pair_code[0]) {
+        pair_wait_answer(pw, 200, json_pack("{s:s}", "code", s->pair_code));
+    } else if (s->status == WG_STATUS_FAILED || s->status == WG_STATUS_LOGGED_OUT) {
+        pair_wait_answer(pw, 502,
+                         error_json("pairing_failed", "session %s: %s", s->name,
+                                    s->reason[0] ? s->reason : wg_status_name(s->status)));
+    } else if (s->status == WG_STATUS_STOPPED || s->status == WG_STATUS_WORKING ||
+               s->status == WG_STATUS_SCAN_QR) {
+        pair_wait_answer(pw, 409,
+                         error_json("invalid_state", "session %s is %s: pairing by code ended",
+                                    s->name, wg_status_name(s->status)));
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static void pair_wait_changed(wg_session_watch *w, wg_session *s, int gone)
+{
+    pair_wait *pw = w->user_data;
+
+    if (gone) {
+        pw->s = NULL; /* the watch is already removed */
+        pair_wait_answer(pw, 404, error_json("session_not_found", "the session was deleted"));
+        return;
+    }
+    pair_wait_check(pw, s);
+}
+
+static void pair_wait_timeout(uv_timer_t *t)
+{
+    pair_wait *pw = t->data;
+
+    pair_wait_answer(pw, 504,
+                     error_json("timeout",
+                                "no pairing code within %u ms; the session keeps trying: GET it "
+                                "for its status and POST pair-code again",
+                                pw->gw->pair_code_wait_ms));
+}
+
+/* The server stops: the request is answered by it, only forget it. */
+static void pair_wait_cancel(void *ud)
+{
+    pair_wait_end(ud);
+}
+
+/* "+15551234567", "15551234567" -> digits; 0 if not a phone number. */
+static int phone_digits(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (*in == '+')
+        in++;
+    for (; *in; in++) {
+        if (*in < '0' || *in > '9' || n + 1 >= cap)
+            return 0;
+        out[n++] = *in;
+    }
+    out[n] = '\0';
+    return n >= 5 && out[0] != '0';
+}
+
+static void h_session_pair_code(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                                const char *const *params)
+{
+    static const char *const fields[] = {"phone", NULL};
+    char digits[PHONE_DIGITS_MAX + 1];
+    json_t *body = NULL, *phone;
+    wg_session *s;
+    pair_wait *pw;
+    int rc;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (!only_fields(body, fields, "", resp))
+        goto out;
+    phone = json_object_get(body, "phone");
+    if (!json_is_string(phone) || !phone_digits(json_string_value(phone), digits, sizeof digits)) {
+        send_error(resp, 400, "invalid_field", "phone",
+                   "phone: required, the number with its country code, 5 to %d digits, an "
+                   "optional leading '+' (e.g. \"+15551234567\")",
+                   PHONE_DIGITS_MAX);
+        goto out;
+    }
+    if (s->me[0] || s->status == WG_STATUS_WORKING) {
+        send_error(resp, 409, "already_paired", NULL,
+                   "session %s is already paired: log it out first", s->name);
+        goto out;
+    }
+    if (!admit(gw, resp, !s->want_running))
+        goto out;
+    rc = wg_sessions_pair_phone(gw->sessions, s, digits);
+    if (rc == WA_EINVAL) {
+        send_error(resp, 400, "invalid_field", "phone", "phone: not a valid phone number");
+        goto out;
+    }
+    if (rc == WA_ESTATE) {
+        send_error(resp, 409, "already_paired", NULL,
+                   "session %s is already paired: log it out first", s->name);
+        goto out;
+    }
+    if (rc == WA_EUNSUPPORTED) {
+        send_error(resp, 501, "not_implemented", NULL,
+                   "the session backend cannot pair by phone code");
+        goto out;
+    }
+    if (rc) {
+        session_error(resp, rc, s->name);
+        goto out;
+    }
+    pw = calloc(1, sizeof *pw);
+    if (!pw) {
+        send_error(resp, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    pw->gw = gw;
+    pw->s = s;
+    pw->gen = s->pair_gen;
+    pw->watch.fn = pair_wait_changed;
+    pw->watch.user_data = pw;
+    uv_timer_init(gw->loop, &pw->timer);
+    pw->timer.data = pw;
+    pw->p = wg_http_suspend(req, pair_wait_cancel, pw);
+    if (!pw->p) {
+        uv_close((uv_handle_t *)&pw->timer, pair_wait_closed);
+        send_error(resp, 500, "internal", NULL, "cannot wait for the pairing code");
+        goto out;
+    }
+    wg_session_watch_add(s, &pw->watch);
+    uv_timer_start(&pw->timer, pair_wait_timeout, gw->pair_code_wait_ms, 0);
+    /* the backend may have answered already */
+    pair_wait_check(pw, s);
+out:
+    json_decref(body);
+}
+
 /* ---- health, readiness, metrics ---- */
 
 static void h_health(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
@@ -648,8 +897,8 @@ const wg_route wg_routes[] = {
     {"POST", "/api/sessions/{name}/stop", h_session_stop, 0},
     {"POST", "/api/sessions/{name}/logout", h_session_logout, 0},
     /* planned (issue 6): need the libwa client, the event bus or the message store */
-    PLANNED("GET", "/api/sessions/{name}/qr"),
-    PLANNED("POST", "/api/sessions/{name}/pair-code"),
+    {"GET", "/api/sessions/{name}/qr", h_session_qr, 0},
+    {"POST", "/api/sessions/{name}/pair-code", h_session_pair_code, 0},
     PLANNED("POST", "/api/sessions/{name}/messages"),
     PLANNED("POST", "/api/sessions/{name}/messages/reaction"),
     PLANNED("POST", "/api/sessions/{name}/messages/edit"),

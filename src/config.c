@@ -241,6 +241,20 @@ static int load_max_connections(loader *l, wg_config *cfg)
     return 0;
 }
 
+static int load_reconnect_failures(loader *l, wg_config *cfg)
+{
+    const char *v = get(l, "MAX_RECONNECT_FAILURES");
+    unsigned long n;
+
+    if (!v)
+        return 0;
+    if (wg_parse_uint(v, 0, WG_RECONNECT_FAILURES_MAX, &n))
+        return fail(l, "MAX_RECONNECT_FAILURES", v,
+                    "must be an integer in [0, %d] (0: never give up)", WG_RECONNECT_FAILURES_MAX);
+    cfg->max_reconnect_failures = (unsigned)n;
+    return 0;
+}
+
 static int load_storage(loader *l, wg_config *cfg)
 {
     const char *v = get(l, "SESSION_STORAGE_TYPE");
@@ -341,6 +355,7 @@ static void defaults(wg_config *cfg, int on_cloud_run)
     cfg->memory_threshold = WG_DEFAULT_MEMORY_THRESHOLD;
     cfg->max_connections = WG_DEFAULT_MAX_CONNECTIONS;
     cfg->ws_keepalive_ms = WG_DEFAULT_WS_KEEPALIVE_MS;
+    cfg->max_reconnect_failures = WG_DEFAULT_MAX_RECONNECT_FAILURES;
     cfg->storage_type = WG_STORAGE_LOCAL;
     cfg->backup_interval_ms = WG_DEFAULT_BACKUP_INTERVAL_MS;
     cfg->health_interval_ms = WG_DEFAULT_HEALTH_INTERVAL_MS;
@@ -365,7 +380,7 @@ int wg_config_load(wg_config *cfg, wg_getenv_cb getfn, void *user_data, char *er
         (rc = load_max_connections(&l, cfg)) ||
         (rc = load_interval(&l, "WS_KEEPALIVE_INTERVAL", WG_KEEPALIVE_MIN_MS, WG_KEEPALIVE_MAX_MS,
                             &cfg->ws_keepalive_ms)) ||
-        (rc = load_storage(&l, cfg)) ||
+        (rc = load_reconnect_failures(&l, cfg)) || (rc = load_storage(&l, cfg)) ||
         (rc = load_interval(&l, "SESSION_BACKUP_INTERVAL", WG_BACKUP_MIN_MS, WG_BACKUP_MAX_MS,
                             &cfg->backup_interval_ms)) ||
         (rc = load_interval(&l, "HEALTH_CHECK_INTERVAL", WG_HEALTH_MIN_MS, WG_HEALTH_MAX_MS,

@@ -32,15 +32,19 @@
 #define WG_DEFAULT_BACKUP_INTERVAL_MS 120000
 #define WG_DEFAULT_HEALTH_INTERVAL_MS 60000
 #define WG_DEFAULT_WS_URL             "wss://web.whatsapp.com/ws/chat"
+/* With libwa's backoff (1 s doubling, capped at 60 s, jitter over the upper half) 20 failed
+ * attempts in a row take about 12 to 17 minutes. */
+#define WG_DEFAULT_MAX_RECONNECT_FAILURES 20
 
 /* Bounds (inclusive). */
-#define WG_MAX_CONNECTIONS_MAX 100000
-#define WG_KEEPALIVE_MIN_MS    1000
-#define WG_KEEPALIVE_MAX_MS    600000 /* 10 min: WhatsApp drops idle links well before */
-#define WG_BACKUP_MIN_MS       1000
-#define WG_BACKUP_MAX_MS       86400000 /* one day */
-#define WG_HEALTH_MIN_MS       250
-#define WG_HEALTH_MAX_MS       3600000 /* one hour */
+#define WG_MAX_CONNECTIONS_MAX    100000
+#define WG_KEEPALIVE_MIN_MS       1000
+#define WG_KEEPALIVE_MAX_MS       600000 /* 10 min: WhatsApp drops idle links well before */
+#define WG_BACKUP_MIN_MS          1000
+#define WG_BACKUP_MAX_MS          86400000 /* one day */
+#define WG_HEALTH_MIN_MS          250
+#define WG_HEALTH_MAX_MS          3600000 /* one hour */
+#define WG_RECONNECT_FAILURES_MAX 100000
 
 enum wg_storage_type { WG_STORAGE_LOCAL = 0, WG_STORAGE_CLOUD, WG_STORAGE_S3 };
 enum wg_log_format { WG_LOG_FORMAT_TEXT = 0, WG_LOG_FORMAT_JSON };
@@ -54,6 +58,7 @@ typedef struct wg_config {
     int memory_debug;                    /* MEMORY_DEBUG */
     unsigned max_connections;            /* MAX_CONNECTIONS */
     unsigned ws_keepalive_ms;            /* WS_KEEPALIVE_INTERVAL */
+    unsigned max_reconnect_failures;     /* MAX_RECONNECT_FAILURES; 0 = retry forever */
     int storage_type;                    /* SESSION_STORAGE_TYPE (enum wg_storage_type) */
     unsigned backup_interval_ms;         /* SESSION_BACKUP_INTERVAL */
     unsigned health_interval_ms;         /* HEALTH_CHECK_INTERVAL */

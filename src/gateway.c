@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "backend_wa.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "logging.h"
@@ -196,9 +197,7 @@ static void on_health_timer(uv_timer_t *t)
 static void warn_unimplemented(const wg_gateway *gw)
 {
     if (!gw->backend.ops->connects_to_whatsapp)
-        wa_log_warn(COMPONENT,
-                    "session backend \"%s\" does NOT connect to WhatsApp: sessions "
-                    "stay STARTING (the libwa client backend is not plugged in yet)",
+        wa_log_warn(COMPONENT, "session backend \"%s\" does NOT connect to WhatsApp",
                     gw->backend.ops->name);
     if (gw->cfg.storage_type != WG_STORAGE_LOCAL)
         wa_log_warn(COMPONENT,
@@ -224,8 +223,10 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
         return WA_ENOMEM;
     gw->loop = loop;
     gw->cfg = *cfg;
-    gw->backend.ops = opts->backend ? opts->backend : &wg_backend_offline_ops;
-    gw->backend.ctx = opts->backend ? opts->backend_ctx : NULL;
+    gw->pair_code_wait_ms =
+        opts->pair_code_wait_ms ? opts->pair_code_wait_ms : WG_PAIR_CODE_WAIT_MS;
+    gw->backend.ops = opts->backend;
+    gw->backend.ctx = opts->backend_ctx;
     wg_memory_init(&gw->mem, cfg->memory_threshold, opts->cgroup_root, opts->proc_root);
 
     *out = NULL;
@@ -256,6 +257,24 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
         goto fail;
     if ((rc = wg_stats_init(&gw->stats, WG_VERSION)))
         goto fail;
+    if (!gw->backend.ops) {
+        wg_backend_wa_options bo;
+        memset(&bo, 0, sizeof bo);
+        snprintf(path, sizeof path, "%s/%s", cfg->data_dir, WG_WA_STORE_FILE);
+        bo.store_path = path;
+        bo.ws_url = cfg->ws_url;
+        bo.root_key = cfg->root_key_set ? cfg->root_key : NULL;
+        bo.ca_file = cfg->ca_file;
+        bo.keepalive_ms = cfg->ws_keepalive_ms;
+        bo.max_reconnect_failures = cfg->max_reconnect_failures;
+        bo.reconnect_base_ms = opts->reconnect_base_ms;
+        bo.reconnect_max_ms = opts->reconnect_max_ms;
+        bo.stats = &gw->stats;
+        if ((rc = wg_backend_wa_new(loop, &bo, &gw->backend_wa)))
+            goto fail;
+        gw->backend.ops = &wg_backend_wa_ops;
+        gw->backend.ctx = gw->backend_wa;
+    }
     if ((rc = wg_sessions_new(gw->db, &gw->backend, &gw->sessions)))
         goto fail;
     warn_unimplemented(gw);
@@ -292,6 +311,7 @@ fail_http:
     return rc;
 fail:
     wg_sessions_free(gw->sessions);
+    wg_backend_wa_free(gw->backend_wa);
     wg_stats_cleanup(&gw->stats);
     wg_db_close(gw->db);
     wa_wipe(gw->api_key, sizeof gw->api_key);
@@ -333,6 +353,9 @@ void wg_gateway_free(wg_gateway *gw)
     if (!gw)
         return;
     wg_gateway_shutdown(gw);
+    /* the clients were freed by the shutdown; libwa no longer touches the store */
+    wg_backend_wa_free(gw->backend_wa);
+    gw->backend_wa = NULL;
     wg_stats_cleanup(&gw->stats);
     wa_wipe(gw->api_key, sizeof gw->api_key);
     wg_config_wipe(&gw->cfg);

@@ -23,15 +23,20 @@
 #define WG_API_KEY_FILE "api_key"
 /* Largest request body the API accepts (413 past it). */
 #define WG_MAX_BODY (256 * 1024)
+/* How long POST /api/sessions/{name}/pair-code waits for the code (then 504). */
+#define WG_PAIR_CODE_WAIT_MS 30000
 /* SIGTERM: everything closed within this many seconds or the process exits anyway (Cloud Run
  * sends SIGKILL 10 s after SIGTERM). */
 #define WG_SHUTDOWN_DEADLINE_S 8
 
 typedef struct wg_gateway_options {
-    const wg_backend_ops *backend; /* NULL: the offline backend (not connected to WhatsApp) */
+    const wg_backend_ops *backend; /* NULL: libwa's client (backend_wa.h), made from the config */
     void *backend_ctx;
-    const char *cgroup_root; /* NULL: /sys/fs/cgroup (tests use fixtures) */
-    const char *proc_root;   /* NULL: /proc */
+    /* With backend NULL: libwa's reconnect backoff (0: its defaults; tests shorten it). */
+    unsigned reconnect_base_ms, reconnect_max_ms;
+    unsigned pair_code_wait_ms; /* POST .../pair-code waits this long; 0: WG_PAIR_CODE_WAIT_MS */
+    const char *cgroup_root;    /* NULL: /sys/fs/cgroup (tests use fixtures) */
+    const char *proc_root;      /* NULL: /proc */
 } wg_gateway_options;
 
 typedef struct wg_gateway {
@@ -42,6 +47,7 @@ typedef struct wg_gateway {
     int api_key_from_file; /* 1: read from DATA_DIR/api_key */
     char api_key_path[WG_CONFIG_PATH_MAX + 64];
     wg_backend backend;
+    struct wg_backend_wa *backend_wa; /* the libwa backend when the gateway made it, else NULL */
     wg_db *db;
     wg_sessions *sessions;
     wg_stats stats;
@@ -50,6 +56,7 @@ typedef struct wg_gateway {
     wg_health health;
     uv_timer_t health_timer;
     wg_httpd *http;
+    unsigned pair_code_wait_ms;
     int shutting_down;
     void (*on_closed)(void *user_data);
     void *on_closed_data;

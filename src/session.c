@@ -74,8 +74,49 @@ static void close_handle(wg_sessions *ss, wg_session *s)
     }
 }
 
+static void notify(wg_session *s)
+{
+    wg_session_watch *w = s->watches, *next;
+
+    for (; w; w = next) {
+        next = w->next; /* fn may remove w (only w) */
+        w->fn(w, s, 0);
+    }
+}
+
+void wg_session_watch_add(wg_session *s, wg_session_watch *w)
+{
+    w->next = s->watches;
+    s->watches = w;
+}
+
+void wg_session_watch_remove(wg_session *s, wg_session_watch *w)
+{
+    wg_session_watch **pp;
+
+    for (pp = &s->watches; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            w->next = NULL;
+            return;
+        }
+    }
+}
+
+/* The record goes away: every watch is told (and removed) first. */
+static void watches_gone(wg_session *s)
+{
+    while (s->watches) {
+        wg_session_watch *w = s->watches;
+        s->watches = w->next;
+        w->next = NULL;
+        w->fn(w, s, 1);
+    }
+}
+
 static void session_free(wg_session *s)
 {
+    watches_gone(s);
     free(s->qr);
     free(s->config_json);
     free(s);
@@ -317,9 +358,39 @@ int wg_sessions_logout(wg_sessions *ss, wg_session *s)
         ss->be->ops->stop(ss->be->ctx, s->backend);
     close_handle(ss, s);
     s->me[0] = '\0';
+    s->me_lid[0] = '\0';
     if (s->status != WG_STATUS_LOGGED_OUT)
         wg_session_report_status(s, WG_STATUS_LOGGED_OUT, "logged out by request");
     wa_log_info(COMPONENT, "session %s logged out", s->name);
+    return 0;
+}
+
+int wg_sessions_pair_phone(wg_sessions *ss, wg_session *s, const char *phone)
+{
+    int was_running = s->want_running, rc;
+
+    if (!ss->be->ops->pair_phone)
+        return WA_EUNSUPPORTED;
+    if (!was_running && (rc = wg_db_session_set_running(ss->db, s->name, 1)))
+        return rc;
+    s->want_running = 1;
+    if (!s->backend)
+        rc = ss->be->ops->open(ss->be->ctx, s, &s->backend);
+    else
+        rc = 0;
+    s->pair_gen++;
+    s->pair_code[0] = '\0';
+    if (!rc)
+        rc = ss->be->ops->pair_phone(ss->be->ctx, s->backend, phone);
+    if (rc) {
+        if (!was_running) {
+            s->want_running = 0;
+            wg_db_session_set_running(ss->db, s->name, 0);
+        }
+        wa_log_info(COMPONENT, "session %s: pairing by code refused: %s", s->name, wa_strerror(rc));
+        return rc;
+    }
+    wa_log_info(COMPONENT, "session %s: pairing by phone code started", s->name);
     return 0;
 }
 
@@ -327,6 +398,7 @@ int wg_sessions_delete(wg_sessions *ss, wg_session *s)
 {
     int rc;
 
+    watches_gone(s); /* waiters learn of the deletion, not of the stop that precedes it */
     backend_stop(ss, s);
     s->want_running = 0;
     if ((rc = ss->be->ops->purge(ss->be->ctx, s->name)))
@@ -413,12 +485,25 @@ void wg_session_report_status(wg_session *s, int status, const char *reason)
         free(s->qr);
         s->qr = NULL;
     }
+    if (status != WG_STATUS_PAIRING_CODE)
+        s->pair_code[0] = '\0';
+    if (status == WG_STATUS_LOGGED_OUT) {
+        s->me[0] = '\0';
+        s->me_lid[0] = '\0';
+        if (s->want_running) {
+            /* unlinked: it would only show a new QR at the next boot */
+            s->want_running = 0;
+            if (wg_db_session_set_running(s->owner->db, s->name, 0))
+                wa_log_warn(COMPONENT, "session %s: cannot persist the stopped state", s->name);
+        }
+    }
     if (old != status) {
         wa_log_info(COMPONENT, "session %s: %s -> %s%s%s", s->name, wg_status_name(old),
                     wg_status_name(status), reason ? ": " : "", reason ? reason : "");
         if (s->owner->observer)
             s->owner->observer(s, old, s->owner->observer_data);
     }
+    notify(s);
 }
 
 void wg_session_report_qr(wg_session *s, const char *text)
@@ -428,10 +513,23 @@ void wg_session_report_qr(wg_session *s, const char *text)
     free(s->qr);
     s->qr = copy;
     if (copy && s->status != WG_STATUS_SCAN_QR)
-        wg_session_report_status(s, WG_STATUS_SCAN_QR, NULL);
+        wg_session_report_status(s, WG_STATUS_SCAN_QR, NULL); /* notifies */
+    else
+        notify(s);
 }
 
-void wg_session_report_me(wg_session *s, const char *jid)
+void wg_session_report_pair_code(wg_session *s, const char *code)
+{
+    snprintf(s->pair_code, sizeof s->pair_code, "%s", code ? code : "");
+    if (s->pair_code[0] && s->status != WG_STATUS_PAIRING_CODE)
+        wg_session_report_status(s, WG_STATUS_PAIRING_CODE, NULL); /* notifies */
+    else
+        notify(s);
+}
+
+void wg_session_report_me(wg_session *s, const char *jid, const char *lid)
 {
     snprintf(s->me, sizeof s->me, "%s", jid ? jid : "");
+    snprintf(s->me_lid, sizeof s->me_lid, "%s", lid ? lid : "");
+    notify(s);
 }

@@ -4,9 +4,10 @@
  *
  * The registry (wg_sessions) owns the records, their persisted desired state (db.h) and the
  * life cycle seen by the API: create, start, stop, logout, delete. Everything that talks to
- * WhatsApp sits behind wg_backend_ops: the libwa client backend (include/wa/client.h) plugs in
- * there and reports back through wg_session_report_*(). Until it does, backend_offline.c is the
- * only backend, and it does NOT connect to WhatsApp (sessions go STARTING and stay there).
+ * WhatsApp sits behind wg_backend_ops: the libwa client backend (backend_wa.c, over
+ * include/wa/client.h) is the one wagate runs; the unit tests plug in a recording one. Backends
+ * report back through wg_session_report_*(); whoever waits on a session (a suspended HTTP
+ * request waiting for a pairing code) registers a wg_session_watch.
  *
  * Everything runs on the loop thread.
  *
@@ -24,7 +25,8 @@
  * names and URL path segments, so nothing else (no dots, no slashes) is accepted. */
 #define WG_SESSION_NAME_MAX   64
 #define WG_SESSION_REASON_MAX 160
-#define WG_SESSION_JID_MAX    128
+#define WG_SESSION_JID_MAX    192 /* WA_STORE_JID_MAX */
+#define WG_SESSION_CODE_MAX   16
 /* Upper bound on the number of session records (running or not). */
 #define WG_SESSIONS_MAX 100000
 
@@ -44,14 +46,18 @@ typedef struct wg_sessions wg_sessions;
 
 typedef struct wg_session {
     char name[WG_SESSION_NAME_MAX + 1];
-    int status;                         /* enum wg_status */
-    char reason[WG_SESSION_REASON_MAX]; /* why the last DISCONNECTED/FAILED/LOGGED_OUT, or "" */
-    char me[WG_SESSION_JID_MAX];        /* own JID once paired, or "" */
-    char *qr;                           /* current QR text while SCAN_QR, else NULL */
-    char *config_json;                  /* options given at creation (webhook, proxy); secret */
-    int64_t created_at;                 /* unix seconds */
-    int want_running;                   /* desired state, persisted: started at boot if 1 */
-    void *backend;                      /* the backend's handle, NULL while closed */
+    int status;                          /* enum wg_status */
+    char reason[WG_SESSION_REASON_MAX];  /* why the last DISCONNECTED/FAILED/LOGGED_OUT, or "" */
+    char me[WG_SESSION_JID_MAX];         /* own JID once paired, or "" */
+    char me_lid[WG_SESSION_JID_MAX];     /* own LID ("LID:DEVICE@lid") once paired, or "" */
+    char *qr;                            /* current QR text while SCAN_QR, else NULL */
+    char pair_code[WG_SESSION_CODE_MAX]; /* current pairing code while PAIRING_CODE, or "" */
+    unsigned pair_gen;                   /* bumped by every wg_sessions_pair_phone */
+    struct wg_session_watch *watches;    /* see wg_session_watch_add */
+    char *config_json;                   /* options given at creation (webhook, proxy); secret */
+    int64_t created_at;                  /* unix seconds */
+    int want_running;                    /* desired state, persisted: started at boot if 1 */
+    void *backend;                       /* the backend's handle, NULL while closed */
     wg_sessions *owner;
 } wg_session;
 
@@ -79,6 +85,10 @@ typedef struct wg_backend_ops {
     size_t (*memory)(void *ctx, void *handle);
     /* Optional: memory pressure: drop caches, free idle buffers. */
     void (*trim)(void *ctx);
+    /* Optional: (re)start the session pairing by phone-number code instead of QR (phone:
+     * digits with country code). Reports STARTING, then the code (wg_session_report_pair_code)
+     * or FAILED. 0, WA_EINVAL (bad number), WA_ESTATE (already paired), WA_E*. */
+    int (*pair_phone)(void *ctx, void *handle, const char *phone);
 } wg_backend_ops;
 
 typedef struct wg_backend {
@@ -86,9 +96,19 @@ typedef struct wg_backend {
     void *ctx;
 } wg_backend;
 
-/* The backend that does not connect to WhatsApp (backend_offline.c): placeholder until the
- * libwa client backend exists. ctx: NULL. */
-extern const wg_backend_ops wg_backend_offline_ops;
+/*
+ * Watching one session: fn runs after each change reported by the backend (status, QR, pairing
+ * code, me), and once with gone = 1 when the session record is about to be freed (deleted, or
+ * the registry freed); the watch is already removed then. Inside fn a watch may remove itself
+ * (only itself). The struct belongs to the caller and must stay valid while added.
+ */
+typedef struct wg_session_watch {
+    struct wg_session_watch *next;
+    void (*fn)(struct wg_session_watch *w, wg_session *s, int gone);
+    void *user_data;
+} wg_session_watch;
+void wg_session_watch_add(wg_session *s, wg_session_watch *w);
+void wg_session_watch_remove(wg_session *s, wg_session_watch *w);
 
 /* Observer of status changes (hook for session.status events, webhooks, streams). */
 typedef void (*wg_session_status_cb)(wg_session *s, int old_status, void *user_data);
@@ -126,6 +146,11 @@ int wg_sessions_start(wg_sessions *ss, wg_session *s);
 int wg_sessions_stop(wg_sessions *ss, wg_session *s);
 /* Log out (the session stays, stopped, LOGGED_OUT). 0, WA_ESTORE, backend errors. */
 int wg_sessions_logout(wg_sessions *ss, wg_session *s);
+/* Pair by phone-number code: the session is marked running (persisted) and its backend
+ * restarted in code mode; the code arrives later (s->pair_code, watches). 0, WA_EUNSUPPORTED
+ * (the backend cannot), WA_EINVAL (bad number), WA_ESTATE (already paired), WA_ESTORE,
+ * backend errors (the session then keeps its previous desired state). */
+int wg_sessions_pair_phone(wg_sessions *ss, wg_session *s, const char *phone);
 /* Stop, purge the backend's state, delete the record. s is freed. 0, WA_ESTORE. */
 int wg_sessions_delete(wg_sessions *ss, wg_session *s);
 /* Shutdown: stop every running session without changing its persisted desired state. */
@@ -135,9 +160,15 @@ void wg_sessions_trim(wg_sessions *ss);
 /* Bytes one session costs: its record plus the backend's handle. */
 size_t wg_session_memory(const wg_session *s);
 
-/* Backend -> gateway reports. reason/text may be NULL. */
+/* Backend -> gateway reports. reason/text may be NULL. LOGGED_OUT also clears the desired
+ * running state (persisted): a session unlinked from the phone does not pair again by itself
+ * at the next boot. */
 void wg_session_report_status(wg_session *s, int status, const char *reason);
+/* A QR text to show: SCAN_QR. */
 void wg_session_report_qr(wg_session *s, const char *text);
-void wg_session_report_me(wg_session *s, const char *jid);
+/* A pairing code to type on the phone: PAIRING_CODE. */
+void wg_session_report_pair_code(wg_session *s, const char *code);
+/* Own JID and LID (either may be NULL or "" for unknown; both "" after a logout). */
+void wg_session_report_me(wg_session *s, const char *jid, const char *lid);
 
 #endif

@@ -26,10 +26,10 @@ static const char *const l_version[] = {"version", NULL};
 static const char *const l_direction[] = {"direction", NULL};
 
 /* Disconnect reasons of include/wa/client.h (wa_disconnect_reason_name), pre-registered at 0. */
-static const char *const disc_reasons[] = {"stopped",   "restart",      "network",     "timeout",
-                                           "dead_link", "server",       "replaced",    "logged_out",
-                                           "banned",    "bad_version",  "downgrade",   "cert",
-                                           "protocol",  "pair_expired", "pair_failed", "store"};
+static const char *const disc_reasons[] = {
+    "stopped",  "restart",         "network",        "timeout",     "dead_link", "server",
+    "replaced", "logged_out",      "banned",         "bad_version", "downgrade", "certificate",
+    "protocol", "pairing_expired", "pairing_failed", "store"};
 
 int wg_stats_init(wg_stats *st, const char *version)
 {

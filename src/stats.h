@@ -3,9 +3,9 @@
  * that every one of them is present (at zero) before anything feeds it.
  *
  * Fed today: HTTP request durations, sessions by status, memory, event-loop lag, health,
- * process start time. Registered for the libwa client backend, webhooks and backups to feed
- * later (zero until then): WhatsApp connects/disconnects/reconnects, keep-alive round trip,
- * messages in/out, webhook deliveries/failures/latency, backups.
+ * process start time, WhatsApp connects/disconnects/reconnects (backend_wa.c). Registered to
+ * be fed later (zero until then): the keep-alive round trip (libwa's client does not report
+ * it yet), messages in/out, webhook deliveries/failures/latency, backups.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

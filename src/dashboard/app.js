@@ -1,6 +1,7 @@
 // wagate dashboard: session list with live status (polling), create/start/stop/logout/delete.
 // No build step, no dependencies. Untrusted text is only ever set with textContent.
-// Hooks for later parts (search "HOOK"): live QR / pairing code, live event log.
+// Linking: the selected session's QR (as an image once wagate renders them, else the text) or a
+// pairing code for a phone number. Hook for later (search "HOOK"): the live event log.
 // SPDX-License-Identifier: GPL-3.0-or-later
 'use strict';
 
@@ -95,7 +96,8 @@ const WG = (() => {
       const row = el('tr', { dataset: { name: s.name } }, [
         el('td', { textContent: s.name }),
         el('td', {}, [status]),
-        el('td', { textContent: s.me || '', className: 'muted' }),
+        el('td', { textContent: s.me ? s.me.jid : '', className: 'muted',
+                   title: s.me && s.me.lid ? s.me.lid : '' }),
         el('td', { textContent: fmtBytes(s.memory_bytes), className: 'muted' }),
         actions,
       ]);
@@ -110,22 +112,60 @@ const WG = (() => {
     renderQr(s);
   }
 
-  // HOOK (QR and pairing by code): GET /api/sessions/{name}/qr?format=png and
-  // POST /api/sessions/{name}/pair-code are planned; until they exist this only says so.
-  function renderQr(s) {
+  // The QR panel: re-rendered only when what it shows changes (the list refreshes every
+  // POLL_MS, and the phone-number field must keep what is being typed).
+  async function renderQr(s) {
     const panel = $('qr-panel');
+    const box = $('qr');
+    const path = '/api/sessions/' + encodeURIComponent(s.name);
     panel.hidden = false;
     $('qr-session').textContent = s.name;
-    const box = $('qr');
     if (s.status === 'SCAN_QR') {
-      box.replaceChildren(el('img', { alt: 'QR code for ' + s.name,
-        src: '/api/sessions/' + encodeURIComponent(s.name) + '/qr?format=png' }));
-      // An <img> cannot send X-Api-Key: the QR route will be fetched with api() and shown
-      // through a blob URL once it exists.
-    } else {
-      box.replaceChildren(el('p', { className: 'muted',
-        textContent: 'Status ' + s.status + '. The QR appears here while the session waits for a scan.' }));
+      let data;
+      try { data = await api('GET', path + '/qr?format=json'); } catch (e) { return; }
+      const key = 'qr:' + s.name + ':' + data.qr;
+      if (box.dataset.key === key) return;
+      box.dataset.key = key;
+      const shown = data.png
+        ? [el('img', { alt: 'QR code for ' + s.name, src: 'data:image/png;base64,' + data.png })]
+        : [el('p', { className: 'muted', textContent:
+              'This wagate does not render QR images yet: encode this text as a QR code ' +
+              '(e.g. qrencode -t ansiutf8) and scan it from WhatsApp > Linked devices.' }),
+           el('code', { className: 'qr-text', textContent: data.qr })];
+      box.replaceChildren(...shown);
+      return;
     }
+    if (s.status === 'PAIRING_CODE' && s.pair_code) {
+      const key = 'code:' + s.name + ':' + s.pair_code;
+      if (box.dataset.key === key) return;
+      box.dataset.key = key;
+      box.replaceChildren(
+        el('p', { textContent: 'On the phone: WhatsApp > Linked devices > Link with phone number, then type' }),
+        el('p', { className: 'pair-code', textContent: s.pair_code }));
+      return;
+    }
+    const key = 'state:' + s.name + ':' + s.status + ':' + (s.me ? 1 : 0);
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    const parts = [el('p', { className: 'muted', textContent: s.me
+      ? 'Linked as ' + s.me.jid + ' (status ' + s.status + ').'
+      : 'Status ' + s.status + '. While the session waits for a scan its QR appears here.' })];
+    if (!s.me && s.status !== 'WORKING') {
+      const phone = el('input', { type: 'tel', placeholder: '+15551234567', required: true,
+                                  pattern: '\\+?[1-9][0-9]{4,19}', title: 'the number with its country code' });
+      const form = el('form', { className: 'pair-form' }, [
+        el('label', { textContent: 'Or link with a phone number: ' }), phone, ' ',
+        el('button', { type: 'submit', textContent: 'Get a pairing code' })]);
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        run(async () => {
+          await api('POST', path + '/pair-code', { phone: phone.value.trim() });
+          notice('');
+        });
+      });
+      parts.push(form);
+    }
+    box.replaceChildren(...parts);
   }
 
   // HOOK (live event log): called with each event envelope {id, timestamp, session, event,
@@ -154,8 +194,7 @@ const WG = (() => {
       badge.className = 'badge ' + r.status;
       badge.title = JSON.stringify(r.checks);
       if (r.connected_to_whatsapp === false)
-        notice('This build\'s session backend ("' + r.backend + '") does not connect to WhatsApp yet: ' +
-               'sessions stay STARTING.');
+        notice('The session backend ("' + r.backend + '") does not connect to WhatsApp.');
     } catch (e) {
       badge.textContent = 'unreachable';
       badge.className = 'badge fail';

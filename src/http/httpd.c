@@ -4,7 +4,9 @@
  * MHD runs with MHD_USE_EPOLL and no thread of its own: its epoll fd is watched with uv_poll,
  * and MHD_run() is called when it is readable or when MHD's own timeout expires (uv_timer).
  * Bodies are accumulated per connection up to max_body; past that the request is answered 413
- * without reaching the handler, and the rest of the upload is discarded.
+ * without reaching the handler, and the rest of the upload is discarded. A handler may suspend
+ * its request (MHD_suspend_connection) and answer later: the answer is held in the request's
+ * state and sent when MHD calls the access handler again after MHD_resume_connection.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -26,12 +28,25 @@ struct wg_httpd {
     void *user_data;
     int port;
     int closing_handles;
+    int stopping;
+    struct wg_http_pending *suspended; /* list of suspended requests */
+    size_t nsuspended;
 };
 
-typedef struct req_ctx {
+/* The state of one request (also the handle of a suspended one). */
+typedef struct wg_http_pending {
     char *body;
     size_t len, cap;
     int too_big;
+    wg_httpd *h;
+    struct MHD_Connection *conn;
+    int in_handler; /* the handler is running: wg_http_suspend allowed */
+    int suspended;  /* waiting for wg_http_resume_with */
+    int answered;   /* resumed: `held` is the answer */
+    wg_http_resp held;
+    void (*cancel)(void *user_data);
+    void *cancel_ud;
+    struct wg_http_pending *prev, *next; /* in h->suspended */
 } req_ctx;
 
 static void schedule(wg_httpd *h);
@@ -126,15 +141,24 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, wg_http_resp *r)
     enum MHD_Result ret;
     char *line, *save = NULL;
 
-    mr = MHD_create_response_from_buffer(r->body_len, r->body ? r->body : (char *)"",
-                                         r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!mr) {
+    if (r->mhd_response) {
+        /* the handler's own response (streaming, upgrade): it set its own content type */
+        mr = r->mhd_response;
+        r->mhd_response = NULL;
         free(r->body);
-        return MHD_NO;
+        r->body = NULL;
+    } else {
+        mr = MHD_create_response_from_buffer(r->body_len, r->body ? r->body : (char *)"",
+                                             r->body ? MHD_RESPMEM_MUST_FREE
+                                                     : MHD_RESPMEM_PERSISTENT);
+        if (!mr) {
+            free(r->body);
+            return MHD_NO;
+        }
+        r->body = NULL;
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type ? r->content_type : "application/json");
     }
-    r->body = NULL;
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->content_type ? r->content_type : "application/json");
     for (line = strtok_r(r->extra_headers, "\r\n", &save); line;
          line = strtok_r(NULL, "\r\n", &save)) {
         char *colon = strchr(line, ':');
@@ -165,9 +189,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx = calloc(1, sizeof *ctx);
         if (!ctx)
             return MHD_NO;
+        ctx->h = h;
+        ctx->conn = conn;
         *con_cls = ctx;
         return MHD_YES;
     }
+    if (ctx->answered) /* called again after wg_http_resume_with */
+        return send_resp(conn, &ctx->held);
+    if (ctx->suspended)
+        return MHD_YES;
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -202,8 +232,90 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     req.body = ctx->body ? ctx->body : "";
     req.body_len = ctx->len;
     req.conn = conn;
+    req.ctx = ctx;
+    req.server = h;
+    ctx->in_handler = 1;
     h->handler(&req, &resp, h->user_data);
+    ctx->in_handler = 0;
+    if (ctx->suspended || ctx->answered) {
+        /* the answer comes (or came) from wg_http_resume_with */
+        if (resp.mhd_response)
+            MHD_destroy_response(resp.mhd_response);
+        free(resp.body);
+        if (ctx->answered)
+            return send_resp(conn, &ctx->held);
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
     return send_resp(conn, &resp);
+}
+
+static void unlink_suspended(req_ctx *ctx)
+{
+    wg_httpd *h = ctx->h;
+
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        h->suspended = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    ctx->prev = ctx->next = NULL;
+    h->nsuspended--;
+}
+
+wg_http_pending *wg_http_suspend(wg_http_req *req, void (*cancel)(void *user_data), void *user_data)
+{
+    req_ctx *ctx = req ? req->ctx : NULL;
+    wg_httpd *h;
+
+    if (!ctx || !ctx->in_handler || ctx->suspended || ctx->answered || ctx->h->stopping)
+        return NULL;
+    h = ctx->h;
+    ctx->suspended = 1;
+    ctx->cancel = cancel;
+    ctx->cancel_ud = user_data;
+    ctx->prev = NULL;
+    ctx->next = h->suspended;
+    if (h->suspended)
+        h->suspended->prev = ctx;
+    h->suspended = ctx;
+    h->nsuspended++;
+    return ctx;
+}
+
+void wg_http_resume_with(wg_http_pending *p, wg_http_resp *resp)
+{
+    wg_httpd *h;
+
+    if (!p || !p->suspended) {
+        if (resp->mhd_response)
+            MHD_destroy_response(resp->mhd_response);
+        resp->mhd_response = NULL;
+        free(resp->body);
+        resp->body = NULL;
+        return;
+    }
+    h = p->h;
+    unlink_suspended(p);
+    p->suspended = 0;
+    p->answered = 1;
+    p->held = *resp;
+    if (!p->held.status)
+        p->held.status = 200;
+    resp->body = NULL;
+    resp->mhd_response = NULL;
+    if (p->in_handler)
+        return; /* answered before the handler returned: on_access sends it */
+    MHD_resume_connection(p->conn);
+    /* MHD's ITC wakes the epoll fd too; run it now rather than on the next poll */
+    if (!h->stopping)
+        uv_timer_start(&h->timer, on_timer, 0, 0);
+}
+
+size_t wg_httpd_suspended(const wg_httpd *h)
+{
+    return h ? h->nsuspended : 0;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -215,6 +327,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     (void)toe;
     if (ctx) {
+        if (ctx->suspended) { /* not expected: wg_httpd_stop resumes every one first */
+            unlink_suspended(ctx);
+            if (ctx->cancel)
+                ctx->cancel(ctx->cancel_ud);
+        }
+        if (ctx->held.mhd_response)
+            MHD_destroy_response(ctx->held.mhd_response);
+        free(ctx->held.body);
         free(ctx->body);
         free(ctx);
         *con_cls = NULL;
@@ -237,11 +357,11 @@ wg_httpd *wg_httpd_start(uv_loop_t *loop, const char *host, int port, size_t max
     h->max_body = max_body ? max_body : WG_HTTP_DEFAULT_MAX_BODY;
     h->handler = handler;
     h->user_data = user_data;
-    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
-                              NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE, 0, NULL, NULL,
+        on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->mhd) {
         free(h);
         return NULL;
@@ -256,6 +376,12 @@ wg_httpd *wg_httpd_start(uv_loop_t *loop, const char *host, int port, size_t max
     uv_poll_start(&h->poll, UV_READABLE, on_poll);
     schedule(h);
     return h;
+}
+
+void wg_httpd_kick(wg_httpd *h)
+{
+    if (h && !h->stopping)
+        uv_timer_start(&h->timer, on_timer, 0, 0);
 }
 
 int wg_httpd_port(const wg_httpd *h)
@@ -278,6 +404,22 @@ void wg_httpd_stop(wg_httpd *h)
 {
     if (!h)
         return;
+    h->stopping = 1;
+    /* libmicrohttpd must not stop with a suspended connection: answer each one 503 */
+    while (h->suspended) {
+        req_ctx *ctx = h->suspended;
+        wg_http_resp r;
+        void (*cancel)(void *) = ctx->cancel;
+        ctx->cancel = NULL;
+        if (cancel)
+            cancel(ctx->cancel_ud);
+        if (h->suspended != ctx || !ctx->suspended)
+            continue; /* cancel answered it after all */
+        memset(&r, 0, sizeof r);
+        wg_http_json_error(&r, 503, "shutting_down", "the server is shutting down");
+        wg_http_resume_with(ctx, &r);
+    }
+    MHD_run(h->mhd); /* send those answers if the sockets take them now */
     uv_poll_stop(&h->poll);
     uv_timer_stop(&h->timer);
     h->closing_handles = 2;

@@ -39,6 +39,9 @@ def free_port():
     return port
 
 
+CLOSED_PORT = free_port()
+
+
 def request(port, method, path, key=None, body=None, headers=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     h = dict(headers or {})
@@ -66,8 +69,11 @@ class Wagate:
         self.out = open(os.path.join(os.path.dirname(data_dir), f"stdout-{time.time()}.log"), "w+")
         self.err = open(os.path.join(os.path.dirname(data_dir), f"stderr-{time.time()}.log"), "w+")
         env = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "K_SERVICE")}
+        # never the real WhatsApp from a test: a closed local port (sessions stay DISCONNECTED;
+        # wa_session_test.py runs them against the simulator)
         env.update({"PORT": str(port), "HOST": "127.0.0.1", "DATA_DIR": data_dir,
-                    "LOG_FORMAT": "json", "HEALTH_CHECK_INTERVAL": "500"})
+                    "LOG_FORMAT": "json", "HEALTH_CHECK_INTERVAL": "500",
+                    "WA_WS_URL": f"ws://127.0.0.1:{CLOSED_PORT}/ws/chat"})
         env.update(extra or {})
         self.proc = subprocess.Popen([WAGATE], env=env, stdout=self.out, stderr=self.err)
         deadline = time.time() + 10
@@ -145,7 +151,8 @@ def main():
         st, _, body = request(port, "GET", "/api/sessions", key=key)
         check("nothing created by bad input", json.loads(body) == {"sessions": []}, body)
         check("no stray files in DATA_DIR", sorted(os.listdir(data)) ==
-              sorted(f for f in os.listdir(data) if f.startswith("wagate.db") or f == "api_key"), os.listdir(data))
+              sorted(f for f in os.listdir(data) if f.startswith(("wagate.db", "libwa.db")) or f == "api_key"),
+              os.listdir(data))
 
         # unknown routes
         st, _, body = request(port, "GET", "/nope")

@@ -2,7 +2,9 @@
  * (401/403), session life cycle through a recording backend, validation (bad JSON, wrong
  * types, unknown fields, path-traversal names: each a 4xx and nothing changed), 404/405/413/
  * 501, MAX_CONNECTIONS (429), the memory governor (503 and trims, on fixture cgroup files),
- * sessions restarted from the database after a restart, /health, /ready, /metrics, dashboard.
+ * sessions restarted from the database after a restart, /health, /ready, /metrics, dashboard,
+ * the QR route in each format, pairing by code (the request suspended until the backend
+ * reports the code, fails, times out, the session is deleted or the gateway shuts down).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,11 +32,23 @@
 /* ---- a backend that records what it is asked ---- */
 
 typedef struct rec {
-    int opens, starts, stops, logouts, closes, purges, trims;
+    int opens, starts, stops, logouts, closes, purges, trims, pairs;
     int report_working; /* start reports WORKING (else STARTING) */
+    int report_qr;      /* start reports a QR (SCAN_QR) */
     int fail_start;
     char last_purged[80];
+    /* pair_phone: the code (or FAILED with pair_fail) is reported after pair_delay_ms from a
+     * timer; pair_delay_ms < 0: never */
+    uv_loop_t *loop;
+    uv_timer_t pair_timer;
+    int pair_timer_init;
+    int pair_delay_ms;
+    int pair_fail;
+    wg_session *pairing;
+    char last_phone[32];
 } rec;
+
+#define QR_TEXT "https://wa.me/settings/linked_devices#2@ref,bm9pc2U=,aWRlbnRpdHk=,YWR2,1"
 
 static int r_open(void *ctx, wg_session *s, void **h)
 {
@@ -49,8 +63,11 @@ static int r_start(void *ctx, void *h)
     if (r->fail_start)
         return WA_ECONNREFUSED;
     if (r->report_working) {
-        wg_session_report_me(h, "15550001111:1@s.whatsapp.net");
+        wg_session_report_me(h, "15550001111:1@s.whatsapp.net", "123456789:1@lid");
         wg_session_report_status(h, WG_STATUS_WORKING, NULL);
+    } else if (r->report_qr) {
+        wg_session_report_status(h, WG_STATUS_STARTING, NULL);
+        wg_session_report_qr(h, QR_TEXT);
     } else {
         wg_session_report_status(h, WG_STATUS_STARTING, NULL);
     }
@@ -58,7 +75,12 @@ static int r_start(void *ctx, void *h)
 }
 static void r_stop(void *ctx, void *h)
 {
-    ((rec *)ctx)->stops++;
+    rec *r = ctx;
+    r->stops++;
+    if (r->pairing == h) {
+        uv_timer_stop(&r->pair_timer);
+        r->pairing = NULL;
+    }
     wg_session_report_status(h, WG_STATUS_STOPPED, NULL);
 }
 static int r_logout(void *ctx, void *h)
@@ -89,9 +111,42 @@ static void r_trim(void *ctx)
 {
     ((rec *)ctx)->trims++;
 }
+static void r_pair_timer(uv_timer_t *t)
+{
+    rec *r = t->data;
+    wg_session *s = r->pairing;
 
-static const wg_backend_ops rec_ops = {"recording", 1,       r_open,  r_start,  r_stop,
-                                       r_logout,    r_close, r_purge, r_memory, r_trim};
+    r->pairing = NULL;
+    if (!s)
+        return;
+    if (r->pair_fail)
+        wg_session_report_status(s, WG_STATUS_FAILED, "pairing_failed (0): number refused");
+    else
+        wg_session_report_pair_code(s, "ABCD1234");
+}
+static int r_pair_phone(void *ctx, void *h, const char *phone)
+{
+    rec *r = ctx;
+
+    r->pairs++;
+    snprintf(r->last_phone, sizeof r->last_phone, "%s", phone);
+    if (!strcmp(phone, "99999")) /* the backend's own refusal */
+        return WA_EINVAL;
+    wg_session_report_status(h, WG_STATUS_STARTING, "requesting a pairing code");
+    if (!r->pair_timer_init) {
+        uv_timer_init(r->loop, &r->pair_timer);
+        r->pair_timer.data = r;
+        r->pair_timer_init = 1;
+    }
+    r->pairing = h;
+    if (r->pair_delay_ms >= 0)
+        uv_timer_start(&r->pair_timer, r_pair_timer, (uint64_t)r->pair_delay_ms, 0);
+    return 0;
+}
+
+static const wg_backend_ops rec_ops = {"recording", 1,        r_open,      r_start,
+                                       r_stop,      r_logout, r_close,     r_purge,
+                                       r_memory,    r_trim,   r_pair_phone};
 
 /* ---- HTTP client on a thread ---- */
 
@@ -247,7 +302,8 @@ static void write_file(const char *dir, const char *name, const char *text)
 
 static void gw_start(fixture *f)
 {
-    wg_gateway_options o = {&rec_ops, &f->backend, NULL, NULL};
+    wg_gateway_options o = {
+        .backend = &rec_ops, .backend_ctx = &f->backend, .pair_code_wait_ms = 300};
 
     if (f->use_fixture_memory) {
         o.cgroup_root = f->cg;
@@ -260,6 +316,10 @@ static void gw_start(fixture *f)
 static void gw_stop(fixture *f)
 {
     wg_gateway_shutdown(f->gw);
+    if (f->backend.pair_timer_init) {
+        uv_close((uv_handle_t *)&f->backend.pair_timer, NULL);
+        f->backend.pair_timer_init = 0;
+    }
     uv_run(&f->loop, UV_RUN_DEFAULT);
     wg_gateway_free(f->gw);
     f->gw = NULL;
@@ -291,6 +351,8 @@ static int setup(void **state)
     write_file(f->cg, "memory.current", "100000\n");
     write_file(f->proc, "meminfo", "MemTotal: 1024 kB\n");
     assert_int_equal(uv_loop_init(&f->loop), 0);
+    f->backend.loop = &f->loop;
+    f->backend.pair_delay_ms = 50;
     wa_log_set_level(WA_LOG_ERROR);
     *state = f;
     return 0;
@@ -359,8 +421,10 @@ static void test_session_lifecycle(void **state)
     j = body_json(r);
     assert_string_equal(json_string_value(json_object_get(j, "name")), "alpha");
     assert_string_equal(json_string_value(json_object_get(j, "status")), "WORKING");
-    assert_string_equal(json_string_value(json_object_get(j, "me")),
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "me"), "jid")),
                         "15550001111:1@s.whatsapp.net");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "me"), "lid")),
+                        "123456789:1@lid");
     assert_true(json_is_true(json_object_get(j, "running")));
     /* the session's own bytes: its record plus the backend's 1000 */
     assert_true(json_integer_value(json_object_get(j, "memory_bytes")) > 1000);
@@ -501,7 +565,7 @@ static void test_routes_misc(void **state)
     expect_error(r, 405, "method_not_allowed");
     assert_non_null(strstr(r->headers, "Allow: GET, POST\r\n"));
     expect_error(http(f, "POST", "/health", NULL, NULL), 405, "method_not_allowed");
-    expect_error(GET("/api/sessions/x/qr"), 501, "not_implemented");
+    expect_error(GET("/api/sessions/x/qr?format=raw"), 404, "session_not_found");
     expect_error(POST("/api/sessions/x/messages", "{}"), 501, "not_implemented");
     expect_error(http(f, "GET", "/nothing", NULL, NULL), 404, "not_found");
     expect_error(http(f, "GET", "/api/sessions/", KEY, NULL), 404, "not_found");
@@ -624,6 +688,7 @@ static void test_restart_restores_sessions(void **state)
     assert_int_equal(f->backend.stops, 2);
 
     memset(&f->backend, 0, sizeof f->backend);
+    f->backend.loop = &f->loop;
     f->backend.report_working = 1;
     gw_start(f);
     assert_int_equal(f->backend.starts, 1);
@@ -717,6 +782,143 @@ static void test_generated_key(void **state)
     assert_int_equal(http(f, "GET", "/api/sessions", key, NULL)->status, 200);
 }
 
+static void test_qr(void **state)
+{
+    fixture *f = *state;
+    result *r;
+    json_t *j;
+
+    f->backend.report_qr = 1;
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"q\"}")->status, 201);
+    r = GET("/api/sessions/q/qr?format=raw");
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->headers, "Content-Type: text/plain"));
+    assert_string_equal(r->body, QR_TEXT);
+    r = GET("/api/sessions/q/qr?format=json");
+    assert_int_equal(r->status, 200);
+    j = body_json(r);
+    assert_string_equal(json_string_value(json_object_get(j, "qr")), QR_TEXT);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "SCAN_QR");
+    json_decref(j);
+    /* images: not built in yet */
+    expect_error(GET("/api/sessions/q/qr"), 501, "not_implemented");
+    expect_error(GET("/api/sessions/q/qr?format=png"), 501, "not_implemented");
+    expect_error(GET("/api/sessions/q/qr?format=terminal"), 501, "not_implemented");
+    r = GET("/api/sessions/q/qr?format=svg");
+    expect_error(r, 400, "invalid_field");
+    assert_non_null(strstr(r->body, "\"field\":\"format\""));
+    expect_error(GET("/api/sessions/nope/qr?format=raw"), 404, "session_not_found");
+    expect_error(GET("/api/sessions/..%2Fq/qr?format=raw"), 404, "not_found");
+    /* stopped: no QR, and the text is gone */
+    assert_int_equal(POST("/api/sessions/q/stop", NULL)->status, 200);
+    r = GET("/api/sessions/q/qr?format=raw");
+    expect_error(r, 409, "qr_unavailable");
+    assert_non_null(strstr(r->body, "start it first"));
+    /* paired: no QR */
+    f->backend.report_qr = 0;
+    f->backend.report_working = 1;
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"w\"}")->status, 201);
+    expect_error(GET("/api/sessions/w/qr?format=json"), 409, "already_paired");
+}
+
+static void on_delete_timer(uv_timer_t *t)
+{
+    fixture *f = t->data;
+
+    assert_int_equal(wg_sessions_delete(f->gw->sessions, wg_sessions_find(f->gw->sessions, "p")),
+                     0);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    fixture *f = t->data;
+
+    wg_gateway_shutdown(f->gw);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_pair_code(void **state)
+{
+    fixture *f = *state;
+    uv_timer_t t;
+    result *r;
+    json_t *j;
+
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"p\",\"start\":false}")->status, 201);
+
+    /* bad input: each a 400 naming the field, nothing started */
+    expect_error(POST("/api/sessions/p/pair-code", "{}"), 400, "invalid_field");
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":15551234567}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"555-1234\"}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"0155512345\"}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"1234\"}"), 400, "invalid_field");
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"123456789012345678901\"}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"15551234567\",\"x\":1}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":"), 400, "invalid_json");
+    expect_error(POST("/api/sessions/nope/pair-code", "{\"phone\":\"15551234567\"}"), 404,
+                 "session_not_found");
+    assert_int_equal(f->backend.pairs, 0);
+    /* refused by the backend: the session keeps its stopped state */
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"99999\"}"), 400, "invalid_field");
+    assert_non_null(strstr(GET("/api/sessions/p")->body, "\"running\":false"));
+
+    /* the request waits for the code the backend reports 50 ms later */
+    r = POST("/api/sessions/p/pair-code", "{\"phone\":\"+15551234567\"}");
+    assert_int_equal(r->status, 200);
+    j = body_json(r);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "ABCD1234");
+    json_decref(j);
+    assert_string_equal(f->backend.last_phone, "15551234567");
+    r = GET("/api/sessions/p");
+    assert_non_null(strstr(r->body, "\"status\":\"PAIRING_CODE\""));
+    assert_non_null(strstr(r->body, "\"pair_code\":\"ABCD1234\""));
+    assert_non_null(strstr(r->body, "\"running\":true"));
+    assert_int_equal(wg_httpd_suspended(f->gw->http), 0);
+
+    /* the backend fails: 502 with its reason */
+    f->backend.pair_fail = 1;
+    r = POST("/api/sessions/p/pair-code", "{\"phone\":\"15551234567\"}");
+    expect_error(r, 502, "pairing_failed");
+    assert_non_null(strstr(r->body, "number refused"));
+    f->backend.pair_fail = 0;
+
+    /* no code in time: 504 (the gateway waits 300 ms in this test) */
+    f->backend.pair_delay_ms = -1;
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"15551234567\"}"), 504, "timeout");
+    assert_int_equal(wg_httpd_suspended(f->gw->http), 0);
+
+    /* the session is deleted while the request waits: 404 */
+    uv_timer_init(&f->loop, &t);
+    t.data = f;
+    uv_timer_start(&t, on_delete_timer, 50, 0);
+    expect_error(POST("/api/sessions/p/pair-code", "{\"phone\":\"15551234567\"}"), 404,
+                 "session_not_found");
+    expect_error(GET("/api/sessions/p"), 404, "session_not_found");
+
+    /* a paired session: 409 */
+    f->backend.report_working = 1;
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"w\"}")->status, 201);
+    expect_error(POST("/api/sessions/w/pair-code", "{\"phone\":\"15551234567\"}"), 409,
+                 "already_paired");
+
+    /* shutdown while a request waits: it is answered (503) or closed, nothing leaks */
+    f->backend.report_working = 0;
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"p\",\"start\":false}")->status, 201);
+    uv_timer_init(&f->loop, &t);
+    t.data = f;
+    uv_timer_start(&t, on_shutdown_timer, 50, 0);
+    r = POST("/api/sessions/p/pair-code", "{\"phone\":\"15551234567\"}");
+    assert_true(r->status == 503 || r->status == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -730,6 +932,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_restores_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_ready_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generated_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qr, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pair_code, setup, teardown),
     };
     int rc;
 

@@ -87,6 +87,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.memory_debug, 0);
     assert_int_equal(cfg.max_connections, 50);
     assert_int_equal(cfg.ws_keepalive_ms, 15000);
+    assert_int_equal(cfg.max_reconnect_failures, 20);
     assert_int_equal(cfg.storage_type, WG_STORAGE_LOCAL);
     assert_int_equal(cfg.backup_interval_ms, 120000);
     assert_int_equal(cfg.health_interval_ms, 60000);
@@ -248,6 +249,13 @@ static void test_intervals(void **state)
     expect_bad("WS_KEEPALIVE_INTERVAL", "600001");
     expect_bad("WS_KEEPALIVE_INTERVAL", "20s");
     expect_bad("WS_KEEPALIVE_INTERVAL", "-20000");
+    expect_ok("MAX_RECONNECT_FAILURES", "0", &cfg);
+    assert_int_equal(cfg.max_reconnect_failures, 0);
+    expect_ok("MAX_RECONNECT_FAILURES", "3", &cfg);
+    assert_int_equal(cfg.max_reconnect_failures, 3);
+    expect_bad("MAX_RECONNECT_FAILURES", "100001");
+    expect_bad("MAX_RECONNECT_FAILURES", "-1");
+    expect_bad("MAX_RECONNECT_FAILURES", "ten");
 
     expect_ok("SESSION_BACKUP_INTERVAL", "60000", &cfg);
     assert_int_equal(cfg.backup_interval_ms, 60000);
