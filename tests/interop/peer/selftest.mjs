@@ -238,6 +238,35 @@ for (const v of [6, 7]) {
             const uq = await c2.nextNode(isIq('get', 'usync'));
             assert.ok(uq);
 
+            // ping / iq / blocklist: one iq each through Baileys' query()
+            const pg = await peer.ok({ cmd: 'ping' });
+            assert.ok(Number.isInteger(pg.ms) && pg.ms >= 0, JSON.stringify(pg));
+            const pq = await c2.nextNode(n => isIq('get', 'w:p')(n) && child(n, 'ping'));
+            assert.ok(pq);
+            c2.iqContent.blocklist = () => [{ tag: 'list', attrs: {}, content: [
+                { tag: 'item', attrs: { jid: `${OTHER}@s.whatsapp.net` } }] }];
+            const bl = await peer.ok({ cmd: 'blocklist' });
+            assert.deepEqual(bl.jids, [`${OTHER}@s.whatsapp.net`]);
+            c2.autoIq = false;
+            const iqP = peer.cmd({ cmd: 'iq', xmlns: 'test:x', type: 'set', children: [{ tag: 'thing', attrs: { a: '1' } }] });
+            const xq = await c2.nextNode(isIq('set', 'test:x'));
+            assert.equal(child(xq, 'thing').attrs.a, '1');
+            c2.send({ tag: 'iq', attrs: { id: xq.attrs.id, type: 'error', from: '@s.whatsapp.net' },
+                content: [{ tag: 'error', attrs: { code: '429', text: 'rate-overlimit' } }] });
+            const xr = await iqP;
+            assert.equal(xr.ok, false);
+            assert.equal(xr.data, 429, JSON.stringify(xr));
+            assert.match(xr.error, /rate-overlimit/);
+            const okP = peer.cmd({ cmd: 'iq', xmlns: 'test:y' });
+            const yq = await c2.nextNode(isIq('get', 'test:y'));
+            c2.send({ tag: 'iq', attrs: { id: yq.attrs.id, type: 'result', from: '@s.whatsapp.net' },
+                content: [{ tag: 'one', attrs: {} }, { tag: 'two', attrs: {} }] });
+            const yr = await okP;
+            assert.equal(yr.ok, true, JSON.stringify(yr));
+            assert.deepEqual(yr.reply.children, ['one', 'two']);
+            assert.equal(yr.reply.attrs.type, 'result');
+            c2.autoIq = true;
+
             // The server's 401 is final: no reconnect.
             c2.send({ tag: 'failure', attrs: { reason: '401' } });
             const lo = await peer.next({ ev: 'connection', connection: 'close' }, WAIT_MS);
@@ -276,13 +305,19 @@ for (const v of [6, 7]) {
         }
     }, { timeoutMs: 90000 });
 
-    test(`v${v}: stream:error conflict replaced -> 440, no reconnect`, async () => {
+    test(`v${v}: --keepalive pings; stream:error conflict replaced -> 440, no reconnect`, async () => {
         const srv = fakeWa({ handshake: true });
         await srv.ready;
-        const peer = await startPeer({ version: v, url: srv.url(), auth: tmpDir() });
+        const peer = await startPeer({ version: v, url: srv.url(), auth: tmpDir(), keepalive: 300 });
         try {
             const c1 = await srv.next();
             await c1.ready;
+            // keepAliveIntervalMs 300 (Baileys' default is 30 s): w:p pings come at once
+            const isPing = n => isIq('get', 'w:p')(n) && child(n, 'ping');
+            const t0 = Date.now();
+            await c1.nextNode(isPing, 3000);
+            await c1.nextNode(isPing, 3000);
+            assert.ok(Date.now() - t0 < 3000, 'two keep-alive pings within 3 s');
             c1.send({ tag: 'stream:error', attrs: {},
                 content: [{ tag: 'conflict', attrs: { type: 'replaced' } }] });
             const r = await peer.next({ ev: 'connection', connection: 'close' }, WAIT_MS);
