@@ -105,25 +105,30 @@ static int make_phone_prekeys(sim_phone *p)
     return 0;
 }
 
-const sim_phone_prekey *sim_phone_hand_out_prekey(sim_phone *p)
+static const sim_phone_prekey *hand_out(sim_phone *p)
 {
     size_t i;
 
     for (i = 0; i < p->nopks; i++) {
         if (!p->opks[i].handed_out) {
             p->opks[i].handed_out = 1;
-            return &p->opks[i];
-        }
-    }
-    if (make_phone_prekeys(p) != 0)
-        return NULL;
-    for (i = 0; i < p->nopks; i++) {
-        if (!p->opks[i].handed_out) {
-            p->opks[i].handed_out = 1;
+            sim_state_phone_prekey_handed(p, p->opks[i].id);
             return &p->opks[i];
         }
     }
     return NULL;
+}
+
+const sim_phone_prekey *sim_phone_hand_out_prekey(sim_phone *p)
+{
+    const sim_phone_prekey *k = hand_out(p);
+
+    if (k)
+        return k;
+    if (make_phone_prekeys(p) != 0)
+        return NULL;
+    sim_state_phone_prekeys(p);
+    return hand_out(p);
 }
 
 static void free_phone(sim_phone *p)
@@ -135,6 +140,7 @@ static void free_phone(sim_phone *p)
         sim_keys_cleanup(&p->devices[i].keys);
     }
     sim_vphone_free(p);
+    sim_state_phone_free(p);
     if (p->opks) {
         wa_wipe(p->opks, SIM_PHONE_PREKEY_MAX * sizeof *p->opks);
         free(p->opks);
@@ -156,6 +162,7 @@ sim_phone *sim_phone_get(sim *s, const char *number)
     p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->sim = s;
     snprintf(p->number, sizeof p->number, "%s", number);
     /* a LID is an opaque number of about 15 digits, unrelated to the phone number */
     do {
@@ -184,6 +191,7 @@ sim_phone *sim_phone_get(sim *s, const char *number)
     d->keys.reg_id = 1 + r % 16380;
     p->next = s->phones;
     s->phones = p;
+    sim_state_phone_save(p);
     return p;
 }
 
@@ -257,6 +265,15 @@ int sim_keys_take_prekey(sim_keys *k, sim_prekey *out)
     memmove(k->prekeys, k->prekeys + 1, (k->nprekeys - 1) * sizeof *k->prekeys);
     k->nprekeys--;
     return 0;
+}
+
+int sim_device_take_prekey(sim_device *d, sim_prekey *out)
+{
+    int rc = sim_keys_take_prekey(&d->keys, out);
+
+    if (rc == 0)
+        sim_state_device_prekey_taken(d, out->id);
+    return rc;
 }
 
 void sim_free_phones(sim *s)
@@ -335,6 +352,7 @@ void sim_device_remove(sim *s, sim_device *d)
         sim_send_stream_error(c, "401", NULL);
         c->device = NULL;
     }
+    sim_state_device_removed(d);
     sim_route_drop_queue(d);
     sim_keys_cleanup(&d->keys);
     memset(d, 0, sizeof *d);

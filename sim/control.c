@@ -484,8 +484,8 @@ static void handle(wg_http_req *req, wg_http_resp *resp, void *ud)
             phone_link_code_state(s, p, resp);
         else if (post && n == 3 && strcmp(seg[2], "send") == 0)
             sim_control_phone_send(s, p, req, resp);
-        else if (get && n == 3 && (strcmp(seg[2], "messages") == 0 ||
-                                   strcmp(seg[2], "receipts") == 0))
+        else if (get && n == 3 &&
+                 (strcmp(seg[2], "messages") == 0 || strcmp(seg[2], "receipts") == 0))
             sim_control_phone_inbox(s, p, seg[2], req, resp);
         else if (post && n == 3 && strcmp(seg[2], "forget-sessions") == 0)
             sim_control_phone_forget(s, p, req, resp);

@@ -16,7 +16,8 @@
  * <notification from=GID type='w:gp2' id t participant=ACTOR><add|remove|create|..>..</..>
  * </notification>, queued for offline devices. Groups use PN addressing (addressing_mode='pn',
  * members by phone number, each with its LID in lid=), which Baileys 6.17 and 7 both handle.
- * Members are phones: every device of a member receives the group's messages.
+ * Members are phones: every device of a member receives the group's messages. With --state,
+ * every change is written through (state.c).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -111,6 +112,7 @@ static void delete_group(sim *s, sim_group *g)
         if (*pp == g) {
             *pp = g->next;
             s->route->ngroups--;
+            sim_state_group_delete(s, g);
             free(g->members);
             free(g);
             return;
@@ -240,6 +242,7 @@ static wa_node *do_create(sim_conn *c, const wa_node *iq, const wa_node *create,
     g->next = r->groups;
     r->groups = g;
     r->ngroups++;
+    sim_state_group_save(s, g);
     wa_log_info("sim", "group %s@g.us created by %s with %zu members", g->id, me->number,
                 g->nmembers);
     res = sim_iq_result(a, iq);
@@ -310,6 +313,8 @@ static wa_node *do_participants(sim_conn *c, const wa_node *iq, sim_group *g, co
     }
     if (g->nmembers == 0)
         delete_group(s, g);
+    else if (changed)
+        sim_state_group_save(s, g);
     return res;
 }
 
@@ -345,6 +350,8 @@ static wa_node *do_leave(sim_conn *c, const wa_node *iq, const wa_node *leave, w
             sim_group_notify(s, g, actor, note, &me, 1, c->device);
         if (g->nmembers == 0)
             delete_group(s, g);
+        else
+            sim_state_group_save(s, g);
     }
     return res;
 }
@@ -365,6 +372,7 @@ static wa_node *do_subject(sim_conn *c, const wa_node *iq, sim_group *g, const w
     g->subject[len] = 0;
     g->subject_owner = c->device->phone;
     g->subject_t = (int64_t)time(NULL);
+    sim_state_group_save(c->sim, g);
     sim_user_jid(c->device->phone, 0, actor, sizeof actor);
     snprintf(st, sizeof st, "%lld", (long long)g->subject_t);
     note = sim_node(a, "subject", "subject", g->subject, "s_t", st, "s_o", actor, NULL);

@@ -5,7 +5,8 @@
  *         [--state FILE] [--trace FILE] [--log-level LEVEL]
  *
  * Prints `wasim ready ws=<url> control=<url>` once it accepts connections; exits cleanly on
- * SIGTERM/SIGINT. See docs/wasim.md.
+ * SIGTERM/SIGINT. --state FILE keeps the server identity, accounts, devices, queues and groups
+ * in SQLite across restarts (state.c). See docs/wasim.md.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -73,16 +74,15 @@ static char *read_file(const char *path)
     return buf;
 }
 
-static int make_identity(sim *s)
+/* A certificate chain for the static key under the root key, with a new intermediate. */
+static int make_chain(sim *s)
 {
     uint8_t inter_priv[32], inter_pub[32];
     wa_noise_cert_params cp;
     uint64_t now = (uint64_t)time(NULL);
     int rc;
 
-    if ((rc = wa_x25519_keygen(s->root_priv, s->root_pub)) != 0 ||
-        (rc = wa_x25519_keygen(s->static_priv, s->static_pub)) != 0 ||
-        (rc = wa_x25519_keygen(inter_priv, inter_pub)) != 0)
+    if ((rc = wa_x25519_keygen(inter_priv, inter_pub)) != 0)
         return rc;
     memset(&cp, 0, sizeof cp);
     cp.root_priv = s->root_priv;
@@ -92,9 +92,32 @@ static int make_identity(sim *s)
     cp.leaf_serial = 1000 + wa_random_below(1000);
     cp.not_before = now - 3600;
     cp.not_after = now + 30 * 86400;
-    wa_buf_init(&s->cert_chain, 4096);
+    wa_buf_reset(&s->cert_chain);
     rc = wa_noise_cert_create(&cp, &s->cert_chain);
     wa_wipe(inter_priv, sizeof inter_priv);
+    return rc;
+}
+
+/* The server identity: read back from --state, else made (and stored). A stored chain about
+ * to expire is issued again under the same root and static key, so clients that trust the root
+ * key keep connecting. */
+static int make_identity(sim *s)
+{
+    int rc = sim_state_load_identity(s);
+
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        if (sim_state_chain_fresh(s))
+            return 0;
+        wa_log_info("sim", "state: the stored certificate chain expires soon: issued again");
+    } else if ((rc = wa_x25519_keygen(s->root_priv, s->root_pub)) != 0 ||
+               (rc = wa_x25519_keygen(s->static_priv, s->static_pub)) != 0) {
+        return rc;
+    }
+    rc = make_chain(s);
+    if (rc == 0)
+        rc = sim_state_save_identity(s);
     return rc;
 }
 
@@ -191,10 +214,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "wasim: --cert and --key go together\n");
         return 2;
     }
-    if (state_file) {
-        fprintf(stderr, "wasim: --state (SQLite persistence) is not built yet\n");
-        return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     s.loop = &loop;
@@ -205,8 +224,17 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    wa_buf_init(&s.cert_chain, 4096);
+    if (state_file && sim_state_open(&s, state_file) != 0) {
+        fprintf(stderr, "wasim: cannot use the state file %s (see the log above)\n", state_file);
+        return 1;
+    }
     if (make_identity(&s) != 0) {
         fprintf(stderr, "wasim: cannot make server keys\n");
+        return 1;
+    }
+    if (sim_state_load(&s) != 0) {
+        fprintf(stderr, "wasim: cannot read the state file %s back\n", state_file);
         return 1;
     }
     if (use_tls || cert_file) {
@@ -265,6 +293,7 @@ int main(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&loop);
     sim_free_phones(&s);
+    sim_state_close(&s);
     wa_buf_cleanup(&s.cert_chain);
     wa_wipe(s.root_priv, sizeof s.root_priv);
     wa_wipe(s.static_priv, sizeof s.static_priv);

@@ -254,6 +254,7 @@ void sim_pair_device_signed(sim_conn *c, const wa_node *iq)
         return;
     }
     d->present = 1;
+    sim_state_device_save(d); /* --state: a paired device survives a restart */
     c->sim->stats.pairings++;
     wa_log_info("sim", "paired %s:%u", d->phone->number, (unsigned)d->id);
     /* restart required: the client reconnects and logs in with its new credentials */

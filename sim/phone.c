@@ -63,11 +63,11 @@
 #include "util.h"
 #include "wa/error.h"
 
-#define VP_ARENA          (1u << 20) /* one stanza built or a parsed request */
-#define VP_PLAIN_MAX      (SIM_VPHONE_TEXT_MAX + 4096) /* a Message protobuf we send */
-#define VP_SECRET_LEN     32
-#define VP_SKDM_MARKS_MAX 8192 /* (group, device) pairs that have our sender key */
-#define VP_KEY_BUNDLE_TYPE 5   /* <keys><type>: Curve25519 (Signal's DJB type) */
+#define VP_ARENA           (1u << 20)                   /* one stanza built or a parsed request */
+#define VP_PLAIN_MAX       (SIM_VPHONE_TEXT_MAX + 4096) /* a Message protobuf we send */
+#define VP_SECRET_LEN      32
+#define VP_SKDM_MARKS_MAX  8192 /* (group, device) pairs that have our sender key */
+#define VP_KEY_BUNDLE_TYPE 5    /* <keys><type>: Curve25519 (Signal's DJB type) */
 /* A phone's receipts come back after a network round trip, never within the sender's own send
  * call. Baileys keeps a sent message for a resend only once sending returned (an instant retry
  * receipt finds nothing to resend), and Baileys 7 buffers the upsert of its own message for
@@ -76,10 +76,12 @@
 #define VP_RECEIPT_DELAY_MS 250
 #define VP_RETRY_DELAY_MS   300
 #define VP_PENDING_MAX      256 /* receipts waiting for their delay (more are sent at once) */
+#define VP_RETRY_COUNT_MAX  99  /* <enc count> of a resend */
 
-/* A receipt to send later. */
+/* A receipt to send later (a list, VP_PENDING_MAX long at most). */
 typedef struct vp_pending {
-    char user[SIM_PHONE_LEN + 1]; /* "" = free */
+    struct vp_pending *next;
+    char user[SIM_PHONE_LEN + 1];
     uint16_t device;
     int lid;
     int retry;
@@ -90,32 +92,37 @@ typedef struct vp_pending {
     uint64_t due; /* loop ms */
 } vp_pending;
 
+/* The rings below are arrays of pointers allocated on first use, their entries one heap block
+ * each: a phone that only receives now and then costs a few kilobytes (scale tests have
+ * thousands of phones). */
+
+/* A message the phone sent (kept for retry receipts). */
 typedef struct vp_sent {
-    char id[SIM_MSG_ID_MAX + 1]; /* "" = free */
-    char to[SIM_JID_LEN];        /* the user (PN or LID form) or the group JID */
-    char *text;                  /* heap */
+    char id[SIM_MSG_ID_MAX + 1];
+    char to[SIM_JID_LEN]; /* the user (PN or LID form) or the group JID */
     uint8_t secret[VP_SECRET_LEN];
     int group, lid;
     char t[24];
+    char text[]; /* NUL-terminated */
 } vp_sent;
 
+/* A message companions sent the phone. Strings are heap (NULL: none). */
 typedef struct vp_msg {
-    char id[SIM_MSG_ID_MAX + 1]; /* "" = free */
-    char from[SIM_JID_LEN];      /* sending device (PN form) */
-    char chat[SIM_JID_LEN];      /* the peer user, the group, or the destination of own copies */
-    char *text;                  /* heap, NULL when there was none */
-    char kind[24];               /* conversation, extendedText, ... */
-    char error[96];              /* why it did not decrypt ("" when it did) */
+    char *id, *from; /* sending device (PN form) */
+    char *chat;      /* the peer user, the group, or the destination of own copies */
+    char *text;
+    char *error;      /* why it did not decrypt */
+    const char *kind; /* static: conversation, extendedText, ... */
     uint64_t t;
     int from_me;
     unsigned retries; /* retry receipts we sent for it */
 } vp_msg;
 
 typedef struct vp_receipt {
-    char id[SIM_MSG_ID_MAX + 1];
-    char from[SIM_JID_LEN]; /* the device that sent the receipt */
-    char type[16];          /* delivery, read, retry, ... */
     uint64_t t;
+    char type[16];    /* delivery, read, retry, ... */
+    const char *from; /* the device that sent the receipt (after id in the block) */
+    char id[];
 } vp_receipt;
 
 typedef struct vp_mark {
@@ -130,24 +137,61 @@ struct sim_vphone {
     wa_signal_store st;
     wa_signal *sig;
     uint32_t opk_synced; /* one-time prekeys with ids up to this are in the store */
-    vp_sent sent[SIM_VPHONE_SENT_MAX];
+    vp_sent **sent;      /* SIM_VPHONE_SENT_MAX slots */
     size_t sent_next;
-    vp_msg inbox[SIM_VPHONE_INBOX_MAX];
+    vp_msg **inbox; /* SIM_VPHONE_INBOX_MAX slots */
     size_t inbox_next;
-    vp_receipt receipts[SIM_VPHONE_RECEIPTS_MAX];
+    vp_receipt **receipts; /* SIM_VPHONE_RECEIPTS_MAX slots */
     size_t receipts_next;
     vp_mark *marks; /* heap, VP_SKDM_MARKS_MAX at most */
     size_t nmarks, marks_cap;
-    vp_pending pending[VP_PENDING_MAX];
+    vp_pending *pending; /* in the order they were made */
+    size_t npending;
     uv_timer_t *timer; /* heap (it may outlive the phone while closing); data = the phone */
     sim *sim;
 };
 
-/* ---- state ------------------------------------------------------------------------------------ */
+/* ---- state ----------------------------------------------------------------------------------- */
 
 static void free_handle(uv_handle_t *h)
 {
     free(h);
+}
+
+static void free_str(char *s)
+{
+    if (s) {
+        wa_wipe(s, strlen(s));
+        free(s);
+    }
+}
+
+static void free_sent(vp_sent *m)
+{
+    if (m) {
+        wa_wipe(m, sizeof *m + strlen(m->text));
+        free(m);
+    }
+}
+
+static void free_msg(vp_msg *m)
+{
+    if (m) {
+        free(m->id);
+        free(m->from);
+        free(m->chat);
+        free_str(m->text);
+        free(m->error);
+        free(m);
+    }
+}
+
+/* Replace *dst with a copy of src (NULL: none). 0 or WA_ENOMEM (then *dst is NULL). */
+static int set_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src ? strdup(src) : NULL;
+    return src && !*dst ? WA_ENOMEM : 0;
 }
 
 void sim_vphone_free(sim_phone *p)
@@ -168,17 +212,19 @@ void sim_vphone_free(sim_phone *p)
     }
     wa_signal_free(v->sig);
     wa_signal_memstore_free(v->mem);
-    for (i = 0; i < SIM_VPHONE_SENT_MAX; i++) {
-        if (v->sent[i].text) {
-            wa_wipe(v->sent[i].text, strlen(v->sent[i].text));
-            free(v->sent[i].text);
-        }
-    }
-    for (i = 0; i < SIM_VPHONE_INBOX_MAX; i++) {
-        if (v->inbox[i].text) {
-            wa_wipe(v->inbox[i].text, strlen(v->inbox[i].text));
-            free(v->inbox[i].text);
-        }
+    for (i = 0; v->sent && i < SIM_VPHONE_SENT_MAX; i++)
+        free_sent(v->sent[i]);
+    for (i = 0; v->inbox && i < SIM_VPHONE_INBOX_MAX; i++)
+        free_msg(v->inbox[i]);
+    for (i = 0; v->receipts && i < SIM_VPHONE_RECEIPTS_MAX; i++)
+        free(v->receipts[i]);
+    free(v->sent);
+    free(v->inbox);
+    free(v->receipts);
+    while (v->pending) {
+        vp_pending *q = v->pending;
+        v->pending = q->next;
+        free(q);
     }
     free(v->marks);
     wa_wipe(v, sizeof *v);
@@ -203,7 +249,7 @@ static sim_vphone *vphone(sim *s, sim_phone *p)
     v->sim = s;
     memcpy(id.pub, p->identity_pub, 32);
     memcpy(id.priv, p->identity_priv, 32);
-    id.priv[0] &= 248; /* accounts.c's keys are X25519 keys: clamping changes nothing, but */
+    id.priv[0] &= 248;  /* accounts.c's keys are X25519 keys: clamping changes nothing, but */
     id.priv[31] &= 127; /* libsignal-protocol-c wants them clamped (signal.h) */
     id.priv[31] |= 64;
     memset(&spk, 0, sizeof spk);
@@ -217,8 +263,11 @@ static sim_vphone *vphone(sim *s, sim_phone *p)
     rc = wa_signal_memstore_new(&v->mem, &id, k->reg_id, 0);
     if (rc == 0) {
         wa_signal_memstore_bind(v->mem, &v->st);
-        rc = wa_signal_new(&v->sig, &v->st);
+        /* --state: sessions, identities and sender keys mirrored and restored (state.c) */
+        rc = sim_state_phone_signal(s, p, &v->st);
     }
+    if (rc == 0)
+        rc = wa_signal_new(&v->sig, &v->st);
     if (rc == 0)
         rc = wa_signal_save_signed_prekey(v->sig, &spk);
     wa_wipe(&id, sizeof id);
@@ -276,7 +325,7 @@ static int has_keys(const sim_device *d)
     return d->present && d->id != 0 && memcmp(d->keys.identity_pub, zero, 32) != 0;
 }
 
-/* ---- sender key marks ------------------------------------------------------------------------- */
+/* ---- sender key marks ------------------------------------------------------------------------ */
 
 static vp_mark *mark_find(sim_vphone *v, const char *group, const sim_device *d)
 {
@@ -327,7 +376,7 @@ static void set_mark(sim_vphone *v, const char *group, const sim_device *d)
     memcpy(m->identity, d->keys.identity_pub, 32);
 }
 
-/* ---- sessions --------------------------------------------------------------------------------- */
+/* ---- sessions -------------------------------------------------------------------------------- */
 
 /* Start a session with d from the bundle the server holds (taking one of its one-time prekeys,
  * as a bundle query does). */
@@ -342,7 +391,7 @@ static int session_from_server(sim_vphone *v, sim_device *d, const wa_signal_add
     b.spk_id = d->keys.spk_id;
     memcpy(b.spk_pub, d->keys.spk_pub, 32);
     memcpy(b.spk_sig, d->keys.spk_sig, 64);
-    if (sim_keys_take_prekey(&d->keys, &pk) == 0) {
+    if (sim_device_take_prekey(d, &pk) == 0) {
         b.has_prekey = 1;
         b.prekey_id = pk.id;
         memcpy(b.prekey_pub, pk.pub, 32);
@@ -374,7 +423,7 @@ static int ensure_session(sim_vphone *v, sim_device *d, const wa_signal_addr *a)
     return session_from_server(v, d, a);
 }
 
-/* ---- building ---------------------------------------------------------------------------------- */
+/* ---- building -------------------------------------------------------------------------------- */
 
 /* The Message protobuf for text (NULL: none), optionally wrapped as deviceSentMessage for
  * destination dsm_dest and/or carrying our SKDM for group; padded into out. */
@@ -384,7 +433,8 @@ static int build_plain(const char *text, const uint8_t secret[VP_SECRET_LEN], co
     Wa__Message inner = WA__MESSAGE__INIT, outer = WA__MESSAGE__INIT;
     Wa__MessageContextInfo mci = WA__MESSAGE_CONTEXT_INFO__INIT;
     Wa__Message__DeviceSentMessage dsm = WA__MESSAGE__DEVICE_SENT_MESSAGE__INIT;
-    Wa__Message__SenderKeyDistributionMessage sk = WA__MESSAGE__SENDER_KEY_DISTRIBUTION_MESSAGE__INIT;
+    Wa__Message__SenderKeyDistributionMessage sk =
+        WA__MESSAGE__SENDER_KEY_DISTRIBUTION_MESSAGE__INIT;
     Wa__Message *top = &inner;
     wa_buf pb;
     int rc;
@@ -428,7 +478,9 @@ static int add_enc(wa_arena *a, wa_node *msg, int type, const wa_buf *ct, unsign
 
     snprintf(cnt, sizeof cnt, "%u", count);
     e = sim_child(a, msg, "enc", "v", "2", "type",
-                  type == WA_SIGNAL_PKMSG ? "pkmsg" : type == WA_SIGNAL_MSG ? "msg" : "skmsg",
+                  type == WA_SIGNAL_PKMSG ? "pkmsg"
+                  : type == WA_SIGNAL_MSG ? "msg"
+                                          : "skmsg",
                   "count", count ? cnt : NULL, NULL);
     return sim_bytes(a, e, ct->data, ct->len) ? 0 : WA_ENOMEM;
 }
@@ -490,32 +542,33 @@ static void deliver(sim *s, sim_device *d, const wa_node *msg)
     s->stats.messages_routed++;
 }
 
-/* ---- sending ----------------------------------------------------------------------------------- */
+/* ---- sending --------------------------------------------------------------------------------- */
 
 static vp_sent *sent_find(sim_vphone *v, const char *id)
 {
     size_t i;
 
-    for (i = 0; i < SIM_VPHONE_SENT_MAX; i++)
-        if (v->sent[i].id[0] && strcmp(v->sent[i].id, id) == 0)
-            return &v->sent[i];
+    for (i = 0; v->sent && i < SIM_VPHONE_SENT_MAX; i++)
+        if (v->sent[i] && v->sent[i]->id[0] && strcmp(v->sent[i]->id, id) == 0)
+            return v->sent[i];
     return NULL;
 }
 
+/* A new entry in the sent ring (the oldest goes), holding a copy of text. */
 static vp_sent *sent_new(sim_vphone *v, const char *text)
 {
-    vp_sent *m = &v->sent[v->sent_next];
-    char *copy = strdup(text);
+    size_t len = strlen(text);
+    vp_sent *m;
 
-    if (!copy)
+    if (!v->sent && !(v->sent = calloc(SIM_VPHONE_SENT_MAX, sizeof *v->sent)))
         return NULL;
+    m = calloc(1, sizeof *m + len + 1);
+    if (!m)
+        return NULL;
+    memcpy(m->text, text, len + 1);
+    free_sent(v->sent[v->sent_next]);
+    v->sent[v->sent_next] = m;
     v->sent_next = (v->sent_next + 1) % SIM_VPHONE_SENT_MAX;
-    if (m->text) {
-        wa_wipe(m->text, strlen(m->text));
-        free(m->text);
-    }
-    memset(m, 0, sizeof *m);
-    m->text = copy;
     return m;
 }
 
@@ -701,7 +754,7 @@ int sim_phone_send_text(sim *s, sim_phone *p, const char *to, const char *text, 
         sim_user_jid(peer, lid, m->to, sizeof m->to);
     sim_route_remember(s, m->id, &p->devices[0], lid);
     reached = g ? send_group(s, p, v, m, g) : send_user(s, p, v, m, peer);
-    wa_log_info("sim", "phone %s sent %s to %s: %d devices", p->number, m->id, m->to, reached);
+    wa_log_debug("sim", "phone %s sent %s to %s: %d devices", p->number, m->id, m->to, reached);
     if (id_cap)
         snprintf(id_out, id_cap, "%s", m->id);
     if (devices)
@@ -749,7 +802,7 @@ static void resend(sim *s, sim_phone *p, sim_vphone *v, const vp_sent *m, sim_de
     wa_buf_wipe_cleanup(&plain);
 }
 
-/* ---- receipts ----------------------------------------------------------------------------------- */
+/* ---- receipts -------------------------------------------------------------------------------- */
 
 static int child_bytes(const wa_node *n, const char *tag, const uint8_t **p, size_t *len)
 {
@@ -841,22 +894,35 @@ static void handle_retry(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n, 
             rc = session_from_server(v, d, &addr);
     }
     if (rc != 0) {
-        wa_log_warn("sim", "phone %s: retry of %s from %s: no new session: %s (%s)", p->number,
-                    id, device_jid, wa_strerror(rc), wa_signal_last_error(v->sig));
+        wa_log_warn("sim", "phone %s: retry of %s from %s: no new session: %s (%s)", p->number, id,
+                    device_jid, wa_strerror(rc), wa_signal_last_error(v->sig));
         return;
     }
-    resend(s, p, v, m, d, (unsigned)(count > 99 ? 99 : count));
+    resend(s, p, v, m, d, (unsigned)(count > VP_RETRY_COUNT_MAX ? VP_RETRY_COUNT_MAX : count));
 }
 
 static void record_receipt(sim_vphone *v, const char *id, const char *from, const char *type)
 {
-    vp_receipt *r = &v->receipts[v->receipts_next];
+    size_t il = strnlen(id, SIM_MSG_ID_MAX), fl = strnlen(from, SIM_JID_LEN);
+    vp_receipt *r;
+    char *f;
 
-    v->receipts_next = (v->receipts_next + 1) % SIM_VPHONE_RECEIPTS_MAX;
-    snprintf(r->id, sizeof r->id, "%s", id);
-    snprintf(r->from, sizeof r->from, "%s", from);
+    if (!v->receipts && !(v->receipts = calloc(SIM_VPHONE_RECEIPTS_MAX, sizeof *v->receipts)))
+        return;
+    r = malloc(sizeof *r + il + 1 + fl + 1);
+    if (!r)
+        return;
+    memcpy(r->id, id, il);
+    r->id[il] = 0;
+    f = r->id + il + 1;
+    memcpy(f, from, fl);
+    f[fl] = 0;
+    r->from = f;
     snprintf(r->type, sizeof r->type, "%s", type && type[0] ? type : "delivery");
     r->t = (uint64_t)time(NULL);
+    free(v->receipts[v->receipts_next]);
+    v->receipts[v->receipts_next] = r;
+    v->receipts_next = (v->receipts_next + 1) % SIM_VPHONE_RECEIPTS_MAX;
 }
 
 static void on_receipt(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
@@ -892,18 +958,23 @@ static void on_receipt(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
     }
 }
 
-/* ---- receiving messages ---------------------------------------------------------------------------- */
+/* ---- receiving messages ---------------------------------------------------------------------- */
 
-static vp_msg *inbox_new(sim_vphone *v)
+/* A new inbox entry for (id, from) (the oldest goes). NULL on allocation failure. */
+static vp_msg *inbox_new(sim_vphone *v, const char *id, const char *from)
 {
-    vp_msg *m = &v->inbox[v->inbox_next];
+    vp_msg *m;
 
-    v->inbox_next = (v->inbox_next + 1) % SIM_VPHONE_INBOX_MAX;
-    if (m->text) {
-        wa_wipe(m->text, strlen(m->text));
-        free(m->text);
+    if (!v->inbox && !(v->inbox = calloc(SIM_VPHONE_INBOX_MAX, sizeof *v->inbox)))
+        return NULL;
+    m = calloc(1, sizeof *m);
+    if (!m || set_str(&m->id, id) != 0 || set_str(&m->from, from) != 0) {
+        free_msg(m);
+        return NULL;
     }
-    memset(m, 0, sizeof *m);
+    free_msg(v->inbox[v->inbox_next]);
+    v->inbox[v->inbox_next] = m;
+    v->inbox_next = (v->inbox_next + 1) % SIM_VPHONE_INBOX_MAX;
     return m;
 }
 
@@ -911,10 +982,9 @@ static vp_msg *inbox_find(sim_vphone *v, const char *id, const char *from)
 {
     size_t i;
 
-    for (i = 0; i < SIM_VPHONE_INBOX_MAX; i++)
-        if (v->inbox[i].id[0] && strcmp(v->inbox[i].id, id) == 0 &&
-            strcmp(v->inbox[i].from, from) == 0)
-            return &v->inbox[i];
+    for (i = 0; v->inbox && i < SIM_VPHONE_INBOX_MAX; i++)
+        if (v->inbox[i] && strcmp(v->inbox[i]->id, id) == 0 && strcmp(v->inbox[i]->from, from) == 0)
+            return v->inbox[i];
     return NULL;
 }
 
@@ -938,8 +1008,7 @@ static void send_receipt(sim *s, sim_phone *p, sim_device *d, const char *from, 
         const sim_keys *ks = &p->devices[0].keys;
         const sim_phone_prekey *opk = sim_phone_hand_out_prekey(p);
         snprintf(cnt, sizeof cnt, "%u", count);
-        sim_child(&a, r, "retry", "count", cnt, "id", id, "t", msg_t, "v", "1",
-                  NULL);
+        sim_child(&a, r, "retry", "count", cnt, "id", id, "t", msg_t, "v", "1", NULL);
         wa_store_be32(b, ks->reg_id);
         sim_bytes(&a, sim_child(&a, r, "registration", NULL), b, 4);
         keys = sim_child(&a, r, "keys", NULL);
@@ -969,45 +1038,47 @@ static void on_timer(uv_timer_t *t)
 {
     sim_phone *p = t->data;
     sim_vphone *v = p ? p->vphone : NULL;
+    vp_pending *due = NULL, **tail = &due, **pp, *q;
     uint64_t now, next = 0;
-    size_t i;
 
     if (!v)
         return;
     now = sim_now_ms(v->sim);
-    for (i = 0; i < VP_PENDING_MAX; i++) {
-        vp_pending *q = &v->pending[i];
-        sim_device *d;
-        if (!q->user[0])
-            continue;
+    /* take the due ones out first: sending may add new ones */
+    for (pp = &v->pending; (q = *pp) != NULL;) {
         if (q->due > now) {
             if (!next || q->due < next)
                 next = q->due;
+            pp = &q->next;
             continue;
         }
-        d = sim_device_find(v->sim, q->user, q->device);
+        *pp = q->next;
+        v->npending--;
+        q->next = NULL;
+        *tail = q;
+        tail = &q->next;
+    }
+    while ((q = due) != NULL) {
+        sim_device *d = sim_device_find(v->sim, q->user, q->device);
+        due = q->next;
         if (d && d->id != 0)
             send_receipt(v->sim, p, d, q->from, q->id, q->t[0] ? q->t : NULL, q->lid, q->retry,
                          q->count);
-        q->user[0] = 0;
+        free(q);
     }
     if (next)
         uv_timer_start(t, on_timer, next - now, 0);
 }
 
 /* Send our receipt (delivery, or retry) for message (from, id, t) to d after a round trip's
- * delay; at once when too many are waiting. */
+ * delay; at once when too many are waiting or no timer can be made. */
 static void receipt_later(sim_phone *p, sim_vphone *v, sim_device *d, const char *from,
                           const char *id, const char *t, int lid, int retry, unsigned count)
 {
     unsigned delay = retry ? VP_RETRY_DELAY_MS : VP_RECEIPT_DELAY_MS;
-    vp_pending *q = NULL;
-    size_t i;
+    vp_pending *q = NULL, **pp;
 
-    for (i = 0; i < VP_PENDING_MAX && !q; i++)
-        if (!v->pending[i].user[0])
-            q = &v->pending[i];
-    if (q && !v->timer) {
+    if (!v->timer) {
         v->timer = malloc(sizeof *v->timer);
         if (v->timer && uv_timer_init(v->sim->loop, v->timer) != 0) {
             free(v->timer);
@@ -1018,7 +1089,9 @@ static void receipt_later(sim_phone *p, sim_vphone *v, sim_device *d, const char
             uv_unref((uv_handle_t *)v->timer); /* never keeps the loop alive at shutdown */
         }
     }
-    if (!q || !v->timer) {
+    if (v->timer && v->npending < VP_PENDING_MAX)
+        q = calloc(1, sizeof *q);
+    if (!q) {
         send_receipt(v->sim, p, d, from, id, t, lid, retry, count);
         return;
     }
@@ -1031,6 +1104,10 @@ static void receipt_later(sim_phone *p, sim_vphone *v, sim_device *d, const char
     snprintf(q->from, sizeof q->from, "%s", from);
     snprintf(q->t, sizeof q->t, "%s", t ? t : "");
     q->due = sim_now_ms(v->sim) + delay;
+    for (pp = &v->pending; *pp; pp = &(*pp)->next)
+        ;
+    *pp = q;
+    v->npending++;
     if (!uv_is_active((uv_handle_t *)v->timer) || uv_timer_get_due_in(v->timer) > delay)
         uv_timer_start(v->timer, on_timer, delay, 0);
 }
@@ -1054,8 +1131,9 @@ static int take_message(sim_vphone *v, vp_msg *m, const char *group, const wa_si
     if (msg->devicesentmessage && msg->devicesentmessage->message) {
         body = msg->devicesentmessage->message;
         m->from_me = 1;
-        if (msg->devicesentmessage->destinationjid)
-            snprintf(m->chat, sizeof m->chat, "%s", msg->devicesentmessage->destinationjid);
+        if (msg->devicesentmessage->destinationjid &&
+            strlen(msg->devicesentmessage->destinationjid) < SIM_JID_LEN)
+            set_str(&m->chat, msg->devicesentmessage->destinationjid);
     }
     if (group && body->senderkeydistributionmessage &&
         body->senderkeydistributionmessage->has_axolotlsenderkeydistributionmessage) {
@@ -1066,19 +1144,19 @@ static int take_message(sim_vphone *v, vp_msg *m, const char *group, const wa_si
             wa_log_warn("sim", "phone: bad SKDM from %s:%u: %s", sender->user,
                         (unsigned)sender->device, wa_strerror(rc));
         rc = 0;
-        if (!m->kind[0])
-            snprintf(m->kind, sizeof m->kind, "senderKeyDistribution");
+        if (!m->kind)
+            m->kind = "senderKeyDistribution";
     }
     if (body->conversation) {
         text = body->conversation;
-        snprintf(m->kind, sizeof m->kind, "conversation");
+        m->kind = "conversation";
     } else if (body->extendedtextmessage && body->extendedtextmessage->text) {
         text = body->extendedtextmessage->text;
-        snprintf(m->kind, sizeof m->kind, "extendedText");
+        m->kind = "extendedText";
     } else if (body->protocolmessage) {
-        snprintf(m->kind, sizeof m->kind, "protocol");
-    } else if (!m->kind[0]) {
-        snprintf(m->kind, sizeof m->kind, "other");
+        m->kind = "protocol";
+    } else if (!m->kind) {
+        m->kind = "other";
     }
     if (text) {
         size_t tl = strnlen(text, SIM_VPHONE_TEXT_MAX);
@@ -1086,10 +1164,7 @@ static int take_message(sim_vphone *v, vp_msg *m, const char *group, const wa_si
         if (copy) {
             memcpy(copy, text, tl);
             copy[tl] = 0;
-            if (m->text) {
-                wa_wipe(m->text, strlen(m->text));
-                free(m->text);
-            }
+            free_str(m->text);
             m->text = copy;
         }
     }
@@ -1100,7 +1175,8 @@ static int take_message(sim_vphone *v, vp_msg *m, const char *group, const wa_si
 static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
 {
     const char *id = wa_node_attr(n, "id"), *from = wa_node_attr(n, "from");
-    const char *participant = wa_node_attr(n, "participant"), *category = wa_node_attr(n, "category");
+    const char *participant = wa_node_attr(n, "participant"),
+               *category = wa_node_attr(n, "category");
     const char *recipient = wa_node_attr(n, "recipient");
     const char *sender_jid;
     const char *group = NULL;
@@ -1108,11 +1184,10 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
     sim_device *d;
     vp_msg *m;
     int lid = 0, failed = 0, dup = 0, ok = 0;
-    char pn[SIM_JID_LEN];
+    char pn[SIM_JID_LEN], chat[SIM_JID_LEN], why[128];
     wa_jid fj;
 
-    if (!id || !from || (category && strcmp(category, "peer") == 0) ||
-        wa_jid_parse(from, &fj) != 0)
+    if (!id || !from || (category && strcmp(category, "peer") == 0) || wa_jid_parse(from, &fj) != 0)
         return;
     if (wa_jid_is_group(&fj))
         group = from;
@@ -1125,23 +1200,19 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
     }
     sim_device_jid(d, 0, pn, sizeof pn);
     m = inbox_find(v, id, pn);
-    if (m && !m->error[0]) {
+    if (m && !m->error) {
         receipt_later(p, v, d, from, id, NULL, lid, 0, 0); /* a redelivery: again */
         return;
     }
-    if (!m) {
-        m = inbox_new(v);
-        snprintf(m->id, sizeof m->id, "%s", id);
-        snprintf(m->from, sizeof m->from, "%s", pn);
-    }
-    m->error[0] = 0;
+    if (!m)
+        m = inbox_new(v, id, pn);
+    if (!m)
+        return;
+    set_str(&m->error, NULL);
     m->t = (uint64_t)time(NULL);
-    if (group)
-        snprintf(m->chat, sizeof m->chat, "%s", group);
-    else if (recipient)
-        snprintf(m->chat, sizeof m->chat, "%s", recipient);
-    else
-        sim_user_jid(d->phone, 0, m->chat, sizeof m->chat);
+    if (!group && !recipient)
+        sim_user_jid(d->phone, 0, chat, sizeof chat);
+    set_str(&m->chat, group ? group : recipient ? recipient : chat);
     m->from_me = d->phone == p;
     WA_NODE_FOREACH(e, n)
     {
@@ -1154,8 +1225,7 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
             continue;
         wa_buf_init(&out, len + WA_SIGNAL_CT_OVERHEAD);
         if (strcmp(type, "skmsg") == 0) {
-            rc = group ? wa_signal_group_decrypt(v->sig, group, &addr, ct, len, &out)
-                       : WA_EPROTO;
+            rc = group ? wa_signal_group_decrypt(v->sig, group, &addr, ct, len, &out) : WA_EPROTO;
         } else if (wa_signal_type_parse(type, &t) == 0) {
             if (t == WA_SIGNAL_PKMSG)
                 sync_prekeys(v, p);
@@ -1172,20 +1242,21 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
             dup++;
         } else {
             failed++;
-            snprintf(m->error, sizeof m->error, "%s enc: %s (%s)", type, wa_strerror(rc),
+            snprintf(why, sizeof why, "%s enc: %s (%s)", type, wa_strerror(rc),
                      wa_signal_last_error(v->sig));
+            set_str(&m->error, why);
         }
     }
     if (failed && !m->text) {
         wa_log_info("sim", "phone %s: message %s from %s did not decrypt: %s", p->number, id, pn,
-                    m->error);
+                    why);
         if (m->retries < SIM_VPHONE_RETRY_MAX) {
             m->retries++;
             receipt_later(p, v, d, from, id, wa_node_attr(n, "t"), lid, 1, m->retries);
         }
         return;
     }
-    m->error[0] = 0;
+    set_str(&m->error, NULL);
     if (!ok && !dup)
         return;
     if (!m->from_me)
@@ -1233,7 +1304,7 @@ int sim_phone_forget_sessions(sim *s, sim_phone *p, int *count)
     return 0;
 }
 
-/* ---- control API -------------------------------------------------------------------------------- */
+/* ---- control API ----------------------------------------------------------------------------- */
 
 static void reply_json(wg_http_resp *resp, int status, json_t *j)
 {
@@ -1322,29 +1393,29 @@ void sim_control_phone_inbox(sim *s, sim_phone *p, const char *what, struct wg_h
     (void)s;
     json_object_set_new(j, "phone", json_string(p->number));
     if (strcmp(what, "messages") == 0) {
-        for (i = 0; v && i < SIM_VPHONE_INBOX_MAX; i++) {
-            const vp_msg *m = &v->inbox[(v->inbox_next + i) % SIM_VPHONE_INBOX_MAX];
+        for (i = 0; v && v->inbox && i < SIM_VPHONE_INBOX_MAX; i++) {
+            const vp_msg *m = v->inbox[(v->inbox_next + i) % SIM_VPHONE_INBOX_MAX];
             json_t *o;
-            if (!m->id[0] || (want && strcmp(want, m->id) != 0))
+            if (!m || (want && strcmp(want, m->id) != 0))
                 continue;
             o = json_object();
             json_object_set_new(o, "id", json_string(m->id));
             json_object_set_new(o, "from", json_string(m->from));
-            json_object_set_new(o, "chat", json_string(m->chat));
+            json_object_set_new(o, "chat", m->chat ? json_string(m->chat) : json_null());
             json_object_set_new(o, "fromMe", json_boolean(m->from_me));
-            json_object_set_new(o, "type", m->kind[0] ? json_string(m->kind) : json_null());
+            json_object_set_new(o, "type", m->kind ? json_string(m->kind) : json_null());
             json_object_set_new(o, "text", m->text ? json_string(m->text) : json_null());
             json_object_set_new(o, "t", json_integer((json_int_t)m->t));
-            if (m->error[0])
+            if (m->error)
                 json_object_set_new(o, "error", json_string(m->error));
             json_array_append_new(arr, o);
         }
         json_object_set_new(j, "messages", arr);
     } else {
-        for (i = 0; v && i < SIM_VPHONE_RECEIPTS_MAX; i++) {
-            const vp_receipt *r = &v->receipts[(v->receipts_next + i) % SIM_VPHONE_RECEIPTS_MAX];
+        for (i = 0; v && v->receipts && i < SIM_VPHONE_RECEIPTS_MAX; i++) {
+            const vp_receipt *r = v->receipts[(v->receipts_next + i) % SIM_VPHONE_RECEIPTS_MAX];
             json_t *o;
-            if (!r->id[0] || (want && strcmp(want, r->id) != 0))
+            if (!r || (want && strcmp(want, r->id) != 0))
                 continue;
             o = json_object();
             json_object_set_new(o, "id", json_string(r->id));

@@ -7,7 +7,9 @@
  * receipt alone: PROTOCOL.md §6). A stanza for an offline device goes into its offline queue,
  * marked offline='1' (Baileys reports such messages as upsert type 'append', as it does with the
  * real server's offline messages). Both lists are bounded (SIM_QUEUE_MAX, SIM_QUEUE_MAX_BYTES,
- * SIM_UNACKED_MAX): past the bound the oldest entry is dropped with a warning.
+ * SIM_UNACKED_MAX): past the bound the oldest entry is dropped with a warning. With --state,
+ * every entry added to, moved between or removed from the two lists is written through
+ * (state.c), so both survive a restart in order.
  *
  * Login: a connection gets nothing until it says <iq xmlns='passive'><active/></iq> (every client
  * does, after its prekey upload: PROTOCOL.md §5); what comes for it before is queued. Then
@@ -165,11 +167,44 @@ static void push_entry(sim_device *d, sim_queued *q)
         d->queue_bytes -= old->len;
         wa_log_warn("sim", "%s:%u: offline queue full, dropping <%s id=%s>", d->phone->number,
                     (unsigned)d->id, old->tag, old->id);
+        sim_state_queue_del(d, old);
         release(old);
     }
     append(&d->queue_head, &d->queue_tail, q);
     d->queue_len++;
     d->queue_bytes += q->len;
+    sim_state_queue_put(d, q, 0);
+}
+
+/* The oldest unacknowledged stanza makes room (the list is bounded). */
+static void drop_oldest_unacked(sim_device *d)
+{
+    sim_queued *old = pop(&d->unacked_head, &d->unacked_tail);
+
+    d->unacked_len--;
+    sim_state_queue_del(d, old);
+    release(old);
+}
+
+static void add_unacked(sim_device *d, sim_queued *q)
+{
+    if (d->unacked_len >= SIM_UNACKED_MAX)
+        drop_oldest_unacked(d);
+    append(&d->unacked_head, &d->unacked_tail, q);
+    d->unacked_len++;
+    sim_state_queue_put(d, q, 1);
+}
+
+void sim_queue_restore(sim_device *d, sim_queued *q, int unacked)
+{
+    if (unacked) {
+        append(&d->unacked_head, &d->unacked_tail, q);
+        d->unacked_len++;
+    } else {
+        append(&d->queue_head, &d->queue_tail, q);
+        d->queue_len++;
+        d->queue_bytes += q->len;
+    }
 }
 
 int sim_queue_push(sim_device *d, const wa_node *n)
@@ -200,12 +235,7 @@ static void keep_unacked(sim_device *d, const wa_node *n)
         return;
     }
     q->attempts = 1; /* this delivery */
-    if (d->unacked_len >= SIM_UNACKED_MAX) {
-        release(pop(&d->unacked_head, &d->unacked_tail));
-        d->unacked_len--;
-    }
-    append(&d->unacked_head, &d->unacked_tail, q);
-    d->unacked_len++;
+    add_unacked(d, q);
 }
 
 void sim_queue_acked(sim_device *d, const char *tag, const char *id)
@@ -224,6 +254,7 @@ void sim_queue_acked(sim_device *d, const char *tag, const char *id)
         if (d->unacked_tail == q)
             d->unacked_tail = prev;
         d->unacked_len--;
+        sim_state_queue_del(d, q);
         release(q);
         return;
     }
@@ -391,6 +422,7 @@ static size_t drain(sim_conn *c, int login)
         if (++q->attempts > SIM_REDELIVER_MAX) {
             wa_log_warn("sim", "%s:%u: <%s id=%s> never acknowledged, dropped", d->phone->number,
                         (unsigned)d->id, q->tag, q->id);
+            sim_state_queue_del(d, q);
             release(q);
             continue;
         }
@@ -400,13 +432,9 @@ static size_t drain(sim_conn *c, int login)
         }
         count++;
         if (tracked(q->tag) && q->id[0]) {
-            if (d->unacked_len >= SIM_UNACKED_MAX) {
-                release(pop(&d->unacked_head, &d->unacked_tail));
-                d->unacked_len--;
-            }
-            append(&d->unacked_head, &d->unacked_tail, q);
-            d->unacked_len++;
+            add_unacked(d, q);
         } else {
+            sim_state_queue_del(d, q);
             release(q);
         }
     }
@@ -427,6 +455,7 @@ static void deliver_now(sim_conn *c)
     if (d->id != 0 && c->state == SIM_CONN_ONLINE) {
         if (!d->keyshare_sent) {
             d->keyshare_sent = 1;
+            sim_state_device_update(d);
             send_key_share(c);
             count++;
         }
@@ -444,6 +473,7 @@ static void deliver_now(sim_conn *c)
 
 void sim_deliver_offline(sim_conn *c)
 {
+    sim_state_device_update(c->device); /* --state: the push name of this login */
     c->offline_pending = 1;
     if (c->route_active) {
         c->offline_pending = 0;

@@ -121,6 +121,7 @@ void sim_route_remember(sim *s, const char *id, const sim_device *sender, int li
     h = hash_id(e->id);
     e->next = r->buckets[h];
     r->buckets[h] = slot;
+    sim_state_route_remember(s, (size_t)slot, e);
 }
 
 /* The sender of message id; hint (may be NULL) is the phone the receipt names. */

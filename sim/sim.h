@@ -8,7 +8,8 @@
  *
  * Files: main.c (CLI, loop, signals), conn.c (one client connection: stream + wire, trace,
  * hold/delay), login.c (ClientPayload: registration and login), stanza.c (iq and stanza
- * handlers), control.c (control HTTP API), accounts.c (phones, devices, keys).
+ * handlers), control.c (control HTTP API), accounts.c (phones, devices, keys), state.c
+ * (--state FILE: the state mirrored in SQLite across restarts).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -75,6 +76,7 @@ typedef struct sim_queued {
     char tag[16]; /* message, receipt, notification, ... */
     char id[SIM_MSG_ID_MAX + 1];
     unsigned attempts; /* deliveries so far */
+    int64_t sid;       /* its row in the --state store (state.c); 0: not stored */
     size_t len;
     uint8_t data[];
 } sim_queued;
@@ -117,6 +119,7 @@ typedef struct sim_device {
 
 struct sim_phone {
     sim_phone *next;
+    sim *sim; /* the simulator it belongs to (state.c writes through it) */
     char number[SIM_PHONE_LEN + 1];
     char lid[SIM_PHONE_LEN + 1];  /* LID user part */
     uint8_t identity_priv[32];     /* the primary phone's Signal identity */
@@ -134,6 +137,7 @@ struct sim_phone {
     uint8_t appstate_key[32];
     int64_t appstate_key_ts;   /* ms */
     struct sim_vphone *vphone; /* phone.c: its Signal store, inbox and receipts (lazily) */
+    struct sim_state_sig *state_sig; /* state.c: --state mirror of that Signal store */
 };
 
 /* A group (group.c). Members are phones (all their devices receive). */
@@ -255,6 +259,7 @@ struct sim {
     sim_iq_fault iq_faults[8];
     sim_stats stats;
     sim_route *route; /* route.c state (heap, lazily) */
+    struct sim_state *state; /* --state FILE (state.c); NULL: everything in memory only */
     FILE *trace;
     uv_signal_t sigterm, sigint;
 };
@@ -316,6 +321,9 @@ sim_route *sim_route_state(sim *s); /* NULL on allocation failure */
 void sim_route_deliver(sim *s, sim_device *d, const wa_node *n);
 /* Queue an encoded copy of n for d (offline='1' added to messages). 0 or WA_E*. */
 int sim_queue_push(sim_device *d, const wa_node *n);
+/* Put a stanza read back from --state at the tail of d's offline queue (unacked 0) or of its
+ * unacknowledged list (1); d takes q (heap). Used by state.c at start only. */
+void sim_queue_restore(sim_device *d, sim_queued *q, int unacked);
 /* The client acknowledged stanza (tag, id): forget it. */
 void sim_queue_acked(sim_device *d, const char *tag, const char *id);
 /* JIDs of phones and devices, PN (lid 0) or LID (lid 1) form. */
@@ -344,6 +352,9 @@ sim_phone *sim_phone_find_lid(sim *s, const char *lid);
 sim_phone *sim_phone_get(sim *s, const char *number); /* find or create */
 sim_device *sim_device_find(sim *s, const char *user, unsigned device);
 sim_device *sim_device_new(sim_phone *p);
+/* Hand out d's next one-time prekey (sim_keys_take_prekey, the change written to --state).
+ * 0 or WA_ENOTFOUND (none left). */
+int sim_device_take_prekey(sim_device *d, sim_prekey *out);
 /* The phone unlinks d: a connected client gets stream:error 401; the slot is freed. */
 void sim_device_remove(sim *s, sim_device *d);
 void sim_keys_cleanup(sim_keys *k);
@@ -370,12 +381,52 @@ static inline uint64_t sim_now_ms(const sim *s)
     return uv_now(s->loop);
 }
 
+/* ---- state.c: --state FILE, the simulator's state mirrored in SQLite ---------------------------
+ * Every function below does nothing when s->state is NULL (no --state), and write failures
+ * are logged, never returned: the in-memory state stays the truth while wasim runs. */
+struct wa_signal_store;
+/* Open (create) the state file and its tables. 0, WA_ESTORE (cannot open, not a wasim state
+ * file, or another wasim holds it), WA_ENOMEM. */
+int sim_state_open(sim *s, const char *path);
+/* Close it (after sim_free_phones). */
+void sim_state_close(sim *s);
+/* The server identity: 1 loaded into s (root, static key, cert chain), 0 none stored yet,
+ * WA_ESTORE / WA_EPROTO (damaged). */
+int sim_state_load_identity(sim *s);
+int sim_state_save_identity(sim *s);
+/* 1 if s->cert_chain verifies under s->root_pub for s->static_pub for a week more, else 0 (then
+ * main.c issues a new chain under the same keys). */
+int sim_state_chain_fresh(const sim *s);
+/* Read phones, devices, prekeys, queues, groups and the receipt routing map back into s
+ * (once, after the identity, before the loop runs). 0, WA_ESTORE, WA_EPROTO, WA_ENOMEM. */
+int sim_state_load(sim *s);
+/* Write-through hooks, called where the state changes. */
+void sim_state_phone_save(sim_phone *p);     /* new phone: keys, LID, prekeys */
+void sim_state_phone_prekeys(sim_phone *p);  /* its one-time prekeys (a new batch) */
+void sim_state_phone_prekey_handed(sim_phone *p, uint32_t id);
+void sim_state_device_save(sim_device *d);   /* pairing done, keys uploaded/rotated */
+void sim_state_device_update(sim_device *d); /* push name, key share sent */
+void sim_state_device_prekey_taken(sim_device *d, uint32_t id);
+void sim_state_device_removed(sim_device *d); /* with its prekeys and queue (d still intact) */
+void sim_state_queue_put(sim_device *d, sim_queued *q, int unacked); /* added or moved */
+void sim_state_queue_del(sim_device *d, sim_queued *q);
+void sim_state_group_save(sim *s, const sim_group *g);
+void sim_state_group_delete(sim *s, const sim_group *g);
+void sim_state_route_remember(sim *s, size_t slot, const sim_route_entry *e);
+/* Wrap the virtual phone's Signal store callbacks (after wa_signal_memstore_bind, before
+ * wa_signal_new) so that identities, sessions and sender keys are mirrored, and load what the
+ * last run stored into the memstore. 0 (also without --state: st unchanged) or WA_ENOMEM. */
+int sim_state_phone_signal(sim *s, sim_phone *p, struct wa_signal_store *st);
+/* Free p->state_sig (called when the phone is freed). */
+void sim_state_phone_free(sim_phone *p);
+/* ---- end of state.c ---------------------------------------------------------------------------- */
+
 /* ---- phone.c: the virtual phone (device 0) as a WhatsApp phone toward companions --------------
  * It has a Signal store (lib/signal memstore) with the keys accounts.c made for it, sends real
  * encrypted messages, decrypts what companions send it, and records receipts. */
 #define SIM_VPHONE_TEXT_MAX     65536 /* bytes of text the phone sends or keeps per message */
 #define SIM_VPHONE_SENT_MAX     64    /* sent messages kept for retry receipts */
-#define SIM_VPHONE_INBOX_MAX    64    /* received messages kept (GET /phones/{p}/messages) */
+#define SIM_VPHONE_INBOX_MAX    32    /* received messages kept (GET /phones/{p}/messages) */
 #define SIM_VPHONE_RECEIPTS_MAX 256   /* receipts kept (GET /phones/{p}/receipts) */
 #define SIM_VPHONE_RETRY_MAX    2     /* retry receipts the phone sends per undecryptable message */
 typedef struct sim_vphone sim_vphone;
@@ -402,6 +453,6 @@ void sim_control_phone_forget(sim *s, sim_phone *p, struct wg_http_req *req,
                               struct wg_http_resp *resp);
 /* Free p->vphone (called when the phone is freed). */
 void sim_vphone_free(sim_phone *p);
-/* ---- end of phone.c ---------------------------------------------------------------------------- */
+/* ---- end of phone.c -------------------------------------------------------------------------- */
 
 #endif

@@ -89,6 +89,7 @@ static int store_prekeys(sim_conn *c, const wa_node *iq)
         if (rc)
             return rc;
     }
+    sim_state_device_save(c->device); /* --state (no-op while registering: device NULL) */
     return 0;
 }
 

@@ -220,7 +220,7 @@ static int add_bundle(sim *s, wa_arena *a, wa_node *list, const char *jid, sim_d
         }
     } else {
         size_t before = d->keys.nprekeys;
-        if (sim_keys_take_prekey(&d->keys, &pk) == 0) {
+        if (sim_device_take_prekey(d, &pk) == 0) {
             pk_id = pk.id;
             pk_pub = pk.pub;
         }

@@ -125,6 +125,11 @@ for (const key of ['v6', 'v7']) {
             assert.equal(m.fromMe, false);
             assert.equal(m.error, undefined);
             await p.next(e => e.ev === 'receipt' && e.id === r.id && e.type === 'delivery', WAIT_MS);
+            // Baileys' copy for its own phone (deviceSentMessage) decrypts there
+            const own = await poll(p.phone, 'messages', b => b.messages.find(x => x.id === r.id));
+            assert.equal(own.text, text, JSON.stringify(own));
+            assert.equal(own.fromMe, true);
+            assert.equal(own.chat, `${P}${S}`);
         }
         // and the phone answers over the session Baileys started
         await phoneToPeer(p, p.phone, `phone answers ${key}`);
