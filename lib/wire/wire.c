@@ -147,6 +147,7 @@ static int hs_finish(wa_wire *w)
         w->payload_len = 0;
     }
     w->state = ST_OPEN;
+    wa_frame_set_max_len(&w->frame, WA_FRAME_MAX_LEN);
     return 0;
 }
 
@@ -232,6 +233,9 @@ int wa_wire_init(wa_wire *w, const wa_wire_config *cfg)
     wa_buf_init(&w->scratch, WIRE_SCRATCH_MAX);
     wa_arena_init(&w->arena, WA_WIRE_ARENA_MAX);
     wa_frame_init(&w->frame, w->role == WA_WIRE_CLIENT ? WA_FRAME_CLIENT : WA_FRAME_SERVER);
+    /* Handshake messages are small: until the transport is open a peer may not announce a
+     * 16 MiB frame and make us buffer it. */
+    wa_frame_set_max_len(&w->frame, WA_NOISE_HS_MAX_MSG);
     rc = wa_ws_init(&w->ws, w->role == WA_WIRE_CLIENT ? WA_WS_CLIENT : WA_WS_SERVER,
                     WA_WS_DEFAULT_MAX_MESSAGE);
     if (rc)

@@ -268,12 +268,35 @@ static void test_garbage_after_open(void **state)
     teardown_pair(&p);
 }
 
+static void test_big_frame_in_handshake(void **state)
+{
+    pair p;
+    wa_buf raw;
+    /* intro, then a frame header announcing 1 MiB: more than any handshake message */
+    static const uint8_t msg[] = {0x57, 0x41, 0x06, 0x03, 0x10, 0x00, 0x00, 0x01, 0x02};
+
+    (void)state;
+    setup_pair(&p, NULL, 0);
+    assert_int_equal(shuttle(&p, &p.c, &p.s, 65536), 0); /* upgrade request */
+    assert_int_equal(shuttle(&p, &p.s, &p.c, 65536), 0); /* 101; client queues its hello */
+    wa_wire_consumed(&p.c, wa_wire_output(&p.c).len);    /* drop the real hello */
+    wa_buf_init(&raw, 4096);
+    assert_int_equal(wa_ws_send(&p.c.ws, WA_WS_OP_BINARY, msg, sizeof msg, &raw), 0);
+    assert_int_equal(wa_wire_feed(&p.s, raw.data, raw.len), 0);
+    assert_int_equal(drain(&p, &p.s), WA_ELIMIT);
+    wa_buf_cleanup(&raw);
+    teardown_pair(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_and_nodes),      cmocka_unit_test(test_wrong_root),
-        cmocka_unit_test(test_default_root_refuses_sim), cmocka_unit_test(test_leaf_not_static),
+        cmocka_unit_test(test_handshake_and_nodes),
+        cmocka_unit_test(test_wrong_root),
+        cmocka_unit_test(test_default_root_refuses_sim),
+        cmocka_unit_test(test_leaf_not_static),
         cmocka_unit_test(test_garbage_after_open),
+        cmocka_unit_test(test_big_frame_in_handshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
