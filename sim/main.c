@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -26,8 +27,9 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: wasim --listen HOST:PORT --control HOST:PORT [--tls] [--cert FILE --key FILE]\n"
-               "             [--state FILE] [--trace FILE] [--log-level LEVEL]\n");
+    fprintf(f,
+            "usage: wasim --listen HOST:PORT --control HOST:PORT [--tls] [--cert FILE --key FILE]\n"
+            "             [--state FILE] [--trace FILE] [--log-level LEVEL]\n");
 }
 
 static int split_hostport(const char *arg, char *host, size_t cap, int *port)
@@ -119,6 +121,19 @@ static int make_identity(sim *s)
     if (rc == 0)
         rc = sim_state_save_identity(s);
     return rc;
+}
+
+/* Every connection is a descriptor: raise the soft open-file limit to the hard one, so that
+ * wasim holds its 10,000 connections (issue 3) where the default soft limit is 1024. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            wa_log_warn("sim", "cannot raise the open-file limit");
+    }
 }
 
 static void on_walk_close(uv_handle_t *h, void *arg)
@@ -214,7 +229,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "wasim: --cert and --key go together\n");
         return 2;
     }
+    wa_buf_init(&s.cert_chain, 4096);
+    if (state_file && sim_state_open(&s, state_file) != 0) {
+        fprintf(stderr, "wasim: cannot use the state file %s (see the log above)\n", state_file);
+        return 1;
+    }
+    if (make_identity(&s) != 0 || sim_state_load(&s) != 0) {
+        fprintf(stderr, "wasim: %s\n",
+                state_file ? "cannot read the state file back, or make server keys there"
+                           : "cannot make server keys");
+        sim_free_phones(&s);
+        sim_state_close(&s);
+        wa_buf_cleanup(&s.cert_chain);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     uv_loop_init(&loop);
     s.loop = &loop;
     if (trace_file) {
@@ -223,19 +253,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "wasim: cannot open trace file %s: %s\n", trace_file, strerror(errno));
             return 1;
         }
-    }
-    wa_buf_init(&s.cert_chain, 4096);
-    if (state_file && sim_state_open(&s, state_file) != 0) {
-        fprintf(stderr, "wasim: cannot use the state file %s (see the log above)\n", state_file);
-        return 1;
-    }
-    if (make_identity(&s) != 0) {
-        fprintf(stderr, "wasim: cannot make server keys\n");
-        return 1;
-    }
-    if (sim_state_load(&s) != 0) {
-        fprintf(stderr, "wasim: cannot read the state file %s back\n", state_file);
-        return 1;
     }
     if (use_tls || cert_file) {
         char *cert = NULL, *key = NULL;

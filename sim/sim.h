@@ -135,8 +135,8 @@ struct sim_phone {
     /* the app-state sync key the phone shares with its companions */
     uint8_t appstate_key_id[6];
     uint8_t appstate_key[32];
-    int64_t appstate_key_ts;   /* ms */
-    struct sim_vphone *vphone; /* phone.c: its Signal store, inbox and receipts (lazily) */
+    int64_t appstate_key_ts;         /* ms */
+    struct sim_vphone *vphone;       /* phone.c: its Signal store, inbox and receipts (lazily) */
     struct sim_state_sig *state_sig; /* state.c: --state mirror of that Signal store */
 };
 
@@ -258,7 +258,7 @@ struct sim {
     uint64_t refuse_until_ms; /* fault: refuse new connections until then (uv_now) */
     sim_iq_fault iq_faults[8];
     sim_stats stats;
-    sim_route *route; /* route.c state (heap, lazily) */
+    sim_route *route;        /* route.c state (heap, lazily) */
     struct sim_state *state; /* --state FILE (state.c); NULL: everything in memory only */
     FILE *trace;
     uv_signal_t sigterm, sigint;
@@ -381,7 +381,7 @@ static inline uint64_t sim_now_ms(const sim *s)
     return uv_now(s->loop);
 }
 
-/* ---- state.c: --state FILE, the simulator's state mirrored in SQLite ---------------------------
+/* ---- state.c: --state FILE, the simulator's state mirrored in SQLite -------------------------
  * Every function below does nothing when s->state is NULL (no --state), and write failures
  * are logged, never returned: the in-memory state stays the truth while wasim runs. */
 struct wa_signal_store;
@@ -401,8 +401,8 @@ int sim_state_chain_fresh(const sim *s);
  * (once, after the identity, before the loop runs). 0, WA_ESTORE, WA_EPROTO, WA_ENOMEM. */
 int sim_state_load(sim *s);
 /* Write-through hooks, called where the state changes. */
-void sim_state_phone_save(sim_phone *p);     /* new phone: keys, LID, prekeys */
-void sim_state_phone_prekeys(sim_phone *p);  /* its one-time prekeys (a new batch) */
+void sim_state_phone_save(sim_phone *p);    /* new phone: keys, LID, prekeys */
+void sim_state_phone_prekeys(sim_phone *p); /* its one-time prekeys (a new batch) */
 void sim_state_phone_prekey_handed(sim_phone *p, uint32_t id);
 void sim_state_device_save(sim_device *d);   /* pairing done, keys uploaded/rotated */
 void sim_state_device_update(sim_device *d); /* push name, key share sent */
@@ -419,7 +419,7 @@ void sim_state_route_remember(sim *s, size_t slot, const sim_route_entry *e);
 int sim_state_phone_signal(sim *s, sim_phone *p, struct wa_signal_store *st);
 /* Free p->state_sig (called when the phone is freed). */
 void sim_state_phone_free(sim_phone *p);
-/* ---- end of state.c ---------------------------------------------------------------------------- */
+/* ---- end of state.c -------------------------------------------------------------------------- */
 
 /* ---- phone.c: the virtual phone (device 0) as a WhatsApp phone toward companions --------------
  * It has a Signal store (lib/signal memstore) with the keys accounts.c made for it, sends real

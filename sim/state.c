@@ -55,7 +55,7 @@
 #define STATE_BUSY_MS        1000       /* wait for the lock of a wasim that is just exiting */
 #define STATE_CHAIN_MAX      4096       /* serialized certificate chain */
 #define STATE_QUEUED_MAX     ((size_t)16 << 20) /* one stored stanza (bnode content limit) */
-#define STATE_CERT_MARGIN_S  (7 * 86400) /* re-issue the chain when it expires within this */
+#define STATE_CERT_MARGIN_S  (7 * 86400)        /* re-issue the chain when it expires within this */
 
 enum sig_kind { SIG_IDENTITY = 0, SIG_SESSION = 1, SIG_SENDER_KEY = 2 };
 
@@ -95,11 +95,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_META_PUT] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)",
-    [Q_PHONE_PUT] = "INSERT OR REPLACE INTO phones(number, lid, identity_priv, identity_pub, reg_id, "
-                    "spk_id, spk_priv, spk_pub, spk_sig, next_key_index, next_opk_id, push_name, "
-                    "appstate_key_id, appstate_key, appstate_key_ts) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    [Q_PHONE_KEY_INDEX] = "UPDATE phones SET next_key_index = ?2, next_opk_id = ?3 WHERE number = ?1",
+    [Q_PHONE_PUT] =
+        "INSERT OR REPLACE INTO phones(number, lid, identity_priv, identity_pub, reg_id, "
+        "spk_id, spk_priv, spk_pub, spk_sig, next_key_index, next_opk_id, push_name, "
+        "appstate_key_id, appstate_key, appstate_key_ts) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [Q_PHONE_KEY_INDEX] =
+        "UPDATE phones SET next_key_index = ?2, next_opk_id = ?3 WHERE number = ?1",
     [Q_OPK_CLEAR] = "DELETE FROM phone_prekeys WHERE number = ?1",
     [Q_OPK_PUT] = "INSERT OR REPLACE INTO phone_prekeys(number, id, pos, pub, priv, handed_out) "
                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -313,8 +315,8 @@ int sim_state_open(sim *s, const char *path)
         goto out;
     }
     if (app == 0 && version == 0) {
-        snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d",
-                 STATE_APP_ID, STATE_SCHEMA_VERSION);
+        snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d", STATE_APP_ID,
+                 STATE_SCHEMA_VERSION);
         if (exec_sql(st->db, sql))
             goto out;
     } else if (app != STATE_APP_ID || version != STATE_SCHEMA_VERSION) {
@@ -427,7 +429,8 @@ int sim_state_save_identity(sim *s)
     return finish(st, rc);
 }
 
-/* ---- phones ----------------------------------------------------------------------------------- */
+/* ---- phones -----------------------------------------------------------------------------------
+ */
 
 static int put_phone_prekeys(struct sim_state *st, const sim_phone *p)
 {
@@ -530,7 +533,8 @@ void sim_state_phone_prekey_handed(sim_phone *p, uint32_t id)
     run(st, q, "mark phone prekey");
 }
 
-/* ---- devices ---------------------------------------------------------------------------------- */
+/* ---- devices ----------------------------------------------------------------------------------
+ */
 
 static struct sim_state *device_writer(const sim_device *d)
 {
@@ -641,7 +645,8 @@ void sim_state_device_removed(sim_device *d)
     finish(st, rc);
 }
 
-/* ---- queues ----------------------------------------------------------------------------------- */
+/* ---- queues -----------------------------------------------------------------------------------
+ */
 
 void sim_state_queue_put(sim_device *d, sim_queued *q, int unacked)
 {
@@ -691,7 +696,8 @@ void sim_state_queue_del(sim_device *d, sim_queued *q)
         q->sid = 0;
 }
 
-/* ---- groups, routing map ---------------------------------------------------------------------- */
+/* ---- groups, routing map ----------------------------------------------------------------------
+ */
 
 void sim_state_group_save(sim *s, const sim_group *g)
 {
@@ -935,9 +941,9 @@ static int sig_replay(struct sim_state *st, struct sim_state_sig *w)
     size_t loaded = 0, bad = 0;
     int rc = 0;
 
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT kind, grp, name, device, rec FROM phone_signal WHERE number = ?1",
-                           -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            st->db, "SELECT kind, grp, name, device, rec FROM phone_signal WHERE number = ?1", -1,
+            &q, NULL) != SQLITE_OK) {
         warn_db(st, "read phone signal records");
         return 0; /* the phone starts without them: the retry path rebuilds sessions */
     }
@@ -1022,7 +1028,8 @@ void sim_state_phone_free(sim_phone *p)
     }
 }
 
-/* ---- loading ---------------------------------------------------------------------------------- */
+/* ---- loading ----------------------------------------------------------------------------------
+ */
 
 static int prepare(struct sim_state *st, const char *sql, sqlite3_stmt **q)
 {
@@ -1106,8 +1113,7 @@ static int load_phones(sim *s, struct sim_state *st)
             col_u32(q, 4, &k->reg_id) || col_u32(q, 5, &k->spk_id) ||
             col_key(q, 6, p->spk_priv, 32) || col_key(q, 7, k->spk_pub, 32) ||
             col_key(q, 8, k->spk_sig, 64) || col_u32(q, 9, &p->next_key_index) ||
-            col_u32(q, 10, &p->next_opk_id) ||
-            col_text(q, 11, p->push_name, sizeof p->push_name) ||
+            col_u32(q, 10, &p->next_opk_id) || col_text(q, 11, p->push_name, sizeof p->push_name) ||
             col_key(q, 12, p->appstate_key_id, sizeof p->appstate_key_id) ||
             col_key(q, 13, p->appstate_key, sizeof p->appstate_key) || !p->number[0] ||
             !p->lid[0] || sim_phone_find(s, p->number)) {
@@ -1214,9 +1220,8 @@ static int load_device_prekeys(sim *s, struct sim_state *st)
     sim_phone *last = NULL;
     int rc, step = SQLITE_DONE;
 
-    rc = prepare(st,
-                 "SELECT number, device, id, pub FROM device_prekeys ORDER BY number, device, pos",
-                 &q);
+    rc = prepare(
+        st, "SELECT number, device, id, pub FROM device_prekeys ORDER BY number, device, pos", &q);
     while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
         sim_phone *p = row_phone(s, q, 0, &last);
         int64_t dev = sqlite3_column_int64(q, 1);
@@ -1432,7 +1437,9 @@ int sim_state_load(sim *s)
     if (rc == 0)
         rc = load_route(s, st, &routes);
     if (rc != 0) {
-        wa_log_error("sim", "state: cannot read the state back: %s", wa_strerror(rc));
+        wa_log_error("sim", "state: cannot read the state back: %s",
+                     rc == WA_EPROTO ? "damaged rows (not written by this wasim?)"
+                                     : wa_strerror(rc));
         return rc;
     }
     for (p = s->phones; p; p = p->next) {
