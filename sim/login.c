@@ -102,8 +102,8 @@ static void start_registration(sim_conn *c, const Wa__ClientPayload *p)
     wa_arena_init(&a, 16384);
     sim_make_id(s, id, sizeof id);
     snprintf(c->pair_iq_id, sizeof c->pair_iq_id, "%s", id);
-    iq = sim_node(&a, "iq", "from", "@s.whatsapp.net", "type", "set", "id", id, "xmlns", "md",
-                  NULL);
+    iq =
+        sim_node(&a, "iq", "from", "@s.whatsapp.net", "type", "set", "id", id, "xmlns", "md", NULL);
     pd = sim_child(&a, iq, "pair-device", NULL);
     for (i = 0; i < SIM_REFS && pd; i++) {
         uint8_t raw[18];
@@ -134,9 +134,8 @@ void sim_send_success(sim_conn *c)
         snprintf(lid, sizeof lid, "%s:%u@lid", d->phone->lid, (unsigned)d->id);
     else
         snprintf(lid, sizeof lid, "%s@lid", d->phone->lid);
-    n = sim_node(&a, "success", "t", t, "props", "1", "abprops", "1", "location", "sim",
-                 "creation", t, "lid", lid, "display_name", d->push_name[0] ? d->push_name : NULL,
-                 NULL);
+    n = sim_node(&a, "success", "t", t, "props", "1", "abprops", "1", "location", "sim", "creation",
+                 t, "lid", lid, "display_name", d->push_name[0] ? d->push_name : NULL, NULL);
     if (n)
         sim_conn_send(c, n);
     wa_arena_cleanup(&a);

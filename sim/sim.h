@@ -26,15 +26,15 @@
 #include "tls/tls.h"
 #include "wire/wire.h"
 
-#define SIM_VERSION "0.1.0"
-#define SIM_MAX_DEVICES 16         /* companion device ids 1..15 per phone, 0 is the phone */
-#define SIM_PHONE_LEN 20           /* digits of a phone number */
-#define SIM_JID_LEN 96
-#define SIM_REFS 6                 /* pair-device refs sent at once */
+#define SIM_VERSION     "0.1.0"
+#define SIM_MAX_DEVICES 16 /* companion device ids 1..15 per phone, 0 is the phone */
+#define SIM_PHONE_LEN   20 /* digits of a phone number */
+#define SIM_JID_LEN     96
+#define SIM_REFS        6 /* pair-device refs sent at once */
 /* wait after clientFinish before our first frame: Baileys 6.17 loses frames that come before its
  * key split (50 ms lost pair-device and success under load) */
 #define SIM_HELLO_DELAY_MS 250
-#define SIM_MAX_PREKEYS 2000       /* one-time prekeys stored per device */
+#define SIM_MAX_PREKEYS    2000 /* one-time prekeys stored per device */
 /* routing (route.c, usync.c, group.c, queue.c) */
 #define SIM_PHONE_PREKEY_BATCH 32   /* one-time prekeys the virtual phone makes at a time */
 #define SIM_PHONE_PREKEY_MAX   1024 /* ... and keeps (handed-out ones recycled oldest first) */
@@ -94,15 +94,15 @@ typedef struct sim_keys {
 
 typedef struct sim_device {
     sim_phone *phone;
-    uint16_t id;              /* device number */
-    int present;              /* slot in use */
-    uint8_t noise_pub[32];    /* companion's Noise static key: login proof */
+    uint16_t id;           /* device number */
+    int present;           /* slot in use */
+    uint8_t noise_pub[32]; /* companion's Noise static key: login proof */
     uint32_t key_index;
     sim_keys keys;
     char push_name[64];
     char platform[32];
-    sim_conn *conn;           /* online connection, or NULL */
-    int passive_active;       /* sent <active/> */
+    sim_conn *conn;     /* online connection, or NULL */
+    int passive_active; /* sent <active/> */
     /* offline queue: encoded stanzas (dictionary v3 node bytes) awaiting delivery */
     struct sim_queued *queue_head, *queue_tail;
     size_t queue_len;
@@ -121,8 +121,8 @@ struct sim_phone {
     sim_phone *next;
     sim *sim; /* the simulator it belongs to (state.c writes through it) */
     char number[SIM_PHONE_LEN + 1];
-    char lid[SIM_PHONE_LEN + 1];  /* LID user part */
-    uint8_t identity_priv[32];     /* the primary phone's Signal identity */
+    char lid[SIM_PHONE_LEN + 1]; /* LID user part */
+    uint8_t identity_priv[32];   /* the primary phone's Signal identity */
     uint8_t identity_pub[32];
     uint32_t next_key_index;
     sim_device devices[SIM_MAX_DEVICES];
@@ -193,17 +193,17 @@ enum sim_conn_state {
 };
 
 struct sim_conn {
-    sim_conn *next, *prev;    /* sim->conns */
+    sim_conn *next, *prev; /* sim->conns */
     sim *sim;
-    uint64_t id;              /* for the trace */
+    uint64_t id; /* for the trace */
     wa_stream *stream;
     wa_wire wire;
     int state;
-    sim_device *device;       /* ONLINE */
-    int hold;                 /* output held back (hello delay, delay fault) */
-    int stalled;              /* fault: read nothing, write nothing */
-    unsigned delay_ms;        /* fault: delay every flush */
-    uv_timer_t *timer;        /* hold timer (heap; closed with the conn) */
+    sim_device *device; /* ONLINE */
+    int hold;           /* output held back (hello delay, delay fault) */
+    int stalled;        /* fault: read nothing, write nothing */
+    unsigned delay_ms;  /* fault: delay every flush */
+    uv_timer_t *timer;  /* hold timer (heap; closed with the conn) */
     /* registration */
     uint8_t reg_noise_pub[32];
     sim_keys reg_keys;
@@ -242,8 +242,8 @@ struct sim {
     uv_loop_t *loop;
     wa_listener *listener;
     wa_tls_ctx *tls;
-    char *ca_pem;             /* self-signed certificate served at /ca.pem (with --tls) */
-    void *httpd;              /* wg_httpd */
+    char *ca_pem; /* self-signed certificate served at /ca.pem (with --tls) */
+    void *httpd;  /* wg_httpd */
     char ws_url[128], control_url[128];
     /* server identity */
     uint8_t root_priv[32], root_pub[32];
