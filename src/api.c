@@ -5,9 +5,11 @@
  * Every request goes through wg_api_handle: route lookup (404, or 405 with Allow when only the
  * method is wrong), X-Api-Key for everything under /api (constant-time compare; 401 missing,
  * 403 wrong; checked before the route so that unauthenticated clients learn nothing about the
- * routes), then the handler. Errors are {"error": {"code", "message"[, "field"]}}. Each
- * request is timed into wagate_http_request_duration_seconds by route pattern (never by raw
- * path: bounded label values).
+ * routes), then the handler. GET /api/events also takes the key as ?api_key=, because a
+ * browser's EventSource and WebSocket cannot send headers; no path or query string is ever
+ * logged (the access log names the route pattern), so the key does not reach the logs. Errors are
+ * {"error": {"code", "message"[, "field"]}}. Each request is timed into
+ * wagate_http_request_duration_seconds by route pattern (never by raw path: bounded label values).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -22,8 +24,11 @@
 
 #include <jansson.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "events/events.h"
+#include "qr/qr.h"
 #include "wa/error.h"
 
 #define COMPONENT "api"
@@ -429,8 +434,20 @@ static void h_sessions_create(wg_gateway *gw, wg_http_req *req, wg_http_resp *re
     cfg_text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
     if (!cfg_text)
         goto oom;
+    /* the webhook target first, so that the session's first events reach it */
+    if (webhook && (rc = wg_gateway_session_webhook(gw, json_string_value(name), cfg_text))) {
+        if (rc == WA_EINVAL)
+            send_error(resp, 400, "invalid_field", "webhook.url",
+                       "webhook.url: not a usable http:// or https:// URL");
+        else
+            send_error(resp, 500, "store_error", NULL, "the webhook could not be set: %s",
+                       wa_strerror(rc));
+        goto out;
+    }
     rc = wg_sessions_create(gw->sessions, json_string_value(name), cfg_text, want_start, &s);
     if (rc) {
+        if (webhook)
+            wg_events_remove_webhook(gw->events, json_string_value(name), 1);
         session_error(resp, rc, json_string_value(name));
         goto out;
     }
@@ -472,6 +489,11 @@ static void h_session_delete(wg_gateway *gw, wg_http_req *req, wg_http_resp *res
         session_error(resp, rc, params[0]);
         return;
     }
+    /* its deliveries still waiting go with it (the target may not exist: WA_ENOTFOUND) */
+    rc = wg_events_remove_webhook(gw->events, params[0], 1);
+    if (rc && rc != WA_ENOTFOUND)
+        wa_log_warn(COMPONENT, "session %s: its webhook deliveries could not be dropped: %s",
+                    params[0], wa_strerror(rc));
     send_json(resp, 200, json_pack("{s:s, s:b}", "name", params[0], "deleted", 1));
 }
 
@@ -537,6 +559,10 @@ static void h_session_qr(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
 {
     const char *format = wg_http_query(req, "format");
     wg_session *s;
+    uint8_t *png = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
 
     if (!format || !*format)
         format = "png";
@@ -548,14 +574,6 @@ static void h_session_qr(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
     }
     if (!(s = find_session(gw, params[0], resp)))
         return;
-    if (!strcmp(format, "png") || !strcmp(format, "terminal")) {
-        /* QR rendering (src/qr, libqrencode + libpng) is not built in yet */
-        send_error(resp, 501, "not_implemented", "format",
-                   "format=%s: QR images are not implemented yet; use format=raw or "
-                   "format=json and render the text",
-                   format);
-        return;
-    }
     if (!s->qr) {
         if (s->status == WG_STATUS_WORKING || s->me[0])
             send_error(resp, 409, "already_paired", NULL, "session %s is paired (%s): no QR code",
@@ -573,7 +591,26 @@ static void h_session_qr(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
         wg_http_set_body(resp, 200, "text/plain; charset=utf-8", s->qr, strlen(s->qr));
         return;
     }
-    send_json(resp, 200, json_pack("{s:s, s:s}", "qr", s->qr, "status", wg_status_name(s->status)));
+    if (!strcmp(format, "png")) {
+        rc = wg_qr_png(s->qr, WG_QR_DEFAULT_SCALE, WG_QR_DEFAULT_MARGIN, &png, &len);
+        if (!rc)
+            wg_http_set_body(resp, 200, "image/png", png, len);
+    } else if (!strcmp(format, "terminal")) {
+        rc = wg_qr_terminal(s->qr, WG_QR_INK_LIGHT, &text, &len);
+        if (!rc)
+            wg_http_set_body(resp, 200, "text/plain; charset=utf-8", text, len);
+    } else {
+        rc = wg_qr_png_base64(s->qr, WG_QR_DEFAULT_SCALE, WG_QR_DEFAULT_MARGIN, &text);
+        if (!rc)
+            send_json(resp, 200,
+                      json_pack("{s:s, s:s, s:s}", "qr", s->qr, "png_base64", text, "status",
+                                wg_status_name(s->status)));
+    }
+    if (rc)
+        send_error(resp, 500, "internal", NULL, "the QR code could not be rendered: %s",
+                   wa_strerror(rc));
+    wa_free(png);
+    wa_free(text);
 }
 
 #define PHONE_DIGITS_MAX 20
@@ -656,8 +693,14 @@ static void pair_wait_changed(wg_session_watch *w, wg_session *s, int gone)
 {
     pair_wait *pw = w->user_data;
 
-    if (gone) {
+    if (gone)
         pw->s = NULL; /* the watch is already removed */
+    if (pw->gw->shutting_down) {
+        /* the sessions stop (or go) because the server does */
+        pair_wait_answer(pw, 503, error_json("shutting_down", "the server is shutting down"));
+        return;
+    }
+    if (gone) {
         pair_wait_answer(pw, 404, error_json("session_not_found", "the session was deleted"));
         return;
     }
@@ -835,6 +878,16 @@ static void h_metrics(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* ---- events ---- */
+
+static void h_events(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                     const char *const *params)
+{
+    (void)params;
+    if (wg_events_http(gw->events, req, resp) == WA_ENOTFOUND)
+        send_error(resp, 404, "not_found", NULL, "no such route");
+}
+
 /* ---- dashboard ---- */
 
 static void send_asset(wg_http_resp *resp, const char *name)
@@ -896,9 +949,9 @@ const wg_route wg_routes[] = {
     {"POST", "/api/sessions/{name}/start", h_session_start, 0},
     {"POST", "/api/sessions/{name}/stop", h_session_stop, 0},
     {"POST", "/api/sessions/{name}/logout", h_session_logout, 0},
-    /* planned (issue 6): need the libwa client, the event bus or the message store */
     {"GET", "/api/sessions/{name}/qr", h_session_qr, 0},
     {"POST", "/api/sessions/{name}/pair-code", h_session_pair_code, 0},
+    /* planned (issue 6): need libwa's messaging or the message store */
     PLANNED("POST", "/api/sessions/{name}/messages"),
     PLANNED("POST", "/api/sessions/{name}/messages/reaction"),
     PLANNED("POST", "/api/sessions/{name}/messages/edit"),
@@ -914,7 +967,7 @@ const wg_route wg_routes[] = {
     PLANNED("POST", "/api/sessions/{name}/groups/{jid}/participants/remove"),
     PLANNED("GET", "/api/sessions/{name}/chats"),
     PLANNED("GET", "/api/sessions/{name}/chats/{jid}/messages"),
-    PLANNED("GET", "/api/events"),
+    {"GET", "/api/events", h_events, 0},
 };
 const size_t wg_routes_count = sizeof wg_routes / sizeof wg_routes[0];
 
@@ -972,11 +1025,15 @@ static int is_api_path(const char *path)
     return !strcmp(path, "/api") || !strncmp(path, "/api/", 5);
 }
 
-/* 1 if the request carries the right key; else the 401/403 response is set. */
+/* 1 if the request carries the right key; else the 401/403 response is set. The header, or
+ * for GET /api/events only (EventSource and WebSocket in a browser cannot send headers) the
+ * query parameter api_key. */
 static int authorized(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp)
 {
     const char *key = wg_http_header(req, "X-Api-Key");
 
+    if ((!key || !*key) && !strcmp(req->method, "GET") && !strcmp(req->path, WG_EVENTS_PATH))
+        key = wg_http_query(req, "api_key");
     if (!key || !*key) {
         send_error(resp, 401, "unauthorized", NULL, "missing X-Api-Key header");
         return 0;

@@ -3,8 +3,18 @@
  * self-check with the memory governor, and shutdown.
  *
  * Start-up: DATA_DIR (created 0700), API key (given, or DATA_DIR/api_key, or generated and
- * stored there), session database, metrics, sessions loaded and the wanted ones started, HTTP
- * listener, event-loop lag probe, first self-check. Any failure undoes what was done.
+ * stored there), session database, metrics, event hub (DATA_DIR/events.db, the global webhook
+ * from WEBHOOK_URL, each stored session's webhook), sessions loaded and the wanted ones started
+ * (their status changes are published from then on), HTTP listener, event-loop lag probe,
+ * first self-check. Any failure undoes what was done.
+ *
+ * Shutdown (SIGTERM), in this order because each step needs the next one still there:
+ *   sessions stopped (WhatsApp connections closed), database closed
+ *   -> wg_events_flush: pending webhook deliveries tried once, WG_SHUTDOWN_FLUSH_MS at most
+ *   -> wg_events_close: stream clients closed (WS 1001, SSE end), outbox closed
+ *   -> wg_httpd_stop: only now, since libmicrohttpd must not stop while a stream connection is
+ *      suspended (SSE) or upgraded (WebSocket).
+ * The HTTP server keeps answering meanwhile: /health, and 503 shutting_down on the API.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -18,6 +28,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "api.h"
 #include "backend_wa.h"
@@ -107,6 +119,8 @@ static void refresh_counts(wg_gateway *gw)
 {
     size_t counts[WG_STATUS_COUNT], i;
 
+    if (!gw->sessions) /* shutting down: /metrics is still served while the events flush */
+        return;
     wg_sessions_count_by_status(gw->sessions, counts);
     for (i = 0; i < WG_STATUS_COUNT; i++)
         wg_metric_set(wg_metric_get1(gw->stats.sessions, wg_status_name((int)i)),
@@ -194,6 +208,136 @@ static void on_health_timer(uv_timer_t *t)
     wg_gateway_check(t->data);
 }
 
+/* ---- events ---- */
+
+static void on_webhook_attempt(const wg_webhook_attempt *a, void *user_data)
+{
+    wg_gateway *gw = user_data;
+
+    /* the hub logs retries and give-ups itself */
+    wg_stats_webhook_attempt(&gw->stats, a->outcome == WG_WEBHOOK_DONE,
+                             a->outcome == WG_WEBHOOK_FAILED, a->seconds);
+}
+
+/* Every status change becomes a session.status event {status, reason?, me?}. */
+static void on_session_status(wg_session *s, int old_status, void *user_data)
+{
+    wg_gateway *gw = user_data;
+    json_t *p;
+    int rc;
+
+    (void)old_status;
+    /* the stop of a shutdown is not news: the session comes back at the next start */
+    if (!gw->events || gw->shutting_down)
+        return;
+    p = json_pack("{s:s}", "status", wg_status_name(s->status));
+    if (p && s->reason[0])
+        json_object_set_new(p, "reason", json_string(s->reason));
+    if (p && s->me[0]) {
+        json_t *me = json_pack("{s:s}", "jid", s->me);
+        if (me && s->me_lid[0])
+            json_object_set_new(me, "lid", json_string(s->me_lid));
+        json_object_set_new(p, "me", me);
+    }
+    rc = wg_events_publish(gw->events, s->name, "session.status", p, NULL);
+    if (rc)
+        wa_log_warn(COMPONENT, "session %s: session.status %s not published: %s", s->name,
+                    wg_status_name(s->status), wa_strerror(rc));
+}
+
+int wg_gateway_session_webhook(wg_gateway *gw, const char *name, const char *config_json)
+{
+    const char *events[WG_EVENT_FILTER_MAX + 1];
+    json_t *cfg, *w, *url, *list, *secret;
+    size_t i, n = 0;
+    int rc = 0;
+
+    cfg = json_loads(config_json ? config_json : "{}", 0, NULL);
+    if (!json_is_object(cfg)) {
+        rc = WA_EINVAL;
+        goto out;
+    }
+    w = json_object_get(cfg, "webhook");
+    if (!w)
+        goto out;
+    url = json_object_get(w, "url");
+    list = json_object_get(w, "events");
+    secret = json_object_get(w, "secret");
+    if (!json_is_string(url) || (list && !json_is_array(list)) ||
+        (list && json_array_size(list) > WG_EVENT_FILTER_MAX) ||
+        (secret && !json_is_string(secret))) {
+        rc = WA_EINVAL;
+        goto out;
+    }
+    for (i = 0; list && i < json_array_size(list); i++) {
+        const char *e = json_string_value(json_array_get(list, i));
+        if (!e) {
+            rc = WA_EINVAL;
+            goto out;
+        }
+        events[n++] = e;
+    }
+    events[n] = NULL;
+    rc = wg_events_set_webhook(gw->events, name, json_string_value(url), n ? events : NULL,
+                               json_string_value(secret));
+out:
+    /* the options hold the webhook secret */
+    if (json_is_object(cfg) &&
+        json_is_string(json_object_get(json_object_get(cfg, "webhook"), "secret"))) {
+        json_t *sec = json_object_get(json_object_get(cfg, "webhook"), "secret");
+        wa_wipe((void *)json_string_value(sec), json_string_length(sec));
+    }
+    json_decref(cfg);
+    return rc;
+}
+
+/* Stored sessions' webhooks, set before the sessions start so that their first events reach
+ * them. A bad one is logged and skipped (the session still starts). */
+static int load_webhook(const char *name, int64_t created_at, int want_running,
+                        const char *config_json, void *user_data)
+{
+    int rc;
+
+    (void)created_at;
+    (void)want_running;
+    rc = wg_gateway_session_webhook(user_data, name, config_json);
+    if (rc)
+        wa_log_warn(COMPONENT, "session %s: its webhook could not be set: %s", name,
+                    wa_strerror(rc));
+    return 0;
+}
+
+static int events_start(wg_gateway *gw, const wg_gateway_options *opts)
+{
+    wg_events_options eo;
+    char path[WG_CONFIG_PATH_MAX + 64];
+    int rc;
+
+    if (opts->events)
+        eo = *opts->events;
+    else
+        memset(&eo, 0, sizeof eo);
+    snprintf(path, sizeof path, "%s/%s", gw->cfg.data_dir, WG_EVENTS_DB_FILE);
+    eo.db_path = path;
+    eo.on_attempt = on_webhook_attempt;
+    eo.user_data = gw;
+    if ((rc = wg_events_open(gw->loop, &eo, &gw->events))) {
+        wa_log_error(COMPONENT, "%s: cannot open the event outbox: %s", path, wa_strerror(rc));
+        return rc;
+    }
+    if (gw->cfg.webhook_url[0]) {
+        rc = wg_events_set_webhook(gw->events, NULL, gw->cfg.webhook_url, NULL,
+                                   gw->cfg.webhook_secret[0] ? gw->cfg.webhook_secret : NULL);
+        if (rc) {
+            wa_log_error(COMPONENT, "WEBHOOK_URL: cannot be used: %s", wa_strerror(rc));
+            return rc;
+        }
+        wa_log_info(COMPONENT, "global webhook set%s",
+                    gw->cfg.webhook_secret[0] ? " (signed with WEBHOOK_SECRET)" : " (unsigned)");
+    }
+    return wg_db_sessions_load(gw->db, load_webhook, gw);
+}
+
 static void warn_unimplemented(const wg_gateway *gw)
 {
     if (!gw->backend.ops->connects_to_whatsapp)
@@ -204,8 +348,6 @@ static void warn_unimplemented(const wg_gateway *gw)
                     "SESSION_STORAGE_TYPE=%s: remote backups are not implemented yet; "
                     "sessions are kept in DATA_DIR only",
                     wg_storage_type_name(gw->cfg.storage_type));
-    if (gw->cfg.webhook_url[0])
-        wa_log_warn(COMPONENT, "WEBHOOK_URL is set but webhook delivery is not implemented yet");
 }
 
 int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_options *opts,
@@ -275,8 +417,11 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
         gw->backend.ops = &wg_backend_wa_ops;
         gw->backend.ctx = gw->backend_wa;
     }
+    if ((rc = events_start(gw, opts)))
+        goto fail;
     if ((rc = wg_sessions_new(gw->db, &gw->backend, &gw->sessions)))
         goto fail;
+    wg_sessions_set_observer(gw->sessions, on_session_status, gw);
     warn_unimplemented(gw);
     if ((rc = wg_sessions_load(gw->sessions)))
         goto fail;
@@ -310,6 +455,12 @@ fail_http:
     *out = gw;
     return rc;
 fail:
+    if (gw->events) {
+        /* its handles close on the loop: shut down the normal way */
+        wg_gateway_shutdown(gw);
+        *out = gw;
+        return rc ? rc : WA_EIO;
+    }
     wg_sessions_free(gw->sessions);
     wg_backend_wa_free(gw->backend_wa);
     wg_stats_cleanup(&gw->stats);
@@ -325,14 +476,50 @@ int wg_gateway_port(const wg_gateway *gw)
     return gw->http ? wg_httpd_port(gw->http) : 0;
 }
 
+static void on_events_closed(void *user_data)
+{
+    wg_gateway *gw = user_data;
+
+    gw->events = NULL;
+    /* no stream connection is suspended or upgraded any more */
+    wg_httpd_stop(gw->http);
+    gw->http = NULL;
+    wa_log_info(COMPONENT, "shut down");
+    if (gw->on_closed)
+        gw->on_closed(gw->on_closed_data);
+}
+
+static void on_shutdown_timer_closed(uv_handle_t *h)
+{
+    wg_gateway *gw = h->data;
+
+    wg_events_close(gw->events, on_events_closed, gw);
+}
+
+/* After the flush, from a fresh loop turn (not inside the hub's own callback). */
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, on_shutdown_timer_closed);
+}
+
+static void on_flushed(void *user_data)
+{
+    wg_gateway *gw = user_data;
+    wg_events_stats st;
+
+    wg_events_get_stats(gw->events, &st);
+    if (st.pending)
+        wa_log_info(COMPONENT, "%llu webhook deliveries left in the outbox for the next start",
+                    (unsigned long long)st.pending);
+    uv_timer_start(&gw->shutdown_timer, on_shutdown_timer, 0, 0);
+}
+
 void wg_gateway_shutdown(wg_gateway *gw)
 {
     if (!gw || gw->shutting_down)
         return;
     gw->shutting_down = 1;
-    wa_log_info(COMPONENT, "shutting down: closing the listener and the sessions");
-    wg_httpd_stop(gw->http);
-    gw->http = NULL;
+    wa_log_info(COMPONENT, "shutting down: closing the sessions, flushing the events");
     /* calloc'd: type is UV_UNKNOWN_HANDLE (0) until uv_timer_init */
     if (gw->health_timer.type == UV_TIMER && !uv_is_closing((uv_handle_t *)&gw->health_timer)) {
         uv_timer_stop(&gw->health_timer);
@@ -341,11 +528,20 @@ void wg_gateway_shutdown(wg_gateway *gw)
     if (gw->lag.timer.type == UV_TIMER)
         wg_lag_probe_stop(&gw->lag);
     /* desired states stay in the database: the sessions come back at the next boot */
-    wg_sessions_stop_all(gw->sessions);
+    if (gw->sessions)
+        wg_sessions_stop_all(gw->sessions);
     wg_sessions_free(gw->sessions);
     gw->sessions = NULL;
     wg_db_close(gw->db);
     gw->db = NULL;
+    if (!gw->events) {
+        wg_httpd_stop(gw->http);
+        gw->http = NULL;
+        return;
+    }
+    uv_timer_init(gw->loop, &gw->shutdown_timer);
+    gw->shutdown_timer.data = gw;
+    wg_events_flush(gw->events, WG_SHUTDOWN_FLUSH_MS, on_flushed, gw);
 }
 
 void wg_gateway_free(wg_gateway *gw)
@@ -353,6 +549,11 @@ void wg_gateway_free(wg_gateway *gw)
     if (!gw)
         return;
     wg_gateway_shutdown(gw);
+    if (gw->events || gw->http) {
+        /* the loop was not run to the end of the shutdown: the hub still points at gw */
+        wa_log_error(COMPONENT, "wg_gateway_free before the shutdown finished: leaking it");
+        return;
+    }
     /* the clients were freed by the shutdown; libwa no longer touches the store */
     wg_backend_wa_free(gw->backend_wa);
     gw->backend_wa = NULL;

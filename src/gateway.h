@@ -1,7 +1,9 @@
 /*
  * gateway.h - one wagate instance on a libuv loop: configuration, API key, session database,
- * sessions and their backend, HTTP server (API, health, metrics, dashboard), health self-check
- * and memory governor. main.c runs one; the tests run it in-process.
+ * sessions and their backend, event hub (durable outbox, webhooks, WebSocket/SSE streams: every
+ * session status change is published as a session.status event), HTTP server (API, health,
+ * metrics, dashboard), health self-check and memory governor. main.c runs one; the tests run it
+ * in-process.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -12,6 +14,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "events/events.h"
 #include "health.h"
 #include "http/httpd.h"
 #include "memory.h"
@@ -28,6 +31,11 @@
 /* SIGTERM: everything closed within this many seconds or the process exits anyway (Cloud Run
  * sends SIGKILL 10 s after SIGTERM). */
 #define WG_SHUTDOWN_DEADLINE_S 8
+/* File under DATA_DIR holding the event outbox (src/events). */
+#define WG_EVENTS_DB_FILE "events.db"
+/* SIGTERM: pending webhook deliveries are tried (once each) for at most this long; what is
+ * left stays in the outbox for the next start. Well inside WG_SHUTDOWN_DEADLINE_S. */
+#define WG_SHUTDOWN_FLUSH_MS 3000
 
 typedef struct wg_gateway_options {
     const wg_backend_ops *backend; /* NULL: libwa's client (backend_wa.h), made from the config */
@@ -37,6 +45,9 @@ typedef struct wg_gateway_options {
     unsigned pair_code_wait_ms; /* POST .../pair-code waits this long; 0: WG_PAIR_CODE_WAIT_MS */
     const char *cgroup_root;    /* NULL: /sys/fs/cgroup (tests use fixtures) */
     const char *proc_root;      /* NULL: /proc */
+    /* Event hub tuning (tests shorten the retries); NULL: defaults. db_path, on_attempt and
+     * user_data are always the gateway's own. */
+    const wg_events_options *events;
 } wg_gateway_options;
 
 typedef struct wg_gateway {
@@ -50,6 +61,7 @@ typedef struct wg_gateway {
     struct wg_backend_wa *backend_wa; /* the libwa backend when the gateway made it, else NULL */
     wg_db *db;
     wg_sessions *sessions;
+    wg_events *events; /* NULL once closed */
     wg_stats stats;
     wg_memory mem;
     wg_lag_probe lag;
@@ -58,6 +70,7 @@ typedef struct wg_gateway {
     wg_httpd *http;
     unsigned pair_code_wait_ms;
     int shutting_down;
+    uv_timer_t shutdown_timer; /* runs the events close outside the hub's own callback */
     void (*on_closed)(void *user_data);
     void *on_closed_data;
 } wg_gateway;
@@ -70,11 +83,20 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
                      wg_gateway **out);
 /* The port actually bound. */
 int wg_gateway_port(const wg_gateway *gw);
-/* Stop accepting, stop sessions (their desired state stays persisted), close the database.
- * Handles close asynchronously: run the loop until it has no more work, then call
- * wg_gateway_free. Idempotent. */
+/* Shut down: API routes answer 503, sessions stop (WhatsApp connections closed; their desired
+ * state stays persisted, no session.status event is published for this stop), the database
+ * closes; then pending webhook deliveries are flushed for at most WG_SHUTDOWN_FLUSH_MS, the
+ * event hub closes (stream clients are told), and only then the HTTP server stops
+ * (libmicrohttpd must not stop while a stream connection is suspended or upgraded).
+ * Asynchronous: run the loop until it has no more work, then call wg_gateway_free.
+ * Idempotent. */
 void wg_gateway_shutdown(wg_gateway *gw);
 void wg_gateway_free(wg_gateway *gw);
+
+/* Set the webhook target of session `name` from its options (config_json, as stored: {"webhook":
+ * {"url", "events"?, "secret"?}}); nothing when it has none. 0, WA_EINVAL (bad JSON or
+ * webhook), or wg_events_set_webhook's error. */
+int wg_gateway_session_webhook(wg_gateway *gw, const char *name, const char *config_json);
 
 /* Run the self-check now (also done every HEALTH_CHECK_INTERVAL). */
 void wg_gateway_check(wg_gateway *gw);

@@ -170,6 +170,14 @@ void wg_stats_message(wg_stats *st, int outgoing)
     wg_metric_inc(wg_metric_get1(st->messages, outgoing ? "out" : "in"));
 }
 
+void wg_stats_webhook_attempt(wg_stats *st, int delivered, int given_up, double seconds)
+{
+    wg_metric_inc(wg_metric_get1(st->webhook_deliveries, delivered ? "success" : "failure"));
+    wg_metric_observe(wg_metric_get0(st->webhook_latency), seconds);
+    if (given_up)
+        wg_metric_inc(wg_metric_get0(st->webhook_failures));
+}
+
 void wg_stats_http(wg_stats *st, const char *route, const char *method, int status, double seconds)
 {
     char code[8];

@@ -3,9 +3,10 @@
  * that every one of them is present (at zero) before anything feeds it.
  *
  * Fed today: HTTP request durations, sessions by status, memory, event-loop lag, health,
- * process start time, WhatsApp connects/disconnects/reconnects (backend_wa.c). Registered to
- * be fed later (zero until then): the keep-alive round trip (libwa's client does not report
- * it yet), messages in/out, webhook deliveries/failures/latency, backups.
+ * process start time, WhatsApp connects/disconnects/reconnects (backend_wa.c), webhook
+ * deliveries/failures/latency (gateway.c, from the event hub's attempt callback). Registered
+ * to be fed later (zero until then): the keep-alive round trip (libwa's client does not report
+ * it yet), messages in/out, backups.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -39,6 +40,8 @@ void wg_stats_wa_disconnect(wg_stats *st, const char *reason);
 void wg_stats_wa_reconnect(wg_stats *st);
 void wg_stats_wa_keepalive_rtt(wg_stats *st, double seconds);
 void wg_stats_message(wg_stats *st, int outgoing);
+/* One finished webhook attempt: delivered (2xx) or not, given up (no more retries), duration. */
+void wg_stats_webhook_attempt(wg_stats *st, int delivered, int given_up, double seconds);
 
 /* One HTTP request: route pattern ("unmatched" when none), method, status, seconds. */
 void wg_stats_http(wg_stats *st, const char *route, const char *method, int status, double seconds);

@@ -1,16 +1,39 @@
-// wagate dashboard: session list with live status (polling), create/start/stop/logout/delete.
-// No build step, no dependencies. Untrusted text is only ever set with textContent.
-// Linking: the selected session's QR (as an image once wagate renders them, else the text) or a
-// pairing code for a phone number. Hook for later (search "HOOK"): the live event log.
+// wagate dashboard: sessions with live status, create/start/stop/logout/delete, the selected
+// session's live QR code (refreshed as WhatsApp rotates it) or pairing by phone code, a "send a
+// test message" form, and a live event log.
+//
+// Live updates come from the event stream, Server-Sent Events on GET /api/events. A browser's
+// EventSource cannot send X-Api-Key, so the key goes in ?api_key= (accepted on that route only).
+// A session.status event updates its row at once and triggers a refresh of the list. While the
+// stream is down (refused, server restarting) the list is polled every POLL_MS instead; the
+// browser reconnects by itself and resumes after the last event it saw (Last-Event-ID).
+//
+// No build step, no dependencies, nothing inline (the page's CSP allows none). Text from the
+// server is only ever set with textContent.
 // SPDX-License-Identifier: GPL-3.0-or-later
 'use strict';
 
 const WG = (() => {
-  const POLL_MS = 2000;
+  const POLL_MS = 2000; // session list while the event stream is down
+  const LIVE_POLL_MS = 15000; // ... and while it is up (memory figures, anything missed)
+  const QR_POLL_MS = 2500; // QR while the selected session waits for a scan
+  const STREAM_RETRY_MS = 5000; // a refused stream (wrong key, 503) is tried again after this
+  const REFRESH_DELAY_MS = 150; // events in a burst make one refresh
   const EVENTS_MAX = 200;
   const KEY_STORE = 'wagate.apiKey';
-  let selected = null; // session shown in the QR panel
-  let timer = null;
+  // Flip once POST /api/sessions/{name}/messages is implemented (it answers 501 until libwa's
+  // messaging is wired into wagate).
+  const MESSAGING_READY = false;
+
+  const sessions = new Map(); // name -> session as GET /api/sessions gives it
+  let selected = null; // name of the session in the link panel
+  let shownQr = null; // text of the QR image on screen
+  let source = null; // EventSource
+  let live = false;
+  let pollTimer = null;
+  let refreshTimer = null;
+  let retryTimer = null;
+  let sendResult = ''; // what the last send gave
 
   const $ = (id) => document.getElementById(id);
 
@@ -46,6 +69,8 @@ const WG = (() => {
     return data;
   }
 
+  function sessionPath(name) { return '/api/sessions/' + encodeURIComponent(name); }
+
   function notice(text) {
     const n = $('notice');
     n.textContent = text || '';
@@ -71,15 +96,18 @@ const WG = (() => {
   }
 
   async function run(fn) {
-    try { await fn(); await refresh(); } catch (e) { notice(e.message); }
+    try { await fn(); notice(''); } catch (e) { notice(e.message); }
+    await refresh();
   }
 
-  function renderSessions(list) {
+  // ---- sessions ----
+
+  function renderSessions() {
     const body = $('sessions').querySelector('tbody');
     body.replaceChildren();
-    $('empty').hidden = list.length > 0;
-    for (const s of list) {
-      const path = '/api/sessions/' + encodeURIComponent(s.name);
+    $('empty').hidden = sessions.size > 0;
+    for (const s of sessions.values()) {
+      const path = sessionPath(s.name);
       const status = el('span', { className: 'status ' + s.status, textContent: s.status,
                                   title: s.reason || '' });
       const actions = el('td', { className: 'actions' }, [
@@ -93,96 +121,47 @@ const WG = (() => {
             run(() => api('DELETE', path));
         }, 'danger'),
       ]);
-      const row = el('tr', { dataset: { name: s.name } }, [
-        el('td', { textContent: s.name }),
+      const row = el('tr', { className: s.name === selected ? 'selected' : '' }, [
+        el('td', { textContent: s.name, className: 'name' }),
         el('td', {}, [status]),
         el('td', { textContent: s.me ? s.me.jid : '', className: 'muted',
                    title: s.me && s.me.lid ? s.me.lid : '' }),
         el('td', { textContent: fmtBytes(s.memory_bytes), className: 'muted' }),
         actions,
       ]);
-      row.addEventListener('click', (ev) => { if (ev.target.tagName !== 'BUTTON') select(s); });
+      row.dataset.name = s.name;
+      row.addEventListener('click', (ev) => { if (ev.target.tagName !== 'BUTTON') select(s.name); });
       body.append(row);
-      if (selected && selected.name === s.name) renderQr(s);
     }
+    if (selected && !sessions.has(selected)) selected = null;
+    renderLink();
+    renderSend();
   }
 
-  function select(s) {
-    selected = s;
-    renderQr(s);
+  function select(name) {
+    selected = name;
+    renderSessions();
   }
 
-  // The QR panel: re-rendered only when what it shows changes (the list refreshes every
-  // POLL_MS, and the phone-number field must keep what is being typed).
-  async function renderQr(s) {
-    const panel = $('qr-panel');
-    const box = $('qr');
-    const path = '/api/sessions/' + encodeURIComponent(s.name);
-    panel.hidden = false;
-    $('qr-session').textContent = s.name;
-    if (s.status === 'SCAN_QR') {
-      let data;
-      try { data = await api('GET', path + '/qr?format=json'); } catch (e) { return; }
-      const key = 'qr:' + s.name + ':' + data.qr;
-      if (box.dataset.key === key) return;
-      box.dataset.key = key;
-      const shown = data.png
-        ? [el('img', { alt: 'QR code for ' + s.name, src: 'data:image/png;base64,' + data.png })]
-        : [el('p', { className: 'muted', textContent:
-              'This wagate does not render QR images yet: encode this text as a QR code ' +
-              '(e.g. qrencode -t ansiutf8) and scan it from WhatsApp > Linked devices.' }),
-           el('code', { className: 'qr-text', textContent: data.qr })];
-      box.replaceChildren(...shown);
+  async function refresh() {
+    refreshReady();
+    if (!apiKey()) {
+      notice('Enter the API key (wagate prints it at first start; it is in DATA_DIR/api_key).');
       return;
     }
-    if (s.status === 'PAIRING_CODE' && s.pair_code) {
-      const key = 'code:' + s.name + ':' + s.pair_code;
-      if (box.dataset.key === key) return;
-      box.dataset.key = key;
-      box.replaceChildren(
-        el('p', { textContent: 'On the phone: WhatsApp > Linked devices > Link with phone number, then type' }),
-        el('p', { className: 'pair-code', textContent: s.pair_code }));
-      return;
+    try {
+      const data = await api('GET', '/api/sessions');
+      sessions.clear();
+      for (const s of data.sessions) sessions.set(s.name, s);
+      renderSessions();
+    } catch (e) {
+      notice(e.status === 401 || e.status === 403 ? 'API key rejected: ' + e.message : e.message);
     }
-    const key = 'state:' + s.name + ':' + s.status + ':' + (s.me ? 1 : 0);
-    if (box.dataset.key === key) return;
-    box.dataset.key = key;
-    const parts = [el('p', { className: 'muted', textContent: s.me
-      ? 'Linked as ' + s.me.jid + ' (status ' + s.status + ').'
-      : 'Status ' + s.status + '. While the session waits for a scan its QR appears here.' })];
-    if (!s.me && s.status !== 'WORKING') {
-      const phone = el('input', { type: 'tel', placeholder: '+15551234567', required: true,
-                                  pattern: '\\+?[1-9][0-9]{4,19}', title: 'the number with its country code' });
-      const form = el('form', { className: 'pair-form' }, [
-        el('label', { textContent: 'Or link with a phone number: ' }), phone, ' ',
-        el('button', { type: 'submit', textContent: 'Get a pairing code' })]);
-      form.addEventListener('submit', (ev) => {
-        ev.preventDefault();
-        run(async () => {
-          await api('POST', path + '/pair-code', { phone: phone.value.trim() });
-          notice('');
-        });
-      });
-      parts.push(form);
-    }
-    box.replaceChildren(...parts);
   }
 
-  // HOOK (live event log): called with each event envelope {id, timestamp, session, event,
-  // payload} once GET /api/events (WebSocket / SSE) exists; see connectEvents.
-  function onEvent(evt) {
-    const list = $('events');
-    list.prepend(el('li', { textContent:
-      (evt.timestamp || '') + ' ' + (evt.session || '') + ' ' + (evt.event || '') + ' ' +
-      JSON.stringify(evt.payload || {}) }));
-    while (list.children.length > EVENTS_MAX) list.lastChild.remove();
-  }
-
-  function connectEvents() {
-    // Planned: new EventSource('/api/events?...') or a WebSocket. Until then nothing streams.
-    const list = $('events');
-    if (!list.children.length)
-      list.append(el('li', { className: 'muted', textContent: 'Event stream not available yet.' }));
+  function refreshSoon() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, REFRESH_DELAY_MS);
   }
 
   async function refreshReady() {
@@ -192,28 +171,149 @@ const WG = (() => {
       const r = await res.json();
       badge.textContent = r.status;
       badge.className = 'badge ' + r.status;
-      badge.title = JSON.stringify(r.checks);
-      if (r.connected_to_whatsapp === false)
-        notice('The session backend ("' + r.backend + '") does not connect to WhatsApp.');
+      badge.title = 'GET /ready: ' + JSON.stringify(r.checks);
     } catch (e) {
       badge.textContent = 'unreachable';
       badge.className = 'badge fail';
     }
   }
 
-  async function refresh() {
-    await refreshReady();
-    if (!apiKey()) {
-      notice('Enter the API key (wagate prints it at first start; it is in DATA_DIR/api_key).');
+  // ---- linking: live QR, pairing code ----
+
+  function clearQr() {
+    shownQr = null;
+    $('qr').replaceChildren();
+  }
+
+  async function loadQr() {
+    const name = selected;
+    let data;
+    try {
+      data = await api('GET', sessionPath(name) + '/qr?format=json');
+    } catch (e) {
+      if (e.status === 409 || e.status === 404) { clearQr(); refreshSoon(); }
       return;
     }
-    try {
-      const data = await api('GET', '/api/sessions');
-      renderSessions(data.sessions);
-    } catch (e) {
-      notice(e.status === 401 || e.status === 403 ? 'API key rejected: ' + e.message : e.message);
+    if (name !== selected || data.qr === shownQr) return;
+    shownQr = data.qr;
+    const img = el('img', { id: 'qr-img', alt: 'QR code to link ' + name,
+                            src: 'data:image/png;base64,' + data.png_base64 });
+    img.dataset.session = name;
+    $('qr').replaceChildren(img);
+  }
+
+  function renderLink() {
+    const s = selected ? sessions.get(selected) : null;
+    $('link-panel').hidden = !s;
+    if (!s) { clearQr(); return; }
+    const paired = !!s.me || s.status === 'WORKING';
+    let state;
+    if (s.status === 'SCAN_QR')
+      state = 'Scan this code with WhatsApp on the phone: Linked devices > Link a device. ' +
+              'It changes every 20 s or so; this page follows.';
+    else if (s.status === 'PAIRING_CODE' && s.pair_code)
+      state = 'On the phone: WhatsApp > Linked devices > Link a device > Link with phone ' +
+              'number instead, then type this code:';
+    else if (paired)
+      state = (s.me ? 'Linked as ' + s.me.jid : 'Linked') + ' (' + s.status + ').';
+    else if (!s.running)
+      state = 'Stopped (' + s.status + (s.reason ? ': ' + s.reason : '') +
+              '). Start it for a QR code, or link it with a phone number.';
+    else
+      state = 'Status ' + s.status + (s.reason ? ': ' + s.reason : '') +
+              '. The QR code appears here when the session waits for a scan.';
+    $('link-session').textContent = s.name;
+    $('link-state').textContent = state;
+    const code = $('pair-code');
+    code.hidden = !(s.status === 'PAIRING_CODE' && s.pair_code);
+    code.textContent = s.pair_code || '';
+    $('pair-form').hidden = paired;
+    if (s.status === 'SCAN_QR') loadQr(); else clearQr();
+  }
+
+  function onQrTimer() {
+    const s = selected ? sessions.get(selected) : null;
+    if (s && s.status === 'SCAN_QR') loadQr();
+  }
+
+  // ---- send a test message ----
+
+  function renderSend() {
+    const ready = MESSAGING_READY && selected && sessions.get(selected) &&
+                  sessions.get(selected).status === 'WORKING';
+    for (const id of ['send-to', 'send-text', 'send-button']) $(id).disabled = !ready;
+    $('send-note').textContent = !MESSAGING_READY
+      ? 'Not available yet: sending messages arrives with libwa\'s messaging ' +
+        '(POST /api/sessions/{name}/messages answers 501 until then).'
+      : ready ? 'From ' + selected + '. ' + sendResult : 'Select a WORKING session first.';
+  }
+
+  // ---- events ----
+
+  function logEvent(evt) {
+    const list = $('events');
+    const when = evt.timestamp ? new Date(evt.timestamp).toLocaleTimeString() : '';
+    const li = el('li', {}, [
+      el('span', { className: 'time', textContent: when }), ' ',
+      el('span', { className: 'session', textContent: evt.session || '-' }), ' ',
+      el('span', { className: 'event', textContent: evt.event || '' }), ' ',
+      el('span', { className: 'payload', textContent: JSON.stringify(evt.payload || {}) }),
+    ]);
+    li.dataset.event = evt.event || '';
+    li.dataset.session = evt.session || '';
+    li.title = evt.id || '';
+    list.prepend(li);
+    while (list.children.length > EVENTS_MAX) list.lastChild.remove();
+  }
+
+  function onEvent(evt) {
+    logEvent(evt);
+    if (evt.event === 'session.status' && evt.session && evt.payload) {
+      const s = sessions.get(evt.session);
+      if (s) {
+        s.status = evt.payload.status;
+        s.reason = evt.payload.reason || '';
+        if (evt.payload.me) s.me = evt.payload.me;
+        renderSessions();
+      }
+      refreshSoon(); // the rest (me, pair_code, running) from the API
     }
   }
+
+  function setLive(on) {
+    live = on;
+    const badge = $('stream');
+    badge.textContent = on ? 'live' : 'polling';
+    badge.className = 'badge ' + (on ? 'ok' : 'degraded');
+    clearInterval(pollTimer);
+    pollTimer = setInterval(refresh, on ? LIVE_POLL_MS : POLL_MS);
+  }
+
+  function connectEvents() {
+    clearTimeout(retryTimer);
+    if (source) { source.close(); source = null; }
+    setLive(false);
+    if (!apiKey() || typeof EventSource === 'undefined') return;
+    const es = new EventSource('/api/events?api_key=' + encodeURIComponent(apiKey()));
+    source = es;
+    es.onopen = () => { if (source === es) { setLive(true); refreshSoon(); } };
+    es.onmessage = (m) => {
+      let evt;
+      try { evt = JSON.parse(m.data); } catch (e) { return; }
+      onEvent(evt);
+    };
+    es.onerror = () => {
+      if (source !== es) return;
+      setLive(false);
+      // CONNECTING: the browser retries by itself. CLOSED: refused (wrong key, 503): later.
+      if (es.readyState === EventSource.CLOSED) {
+        source = null;
+        retryTimer = setTimeout(connectEvents, STREAM_RETRY_MS);
+      }
+    };
+  }
+
+  // ---- start ----
 
   function start() {
     takeKeyFromFragment();
@@ -222,22 +322,53 @@ const WG = (() => {
       ev.preventDefault();
       sessionStorage.setItem(KEY_STORE, $('api-key').value.trim());
       notice('');
+      connectEvents();
       refresh();
     });
     $('create-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const name = $('new-name').value.trim();
       run(async () => {
-        await api('POST', '/api/sessions', { name });
+        const s = await api('POST', '/api/sessions', { name });
         $('new-name').value = '';
-        notice('');
+        sessions.set(s.name, s);
+        selected = s.name;
+        renderSessions();
       });
     });
+    $('pair-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const name = selected;
+      if (!name) return;
+      $('pair-button').disabled = true;
+      run(async () => {
+        try {
+          const r = await api('POST', sessionPath(name) + '/pair-code',
+                              { phone: $('pair-phone').value.trim() });
+          const s = sessions.get(name);
+          if (s) { s.status = 'PAIRING_CODE'; s.pair_code = r.code; renderSessions(); }
+        } finally {
+          $('pair-button').disabled = false;
+        }
+      });
+    });
+    $('send-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (!MESSAGING_READY || !selected) return;
+      run(async () => {
+        const r = await api('POST', sessionPath(selected) + '/messages',
+                            { to: $('send-to').value.trim(), text: $('send-text').value });
+        $('send-text').value = '';
+        sendResult = 'Sent: ' + (r.id || r.status || 'ok') + '.';
+      });
+    });
+    $('events-clear').addEventListener('click', () => $('events').replaceChildren());
+    renderSend();
     connectEvents();
     refresh();
-    timer = setInterval(refresh, POLL_MS);
+    setInterval(onQrTimer, QR_POLL_MS);
   }
 
   document.addEventListener('DOMContentLoaded', start);
-  return { api, refresh, renderQr, onEvent, connectEvents, stop: () => clearInterval(timer) };
+  return { api, refresh, onEvent, connectEvents, sessions, isLive: () => live };
 })();

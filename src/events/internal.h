@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 
 #include "core/buf.h"
+#include "curluv/curluv.h"
 #include "events/events.h"
 #include "events/outbox.h"
 #include "ws/ws.h"
@@ -45,19 +46,13 @@ typedef struct wg_transfer {
     struct wg_transfer *prev, *next;
     wg_events *ev;
     CURL *easy;
+    wg_curluv_xfer x; /* x.easy == easy while running */
     struct curl_slist *headers;
     wg_delivery d;
     uint64_t start_ns;
     size_t resp_len;
     char errbuf[CURL_ERROR_SIZE];
 } wg_transfer;
-
-typedef struct wg_curl_sock {
-    uv_poll_t poll;
-    struct wg_curl_sock *prev, *next;
-    wg_events *ev;
-    curl_socket_t fd;
-} wg_curl_sock;
 
 enum { WG__SUB_SSE = 1, WG__SUB_WS = 2 };
 
@@ -97,12 +92,10 @@ struct wg_events {
     int closing;
 
     /* webhooks */
-    CURLM *multi;
-    uv_timer_t curl_timer;
+    wg_curluv *curl; /* counts as one handle in open_handles until closed */
     uv_timer_t pump_timer;
     uv_timer_t flush_timer;
     wg_transfer *transfers;
-    wg_curl_sock *socks;
     int64_t flush_start; /* > 0 while flushing */
     void (*flush_done)(void *);
     void *flush_ud;

@@ -1,11 +1,9 @@
 /*
  * webhook.c - signed webhook delivery from the outbox with libcurl multi on the libuv loop.
  *
- * Transport: curl's "multi_socket" API (https://curl.se/libcurl/c/libcurl-multi.html): curl
- * tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION -> one uv_poll each) and when to
- * call it back (CURLMOPT_TIMERFUNCTION -> one uv_timer); we call curl_multi_socket_action on
- * readiness or timeout and read finished transfers with curl_multi_info_read. No thread of our
- * own; the multi handle keeps connections alive between deliveries to the same receiver.
+ * Transport: libcurl multi on the loop through src/curluv (shared with the backup uploader). No
+ * thread of our own; the multi handle keeps connections alive between deliveries to the same
+ * receiver.
  *
  * Pump: a uv timer that claims due deliveries from the outbox (marking them in flight, so a
  * crash re-sends rather than loses them) up to max_inflight, starts one POST each, and re-arms
@@ -109,108 +107,6 @@ const char *wg_webhook_outcome_name(int outcome)
     }
 }
 
-/* ---- curl multi on libuv ---- */
-
-static void check_done(wg_events *ev);
-
-static void on_sock_closed(uv_handle_t *h)
-{
-    wg_curl_sock *s = h->data;
-    wg_events *ev = s->ev;
-
-    wa_free(s);
-    wg__handle_released(ev);
-}
-
-static void sock_release(wg_events *ev, wg_curl_sock *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        ev->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    uv_poll_stop(&s->poll);
-    uv_close((uv_handle_t *)&s->poll, on_sock_closed);
-}
-
-static void on_sock_ready(uv_poll_t *p, int status, int events)
-{
-    wg_curl_sock *s = p->data;
-    wg_events *ev = s->ev;
-    int flags = 0, running;
-
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(ev->multi, s->fd, flags, &running);
-    check_done(ev);
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    wg_events *ev = userp;
-    wg_curl_sock *s = socketp;
-    int events = 0;
-
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            curl_multi_assign(ev->multi, fd, NULL);
-            sock_release(ev, s);
-        }
-        return 0;
-    }
-    if (!s) {
-        s = wa_calloc(1, sizeof *s);
-        if (!s)
-            return -1;
-        if (uv_poll_init_socket(ev->loop, &s->poll, fd) != 0) {
-            wa_free(s);
-            return -1;
-        }
-        ev->open_handles++;
-        s->poll.data = s;
-        s->ev = ev;
-        s->fd = fd;
-        s->next = ev->socks;
-        if (ev->socks)
-            ev->socks->prev = s;
-        ev->socks = s;
-        curl_multi_assign(ev->multi, fd, s);
-    }
-    if (what & CURL_POLL_IN)
-        events |= UV_READABLE;
-    if (what & CURL_POLL_OUT)
-        events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_sock_ready);
-    return 0;
-}
-
-static void on_curl_timer(uv_timer_t *t)
-{
-    wg_events *ev = t->data;
-    int running;
-
-    curl_multi_socket_action(ev->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(ev);
-}
-
-static int on_curl_timerfn(CURLM *multi, long timeout_ms, void *userp)
-{
-    wg_events *ev = userp;
-
-    (void)multi;
-    if (timeout_ms < 0)
-        uv_timer_stop(&ev->curl_timer);
-    else /* 0 means "as soon as possible": from the loop, never from inside this callback */
-        uv_timer_start(&ev->curl_timer, on_curl_timer, (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
 /* ---- transfers ---- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -257,6 +153,8 @@ static int add_header(struct curl_slist **list, const char *name, const char *va
     return 0;
 }
 
+static void on_transfer_done(wg_curluv_xfer *x, CURLcode result);
+
 static int transfer_start(wg_events *ev, wg_target *tg, wg_delivery *d)
 {
     wg_transfer *t;
@@ -301,12 +199,10 @@ static int transfer_start(wg_events *ev, wg_target *tg, wg_delivery *d)
     curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "wagate-webhook/1");
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)ev->opts.attempt_timeout_ms);
     curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)ev->opts.connect_timeout_ms);
-    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     if (ev->opts.ca_file)
         curl_easy_setopt(t->easy, CURLOPT_CAINFO, ev->opts.ca_file);
     t->start_ns = uv_hrtime();
@@ -314,7 +210,10 @@ static int transfer_start(wg_events *ev, wg_target *tg, wg_delivery *d)
     if (ev->transfers)
         ev->transfers->prev = t;
     ev->transfers = t;
-    if (curl_multi_add_handle(ev->multi, t->easy) != CURLM_OK) {
+    t->x.easy = t->easy;
+    t->x.done = on_transfer_done;
+    t->x.user_data = t;
+    if (wg_curluv_add(ev->curl, &t->x) != 0) {
         transfer_unlink(ev, t);
         goto fail;
     }
@@ -411,32 +310,16 @@ static void transfer_done(wg_events *ev, wg_transfer *t, CURLcode result)
     }
 }
 
-static void check_done(wg_events *ev)
+static void on_transfer_done(wg_curluv_xfer *x, CURLcode result)
 {
-    CURLMsg *m;
-    int left, any = 0;
+    wg_transfer *t = x->user_data;
+    wg_events *ev = t->ev;
 
-    while ((m = curl_multi_info_read(ev->multi, &left))) {
-        wg_transfer *t;
-        char *priv = NULL;
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        t = (wg_transfer *)(void *)priv;
-        if (!t)
-            continue;
-        {
-            CURLcode result = m->data.result; /* m is invalid after remove_handle */
-            curl_multi_remove_handle(ev->multi, t->easy);
-            transfer_unlink(ev, t);
-            ev->stats.inflight--;
-            transfer_done(ev, t, result);
-            transfer_free(t);
-            any = 1;
-        }
-    }
-    if (any)
-        wg__webhook_kick(ev);
+    transfer_unlink(ev, t);
+    ev->stats.inflight--;
+    transfer_done(ev, t, result);
+    transfer_free(t);
+    wg__webhook_kick(ev);
 }
 
 /* ---- pump ---- */
@@ -507,7 +390,7 @@ static void abort_transfers(wg_events *ev)
     int64_t now = wg__now_ms();
 
     while ((t = ev->transfers)) {
-        curl_multi_remove_handle(ev->multi, t->easy);
+        wg_curluv_remove(ev->curl, &t->x);
         transfer_unlink(ev, t);
         ev->stats.inflight--;
         wg_outbox_unclaim(ev->ob, t->d.seq, t->d.target, now);
@@ -552,24 +435,21 @@ void wg__webhook_flush_start(wg_events *ev, unsigned timeout_ms)
 
 /* ---- lifecycle ---- */
 
+static void on_curl_closed(void *ud)
+{
+    wg__handle_released(ud);
+}
+
 int wg__webhook_init(wg_events *ev)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return WA_EIO;
-    ev->multi = curl_multi_init();
-    if (!ev->multi) {
-        curl_global_cleanup();
-        return WA_EIO;
-    }
-    curl_multi_setopt(ev->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(ev->multi, CURLMOPT_SOCKETDATA, ev);
-    curl_multi_setopt(ev->multi, CURLMOPT_TIMERFUNCTION, on_curl_timerfn);
-    curl_multi_setopt(ev->multi, CURLMOPT_TIMERDATA, ev);
-    uv_timer_init(ev->loop, &ev->curl_timer);
+    int rc = wg_curluv_new(ev->loop, &ev->curl);
+
+    if (rc)
+        return rc;
     uv_timer_init(ev->loop, &ev->pump_timer);
     uv_timer_init(ev->loop, &ev->flush_timer);
-    ev->curl_timer.data = ev->pump_timer.data = ev->flush_timer.data = ev;
-    ev->open_handles += 3;
+    ev->pump_timer.data = ev->flush_timer.data = ev;
+    ev->open_handles += 3; /* the two timers and the curl glue */
     return 0;
 }
 
@@ -578,18 +458,10 @@ void wg__webhook_shutdown(wg_events *ev)
     if (ev->flush_start)
         flush_finish(ev);
     abort_transfers(ev);
-    /* detach our polls from the sockets of cached connections before curl closes them, and stop
-     * curl from calling back while it cleans up */
-    while (ev->socks)
-        sock_release(ev, ev->socks);
-    if (ev->multi) {
-        curl_multi_setopt(ev->multi, CURLMOPT_SOCKETFUNCTION, NULL);
-        curl_multi_setopt(ev->multi, CURLMOPT_TIMERFUNCTION, NULL);
-        curl_multi_cleanup(ev->multi);
-        ev->multi = NULL;
-        curl_global_cleanup();
+    if (ev->curl) {
+        wg_curluv_close(ev->curl, on_curl_closed, ev);
+        ev->curl = NULL;
     }
-    wg__handle_close(ev, (uv_handle_t *)&ev->curl_timer);
     wg__handle_close(ev, (uv_handle_t *)&ev->pump_timer);
     wg__handle_close(ev, (uv_handle_t *)&ev->flush_timer);
 }

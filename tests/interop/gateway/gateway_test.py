@@ -151,7 +151,7 @@ def main():
         st, _, body = request(port, "GET", "/api/sessions", key=key)
         check("nothing created by bad input", json.loads(body) == {"sessions": []}, body)
         check("no stray files in DATA_DIR", sorted(os.listdir(data)) ==
-              sorted(f for f in os.listdir(data) if f.startswith(("wagate.db", "libwa.db")) or f == "api_key"),
+              sorted(f for f in os.listdir(data) if f.startswith(("wagate.db", "libwa.db", "events.db")) or f == "api_key"),
               os.listdir(data))
 
         # unknown routes

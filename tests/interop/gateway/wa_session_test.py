@@ -8,9 +8,20 @@
 #   shows a new QR); logout from the phone; FAILED after MAX_RECONNECT_FAILURES failed attempts
 #   in a row when the server goes away; delete purges the account from the store; bad input
 #   changes nothing; the metrics count the connections.
+# Events (src/events through the daemon): a webhook receiver (http.server on loopback, WEBHOOK_URL
+#   with WEBHOOK_SECRET) gets a correctly signed session.status event when a session reaches
+#   WORKING, and so do a WebSocket client (X-Api-Key header) and an SSE client (?api_key=, as a
+#   browser sends it; after the restart it resumes with Last-Event-ID, no gap, no repeat); the
+#   receiver is taken down while statuses change, once without and once across a restart of
+#   wagate: every event arrives after it returns, none twice; at the end the receiver has every
+#   event the stream saw, each once, each signed.
 #   wa_session_test.py <wagate> <wasim>
 # SPDX-License-Identifier: GPL-3.0-or-later
+import base64
+import hashlib
+import hmac
 import http.client
+import http.server
 import json
 import os
 import re
@@ -19,12 +30,17 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import struct
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 
 WAGATE, WASIM = sys.argv[1], sys.argv[2]
-KEY = "interop-key-0123456789abcdef"
+# with characters that must be percent-encoded in ?api_key= (generated keys are base64)
+KEY = "interop+key/0123456789abcdef=="
+WEBHOOK_SECRET = "whsec-interop-0123456789"
 passed = failed = 0
 
 
@@ -168,6 +184,209 @@ def store_accounts(data):
         db.close()
 
 
+# ---- events: webhook receiver, WebSocket and SSE clients ---------------------------------------
+
+class Receiver:
+    """Webhook receiver on loopback; can be taken down (connection refused) and brought back on
+    the same port. Records every POST with its signature checked."""
+
+    def __init__(self, port, secret):
+        self.port, self.secret = port, secret.encode()
+        self.got = []  # dicts: id, event, session, status, sig_ok, headers_ok, body
+        self.lock = threading.Lock()
+        self.server = None
+
+    def start(self):
+        rx = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                ts = self.headers.get("X-Wagate-Timestamp", "")
+                sig = self.headers.get("X-Wagate-Signature", "")
+                want = "sha256=" + hmac.new(rx.secret, ts.encode() + b"." + body,
+                                            hashlib.sha256).hexdigest()
+                try:
+                    env = json.loads(body)
+                except ValueError:
+                    env = {}
+                rec = {"id": env.get("id"), "event": env.get("event"),
+                       "session": env.get("session"), "payload": env.get("payload") or {},
+                       "sig_ok": hmac.compare_digest(sig, want)
+                       and abs(time.time() - int(ts or 0)) < 300,
+                       "headers_ok": self.headers.get("X-Wagate-Event-Id") == env.get("id")
+                       and self.headers.get("X-Wagate-Event") == env.get("event")
+                       and self.path == "/hook"
+                       and self.headers.get("Content-Type", "").startswith("application/json")}
+                with rx.lock:
+                    rx.got.append(rec)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def events(self):
+        with self.lock:
+            return list(self.got)
+
+    def find(self, session, status):
+        return [e for e in self.events() if e["event"] == "session.status"
+                and e["session"] == session and e["payload"].get("status") == status]
+
+
+class WsStream(threading.Thread):
+    """GET /api/events as a WebSocket (RFC 6455 by hand: handshake, unmasked server frames,
+    ping -> pong, close)."""
+
+    def __init__(self, base, path, headers):
+        super().__init__(daemon=True)
+        host, port = base.replace("http://", "").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+        for k, v in headers.items():
+            req += f"{k}: {v}\r\n"
+        self.sock.sendall((req + "\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            if not chunk:
+                break
+            head += chunk
+        self.head = head.decode("latin-1")
+        accept = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in
+                (line.partition(":") for line in self.head.split("\r\n")[1:] if line)}
+        self.ok = self.head.startswith("HTTP/1.1 101") and \
+            hdrs.get("sec-websocket-accept") == accept
+        self.events, self.close_code, self.ended = [], None, False
+        self.sock.settimeout(None)
+
+    def recv_exact(self, n):
+        b = b""
+        while len(b) < n:
+            c = self.sock.recv(n - len(b))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+
+    def send_frame(self, opcode, payload):
+        mask = os.urandom(4)
+        hdr = bytes([0x80 | opcode, 0x80 | len(payload)]) + mask  # control frames: < 126
+        self.sock.sendall(hdr + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def run(self):
+        buf = b""
+        try:
+            while True:
+                b0, b1 = self.recv_exact(2)
+                op, n = b0 & 0x0F, b1 & 0x7F
+                if b1 & 0x80:  # a server never masks
+                    self.close_code = -1
+                    break
+                if n == 126:
+                    n = struct.unpack(">H", self.recv_exact(2))[0]
+                elif n == 127:
+                    n = struct.unpack(">Q", self.recv_exact(8))[0]
+                data = self.recv_exact(n)
+                if op in (0, 1):
+                    buf += data
+                    if b0 & 0x80:
+                        self.events.append(json.loads(buf))
+                        buf = b""
+                elif op == 9:
+                    self.send_frame(10, data)
+                elif op == 8:
+                    self.close_code = struct.unpack(">H", data[:2])[0] if len(data) >= 2 else 0
+                    self.send_frame(8, data[:2])
+                    break
+        except (EOFError, OSError):
+            pass
+        self.ended = True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class SseStream(threading.Thread):
+    """GET /api/events with Accept: text/event-stream; records (id, envelope) pairs."""
+
+    def __init__(self, base, path, last_id=None):
+        super().__init__(daemon=True)
+        host, port = base.replace("http://", "").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        h = {"Accept": "text/event-stream"}
+        if last_id:
+            h["Last-Event-ID"] = last_id
+        self.conn.request("GET", path, headers=h)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.ctype = self.resp.getheader("Content-Type", "")
+        self.conn.sock.settimeout(None)
+        self.events, self.ended = [], False
+
+    def run(self):
+        ev_id, data = None, []
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    break
+                line = line.decode().rstrip("\n")
+                if line.startswith("id:"):
+                    ev_id = line[3:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip(" "))
+                elif line == "" and data:
+                    env = json.loads("\n".join(data))
+                    self.events.append((ev_id, env))
+                    ev_id, data = None, []
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        self.ended = True
+
+    def last_id(self):
+        return self.events[-1][0] if self.events else None
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+
+
+def statuses(envs, session):
+    return [e["payload"]["status"] for e in envs
+            if e["event"] == "session.status" and e["session"] == session]
+
+
+def open_streams(base):
+    ws = WsStream(base, "/api/events?events=session.status", {"X-Api-Key": KEY})
+    ws.start()
+    sse = SseStream(base, "/api/events?api_key=" + urllib.parse.quote(KEY, safe=""))
+    sse.start()
+    return ws, sse
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="wagate_wa_")
     data = os.path.join(tmp, "data")
@@ -180,8 +399,16 @@ def main():
         root = root.decode().strip()
         check("wasim root key", st == 200 and len(root) == 64, root)
 
-        gw, base = start_wagate(tmp, data, port, ws, root)
+        rx = Receiver(free_port(), WEBHOOK_SECRET)
+        rx.start()
+        hook_env = {"WEBHOOK_URL": f"http://127.0.0.1:{rx.port}/hook",
+                    "WEBHOOK_SECRET": WEBHOOK_SECRET}
+        gw, base = start_wagate(tmp, data, port, ws, root, hook_env)
         procs.append(gw)
+        wsc, sse = open_streams(base)
+        check("WebSocket stream opened with X-Api-Key", wsc.ok, wsc.head)
+        check("SSE stream opened with ?api_key=", sse.status == 200
+              and sse.ctype.startswith("text/event-stream"), (sse.status, sse.ctype))
         st, ready, _ = request(base, "GET", "/ready", key=None)
         check("/ready: libwa backend, connected to WhatsApp",
               ready and ready["backend"] == "libwa" and ready["connected_to_whatsapp"] is True,
@@ -196,9 +423,13 @@ def main():
               qr)
         st, j, _ = request(base, "GET", "/api/sessions/alice/qr?format=json")
         check("GET qr?format=json", st == 200 and j["qr"] == qr and j["status"] == "SCAN_QR", j)
-        st, j, _ = request(base, "GET", "/api/sessions/alice/qr?format=png")
-        check("GET qr?format=png: 501 until QR images are built in",
-              st == 501 and err_code(j) == "not_implemented", j)
+        check("... with the PNG in base64", j and base64.b64decode(j.get("png_base64", ""))
+              .startswith(b"\x89PNG\r\n\x1a\n"), j)
+        st, _, png = request(base, "GET", "/api/sessions/alice/qr?format=png")
+        check("GET qr?format=png: the same PNG", st == 200 and png == base64.b64decode(j["png_base64"]),
+              (st, png[:16]))
+        st, _, term = request(base, "GET", "/api/sessions/alice/qr?format=terminal")
+        check("GET qr?format=terminal: UTF-8 blocks", st == 200 and "\u2588" in term.decode(), st)
         check("status SCAN_QR", session(base, "alice")["status"] == "SCAN_QR")
         st, j, _ = post_ctl(ctl, "/phones/15550001234/scan", {"qr": qr})
         device = (j or {}).get("device", "")
@@ -215,16 +446,88 @@ def main():
         check("pair-code on a paired session 409", st == 409 and err_code(j) == "already_paired", j)
         check("store account created for the session", "alice" in store_accounts(data))
 
+        # --- events: the WORKING status by webhook, WebSocket and SSE -------------------------
+        hooks = wait_for(lambda: rx.find("alice", "WORKING"), 10)
+        check("webhook: one session.status WORKING event for alice", hooks and len(hooks) == 1,
+              rx.events())
+        h = hooks[0] if hooks else {}
+        check("... correctly signed (HMAC-SHA256 of timestamp.body, recent timestamp)",
+              h.get("sig_ok"), h)
+        check("... with the X-Wagate-Event-Id and X-Wagate-Event headers", h.get("headers_ok"), h)
+        check("... payload {status, me}", h.get("payload", {}).get("me", {}).get("jid") == device
+              and h["payload"]["me"].get("lid", "").endswith("@lid"), h)
+        got = wait_for(lambda: [e for e in wsc.events if e["session"] == "alice"
+                                and e["payload"].get("status") == "WORKING"], 5)
+        check("WebSocket stream: the same event", got and got[0]["id"] == h.get("id"), wsc.events)
+        got = wait_for(lambda: [e for _, e in sse.events if e["session"] == "alice"
+                                and e["payload"].get("status") == "WORKING"], 5)
+        check("SSE stream: the same event", got and got[0]["id"] == h.get("id"), sse.events)
+        check("SSE: id: lines carry the envelope ids", sse.events
+              and all(i == e["id"] for i, e in sse.events), sse.events)
+        check("alice's statuses in order: STARTING, SCAN_QR, STARTING (515), WORKING",
+              statuses([e for _, e in sse.events], "alice")
+              == ["STARTING", "SCAN_QR", "STARTING", "WORKING"], sse.events)
+        check("WebSocket filter ?events=session.status", wsc.events and
+              all(e["event"] == "session.status" for e in wsc.events), wsc.events)
+
+        # --- the webhook receiver down while statuses change ----------------------------------
+        rx.stop()
+        st, j, _ = request(base, "POST", "/api/sessions", {"name": "dora"})
+        check("receiver down: create dora", st == 201 and get_qr(base, "dora"), j)
+        dora = wait_for(lambda: [e["id"] for _, e in sse.events if e["session"] == "dora"]
+                        if statuses([e for _, e in sse.events], "dora") == ["STARTING", "SCAN_QR"]
+                        else None, 5)
+        check("... its events (STARTING, SCAN_QR) published", dora, sse.events)
+        m = wait_for(lambda: (lambda v: v if v and float(v.group(1)) >= 1 else None)(re.search(
+            r'^wagate_webhook_deliveries_total\{result="failure"\} (\S+)',
+            request(base, "GET", "/metrics", key=None)[2].decode(), re.M)), 5)
+        check("... delivery attempts failed (metrics)", m, m)
+        time.sleep(1.0)
+        check("... nothing delivered meanwhile", not [e for e in rx.events()
+                                                      if e["session"] == "dora"], rx.events())
+        rx.start()
+        got = wait_for(lambda: (lambda ids: ids if set(dora or []) <= set(ids) else None)(
+            [e["id"] for e in rx.events() if e["session"] == "dora"]), 15)
+        check("receiver back: dora's events arrive", got, rx.events())
+        check("... each once", got and sorted(got) == sorted(dora), got)
+
+        # --- down again, across a restart: the outbox keeps the event ------------------------
+        rx.stop()
+        st, j, _ = request(base, "POST", "/api/sessions/dora/stop")
+        check("receiver down: stop dora", st == 200, j)
+        stopped = wait_for(lambda: [e["id"] for _, e in sse.events if e["session"] == "dora"
+                                    and e["payload"]["status"] == "STOPPED"], 5)
+        check("... STOPPED published", stopped, sse.events)
+
         # --- restart: WORKING again from the store ---------------------------------------
         rc, took = gw.stop()
         check("SIGTERM: exit 0 within 8 s", rc == 0 and took < 8, (rc, took))
+        check("SIGTERM: the WebSocket stream closed with 1001 (going away)",
+              wait_for(lambda: wsc.ended, 3) and wsc.close_code == 1001, wsc.close_code)
+        check("SIGTERM: the SSE stream ended", wait_for(lambda: sse.ended, 3))
+        wsc.close()
+        sse.close()
         logs1 = gw.text()
-        gw, base = start_wagate(tmp, data, port, ws, root)
+        gw, base = start_wagate(tmp, data, port, ws, root, hook_env)
         procs.append(gw)
+        # resume where the stream stopped, as a browser's EventSource does
+        sse2 = SseStream(base, "/api/events?api_key=" + urllib.parse.quote(KEY, safe=""),
+                         last_id=sse.last_id())
+        sse2.start()
+        rx.start()
+        got = wait_for(lambda: [e for e in rx.events() if e["id"] in (stopped or [])], 15)
+        check("receiver back after the restart: dora's STOPPED arrives, once",
+              got and len(got) == 1 and got[0]["sig_ok"], rx.events())
         s = wait_status(base, "alice", "WORKING")
         check("after a restart alice is WORKING again", s, session(base, "alice"))
         check("... as the same device", s and s.get("me", {}).get("jid") == device, s)
         check("... without re-pairing (no QR shown)", "SCAN_QR" not in gw.text(), gw.text()[-2000:])
+        got = wait_for(lambda: statuses([e for _, e in sse2.events], "alice")[:2]
+                       == ["STARTING", "WORKING"], 5)
+        check("SSE resumed with Last-Event-ID: alice's STARTING, WORKING at boot", got,
+              sse2.events)
+        check("... nothing seen before repeated", not {e["id"] for _, e in sse2.events}
+              & {e["id"] for _, e in sse.events}, sse2.events)
         st, j, _ = request(ctl, "GET", "/phones/15550001234", key=None)
         check("the phone still has one linked device",
               st == 200 and [d["id"] for d in j["devices"]] == [0, 1], j)
@@ -332,10 +635,36 @@ def main():
         check("delete purged carol's account from the store", "carol" not in store_accounts(data),
               store_accounts(data))
 
+        # --- every event reached the webhook, once ------------------------------------------------
+        # both sides settle (the stream's reader thread and the webhook pump run on their own),
+        # the last event first: carol's STOPPED, published by the delete
+        wait_for(lambda: "STOPPED" in statuses([e for _, e in sse2.events], "carol"), 5)
+        ok = wait_for(lambda: {e["id"] for _, e in sse.events + sse2.events}
+                      == {e["id"] for e in rx.events()}, 20)
+        seen = [e["id"] for _, e in sse.events + sse2.events]
+        check("SSE: no event twice across the resume", len(seen) == len(set(seen)), seen)
+        delivered = [e["id"] for e in rx.events()]
+        check(f"webhook: every event the stream saw arrived ({len(seen)})",
+              set(seen) <= set(delivered), set(seen) - set(delivered))
+        check("webhook: none twice", len(delivered) == len(set(delivered)),
+              [i for i in set(delivered) if delivered.count(i) > 1])
+        check("webhook: nothing the stream did not see", set(delivered) <= set(seen),
+              set(delivered) - set(seen))
+        check("webhook: every delivery signed and labelled",
+              all(e["sig_ok"] and e["headers_ok"] for e in rx.events()), rx.events())
+        check("carol's FAILED and STOPPED (deleted) reached the webhook",
+              ok and rx.find("carol", "FAILED") and rx.find("carol", "STOPPED"),
+              (ok, [e for e in rx.events() if e["session"] == "carol"],
+               [e for _, e in sse2.events if e["session"] == "carol"]))
+
         rc, took = gw.stop()
         check("final SIGTERM: exit 0 within 8 s", rc == 0 and took < 8, (rc, took))
+        sse2.close()
+        rx.stop()
         logs = logs1 + gw.text()
-        check("the API key never reaches the logs", KEY not in logs)
+        check("the API key never reaches the logs", KEY not in logs
+              and urllib.parse.quote(KEY, safe="") not in logs)
+        check("the webhook secret never reaches the logs", WEBHOOK_SECRET not in logs)
     finally:
         for p in procs:
             p.stop(signal.SIGKILL)

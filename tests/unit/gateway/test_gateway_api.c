@@ -3,8 +3,13 @@
  * types, unknown fields, path-traversal names: each a 4xx and nothing changed), 404/405/413/
  * 501, MAX_CONNECTIONS (429), the memory governor (503 and trims, on fixture cgroup files),
  * sessions restarted from the database after a restart, /health, /ready, /metrics, dashboard,
- * the QR route in each format, pairing by code (the request suspended until the backend
- * reports the code, fails, times out, the session is deleted or the gateway shuts down).
+ * the QR route in each format (the images compared with src/qr's own rendering), pairing by
+ * code (the request suspended until the backend reports the code, fails, times out, the
+ * session is deleted or the gateway shuts down), events: session.status published on every
+ * status change and read back over SSE with the key in ?api_key= (accepted on GET /api/events
+ * only), session webhooks set and dropped with their session, webhook metrics, and a shutdown
+ * with a stream client connected, and one with a webhook delivery that never finishes (bounded
+ * flush, /metrics served meanwhile, the delivery kept for the next start).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,9 +29,11 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "gateway.h"
 #include "logging.h"
+#include "qr/qr.h"
 #include "session.h"
 #include "wa/error.h"
 
@@ -160,7 +170,8 @@ typedef struct result {
 
 typedef struct job {
     int port;
-    const char *method, *path, *key, *body;
+    const char *method, *path, *key, *body, *accept;
+    long timeout_ms; /* 0: 10 s; else a timeout is not a failure (streams) */
     size_t body_len;
     result *res;
     uv_async_t *done;
@@ -194,6 +205,7 @@ static void run_job(void *arg)
 {
     job *j = arg;
     CURL *c = curl_easy_init();
+    CURLcode rc;
     char url[512], hdr[256];
     struct curl_slist *hdrs = NULL;
 
@@ -206,6 +218,10 @@ static void run_job(void *arg)
         hdrs = curl_slist_append(hdrs, hdr);
     }
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    if (j->accept) {
+        snprintf(hdr, sizeof hdr, "Accept: %s", j->accept);
+        hdrs = curl_slist_append(hdrs, hdr);
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     if (j->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
@@ -215,8 +231,12 @@ static void run_job(void *arg)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, j->res);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, j->res);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    if (curl_easy_perform(c) == CURLE_OK)
+    if (j->timeout_ms)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, j->timeout_ms);
+    else
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    rc = curl_easy_perform(c);
+    if (rc == CURLE_OK || (j->timeout_ms && rc == CURLE_OPERATION_TIMEDOUT))
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->res->status);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
@@ -238,8 +258,10 @@ typedef struct fixture {
     int use_fixture_memory;
 } fixture;
 
-static result *http(fixture *f, const char *method, const char *path, const char *key,
-                    const char *body)
+/* A request with an Accept header and a timeout after which the answer so far counts (for event
+ * streams); the loop runs meanwhile. */
+static result *http_ex(fixture *f, const char *method, const char *path, const char *key,
+                       const char *body, const char *accept, long timeout_ms)
 {
     static result res;
     uv_thread_t th;
@@ -247,6 +269,8 @@ static result *http(fixture *f, const char *method, const char *path, const char
     job j = {0};
 
     memset(&res, 0, sizeof res);
+    j.accept = accept;
+    j.timeout_ms = timeout_ms;
     uv_async_init(&f->loop, &done, on_done);
     j.port = wg_gateway_port(f->gw);
     j.method = method;
@@ -262,6 +286,12 @@ static result *http(fixture *f, const char *method, const char *path, const char
     uv_close((uv_handle_t *)&done, NULL);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     return &res;
+}
+
+static result *http(fixture *f, const char *method, const char *path, const char *key,
+                    const char *body)
+{
+    return http_ex(f, method, path, key, body, NULL, 0);
 }
 
 #define GET(path)        http(f, "GET", path, KEY, NULL)
@@ -540,7 +570,7 @@ static void test_validation(void **state)
     /* a good one with every option: secrets are not echoed */
     r = POST("/api/sessions", "{\"name\":\"full\",\"start\":false,\"proxy\":"
                               "\"socks5://user:hunter2@127.0.0.1:1080\",\"webhook\":{\"url\":"
-                              "\"https://hooks.example/x\",\"events\":[\"message\",\"session."
+                              "\"https://127.0.0.1:9/x\",\"events\":[\"message\",\"session."
                               "status\"],\"secret\":\"whsec-abcdef\"}}");
     assert_int_equal(r->status, 201);
     assert_null(strstr(r->body, "hunter2"));
@@ -787,6 +817,9 @@ static void test_qr(void **state)
     fixture *f = *state;
     result *r;
     json_t *j;
+    uint8_t *png;
+    char *b64, *term;
+    size_t png_len, term_len, i;
 
     f->backend.report_qr = 1;
     gw_start(f);
@@ -801,10 +834,31 @@ static void test_qr(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "qr")), QR_TEXT);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "SCAN_QR");
     json_decref(j);
-    /* images: not built in yet */
-    expect_error(GET("/api/sessions/q/qr"), 501, "not_implemented");
-    expect_error(GET("/api/sessions/q/qr?format=png"), 501, "not_implemented");
-    expect_error(GET("/api/sessions/q/qr?format=terminal"), 501, "not_implemented");
+    /* images: the same bytes src/qr makes of the text */
+    assert_int_equal(wg_qr_png(QR_TEXT, WG_QR_DEFAULT_SCALE, WG_QR_DEFAULT_MARGIN, &png, &png_len),
+                     0);
+    assert_int_equal(wg_qr_png_base64(QR_TEXT, WG_QR_DEFAULT_SCALE, WG_QR_DEFAULT_MARGIN, &b64), 0);
+    assert_int_equal(wg_qr_terminal(QR_TEXT, WG_QR_INK_LIGHT, &term, &term_len), 0);
+    j = body_json(GET("/api/sessions/q/qr?format=json"));
+    assert_string_equal(json_string_value(json_object_get(j, "png_base64")), b64);
+    json_decref(j);
+    for (i = 0; i < 2; i++) {
+        r = GET(i ? "/api/sessions/q/qr?format=png" : "/api/sessions/q/qr"); /* png: the default */
+        assert_int_equal(r->status, 200);
+        assert_non_null(strstr(r->headers, "Content-Type: image/png\r\n"));
+        assert_int_equal(r->len, png_len);
+        assert_memory_equal(r->body, png, png_len);
+        assert_memory_equal(r->body, "\x89PNG\r\n\x1a\n", 8);
+    }
+    r = GET("/api/sessions/q/qr?format=terminal");
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->headers, "Content-Type: text/plain; charset=utf-8\r\n"));
+    assert_int_equal(r->len, term_len);
+    assert_memory_equal(r->body, term, term_len);
+    assert_non_null(strstr(r->body, "\xe2\x96\x88")); /* U+2588 full block */
+    wa_free(png);
+    wa_free(b64);
+    wa_free(term);
     r = GET("/api/sessions/q/qr?format=svg");
     expect_error(r, 400, "invalid_field");
     assert_non_null(strstr(r->body, "\"field\":\"format\""));
@@ -919,6 +973,229 @@ static void test_pair_code(void **state)
     assert_true(r->status == 503 || r->status == 0);
 }
 
+/* ---- events ---- */
+
+#define SSE       "text/event-stream"
+#define SINCE_ALL "00000000000000000000000000" /* replay from the first stored event */
+
+static void on_run_for(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+/* Run the loop for ms milliseconds (webhook attempts, timers). */
+static void run_for(fixture *f, unsigned ms)
+{
+    uv_timer_t t;
+
+    uv_timer_init(&f->loop, &t);
+    uv_timer_start(&t, on_run_for, ms, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    while ((hay = strstr(hay, needle))) {
+        n++;
+        hay += strlen(needle);
+    }
+    return n;
+}
+
+/* The value of a metric sample line "name value" (-1 if absent). */
+static double metric(const char *text, const char *series)
+{
+    char needle[256];
+    const char *p;
+
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    p = strstr(text, needle);
+    return p ? strtod(p + strlen(needle), NULL) : -1;
+}
+
+static void test_events(void **state)
+{
+    fixture *f = *state;
+    wg_events_stats st;
+    result *r;
+
+    f->backend.report_working = 1;
+    gw_start(f);
+    assert_non_null(f->gw->events);
+    /* STOPPED -> WORKING (with me), WORKING -> STOPPED: one session.status event each */
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"e1\"}")->status, 201);
+    assert_int_equal(POST("/api/sessions/e1/stop", NULL)->status, 200);
+    wg_events_get_stats(f->gw->events, &st);
+    assert_int_equal(st.published, 2);
+
+    /* SSE with the key as ?api_key= (what a browser's EventSource does), replayed from the
+     * outbox */
+    r = http_ex(f, "GET", "/api/events?since=" SINCE_ALL "&api_key=" KEY, NULL, NULL, SSE, 700);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->headers, "Content-Type: text/event-stream"));
+    assert_int_equal(count_of(r->body, "\"event\":\"session.status\""), 2);
+    assert_int_equal(count_of(r->body, "\"session\":\"e1\""), 2);
+    assert_non_null(strstr(r->body, "\"status\":\"WORKING\""));
+    assert_non_null(strstr(r->body, "\"me\":{\"jid\":\"15550001111:1@s.whatsapp.net\",\"lid\":"
+                                    "\"123456789:1@lid\"}"));
+    assert_non_null(strstr(r->body, "\"status\":\"STOPPED\""));
+    /* the WORKING event comes first */
+    assert_true(strstr(r->body, "\"status\":\"WORKING\"") <
+                strstr(r->body, "\"status\":\"STOPPED\""));
+    /* filters pass through: no event of another session */
+    r = http_ex(f, "GET", "/api/events?session=other&since=" SINCE_ALL, KEY, NULL, SSE, 400);
+    assert_int_equal(r->status, 200);
+    assert_null(strstr(r->body, "session.status"));
+
+    /* the query key: wrong, missing, or anywhere else than GET /api/events */
+    expect_error(http_ex(f, "GET", "/api/events?api_key=wrong-key-0123456789", NULL, NULL, SSE, 0),
+                 403, "forbidden");
+    expect_error(http_ex(f, "GET", "/api/events?api_key=", NULL, NULL, SSE, 0), 401,
+                 "unauthorized");
+    expect_error(http_ex(f, "GET", "/api/events", NULL, NULL, SSE, 0), 401, "unauthorized");
+    expect_error(http(f, "GET", "/api/sessions?api_key=" KEY, NULL, NULL), 401, "unauthorized");
+    expect_error(http(f, "POST", "/api/events?api_key=" KEY, NULL, "{}"), 401, "unauthorized");
+    expect_error(http(f, "POST", "/api/events", KEY, "{}"), 405, "method_not_allowed");
+    /* neither a WebSocket upgrade nor Accept: text/event-stream */
+    expect_error(GET("/api/events"), 406, "not_acceptable");
+    expect_error(http_ex(f, "GET", "/api/events?events=nope", KEY, NULL, SSE, 0), 400,
+                 "invalid_field");
+
+    /* a session webhook: its deliveries wait in the outbox while nothing listens (port 1) */
+    r = POST("/api/sessions", "{\"name\":\"h\",\"webhook\":{\"url\":\"http://127.0.0.1:1/hook\","
+                              "\"secret\":\"s3cret\",\"events\":[\"session.status\"]}}");
+    assert_int_equal(r->status, 201);
+    run_for(f, 300);
+    wg_events_get_stats(f->gw->events, &st);
+    assert_int_equal(st.published, 3);
+    assert_int_equal(st.pending, 1);
+    assert_true(st.attempts >= 1);
+    assert_int_equal(st.delivered, 0);
+    /* every attempt is counted in the metrics */
+    r = http(f, "GET", "/metrics", NULL, NULL);
+    assert_true(metric(r->body, "wagate_webhook_deliveries_total{result=\"failure\"}") >= 1);
+    assert_true(metric(r->body, "wagate_webhook_deliveries_total{result=\"success\"}") == 0);
+    assert_true(metric(r->body, "wagate_webhook_delivery_duration_seconds_count") >= 1);
+    assert_true(metric(r->body, "wagate_webhook_events_failed_total") == 0);
+    /* ... and they go with the session */
+    assert_int_equal(http(f, "DELETE", "/api/sessions/h", KEY, NULL)->status, 200);
+    wg_events_get_stats(f->gw->events, &st);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(wg_events_remove_webhook(f->gw->events, "h", 0), WA_ENOTFOUND);
+
+    /* refused creations leave no target behind: an existing name, a backend failure */
+    expect_error(
+        POST("/api/sessions", "{\"name\":\"e1\",\"webhook\":{\"url\":\"http://127.0.0.1:1/x\"}}"),
+        409, "session_exists");
+    assert_int_equal(wg_events_remove_webhook(f->gw->events, "e1", 0), WA_ENOTFOUND);
+    f->backend.fail_start = 1;
+    expect_error(POST("/api/sessions",
+                      "{\"name\":\"broken\",\"webhook\":{\"url\":\"http://127.0.0.1:1/x\"}}"),
+                 500, "backend_error");
+    assert_int_equal(wg_events_remove_webhook(f->gw->events, "broken", 0), WA_ENOTFOUND);
+    f->backend.fail_start = 0;
+
+    /* a restart sets the targets again: the stored sessions' and WEBHOOK_URL's */
+    assert_int_equal(
+        POST("/api/sessions",
+             "{\"name\":\"k\",\"start\":false,\"webhook\":{\"url\":\"http://127.0.0.1:1/k\"}}")
+            ->status,
+        201);
+    gw_stop(f);
+    snprintf(f->cfg.webhook_url, sizeof f->cfg.webhook_url, "http://127.0.0.1:1/global");
+    gw_start(f);
+    assert_int_equal(wg_events_remove_webhook(f->gw->events, "k", 0), 0);
+    assert_int_equal(wg_events_remove_webhook(f->gw->events, NULL, 0), 0);
+    assert_int_equal(wg_events_remove_webhook(f->gw->events, "e1", 0), WA_ENOTFOUND);
+    /* the events of before the restart are still there to replay */
+    r = http_ex(f, "GET", "/api/events?session=e1&since=" SINCE_ALL, KEY, NULL, SSE, 400);
+    assert_int_equal(count_of(r->body, "\"event\":\"session.status\""), 2);
+}
+
+/* SIGTERM with a stream client connected: the hub ends the stream before the HTTP server stops
+ * (libmicrohttpd must not stop with a suspended connection), well within the deadline. */
+static void test_shutdown_with_stream(void **state)
+{
+    fixture *f = *state;
+    uv_timer_t t;
+    uint64_t t0;
+    result *r;
+
+    gw_start(f);
+    uv_timer_init(&f->loop, &t);
+    t.data = f;
+    uv_timer_start(&t, on_shutdown_timer, 200, 0);
+    t0 = uv_hrtime();
+    r = http_ex(f, "GET", "/api/events", KEY, NULL, SSE, 5000);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, ": wagate event stream"));
+    /* ended by the server, not by the client's 5 s timeout */
+    assert_true(uv_hrtime() - t0 < 3000000000ull);
+    assert_true(f->gw->shutting_down);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_null(f->gw->events);
+    assert_null(f->gw->http);
+}
+
+/* SIGTERM with a webhook delivery in flight to a receiver that never answers: the flush waits
+ * WG_SHUTDOWN_FLUSH_MS at most, the HTTP server keeps serving /health and /metrics meanwhile
+ * (503 on the API), and the delivery stays in the outbox for the next start. */
+static void test_shutdown_flush(void **state)
+{
+    fixture *f = *state;
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof sa;
+    wg_events_stats st;
+    uint64_t t0, ms;
+    result *r;
+    int lfd;
+
+    /* a listener that never accepts: connections complete in the backlog, no answer comes */
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
+    snprintf(f->cfg.webhook_url, sizeof f->cfg.webhook_url, "http://127.0.0.1:%d/hook",
+             ntohs(sa.sin_port));
+
+    f->backend.report_working = 1;
+    gw_start(f);
+    assert_int_equal(POST("/api/sessions", "{\"name\":\"w\"}")->status, 201);
+    run_for(f, 100);
+    wg_events_get_stats(f->gw->events, &st);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.inflight, 1);
+
+    t0 = uv_hrtime();
+    wg_gateway_shutdown(f->gw);
+    r = http(f, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\nwagate_health_ok "));
+    assert_int_equal(http(f, "GET", "/health", NULL, NULL)->status, 200);
+    expect_error(GET("/api/sessions"), 503, "shutting_down");
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ms = (uv_hrtime() - t0) / 1000000;
+    assert_null(f->gw->http);
+    assert_true(ms >= WG_SHUTDOWN_FLUSH_MS - 100 && ms < WG_SHUTDOWN_FLUSH_MS + 2000);
+    wg_gateway_free(f->gw);
+    f->gw = NULL;
+
+    /* the delivery waited in the outbox: it and the new WORKING of the restarted session */
+    gw_start(f);
+    wg_events_get_stats(f->gw->events, &st);
+    assert_int_equal(st.published, 1);
+    assert_int_equal(st.pending, 2);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -934,6 +1211,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generated_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pair_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_with_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_flush, setup, teardown),
     };
     int rc;
 
