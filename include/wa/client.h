@@ -32,8 +32,31 @@
  *   403 banned, 405 client version refused, 411 downgrade -> stop with the reason
  *   pairing refs exhausted, pairing refused, bad certificate chain -> stop
  *
+ * MESSAGING (end-to-end encrypted, Signal over libsignal-protocol-c, state in the wa_store)
+ *   Receiving: every <message> is decrypted in order (1:1 sessions and group sender keys, for
+ *   phone-number and LID senders alike: one Signal state per device, keyed by the LID once it
+ *   is known), unpadded and decoded; then, in this order:
+ *     1. the new Signal state and the message id (with its plaintext) commit in one store
+ *        transaction;
+ *     2. the `message` callback runs;
+ *     3. the id is marked handed over; 4. the receipt and the ack leave.
+ *   The server keeps a message until its receipt, so a process that dies anywhere in 1-4 gets
+ *   it again at the next login: a redelivered id is recognised and not decrypted again; if it
+ *   had not been handed over yet, its committed plaintext is (a crash inside the callback
+ *   itself, after the application acted on it, can repeat it: at-least-once there, exactly
+ *   once everywhere else). Messages that cannot be decrypted raise `decrypt_failed` and send a
+ *   retry receipt (the sender rebuilds the session and re-sends; asked again, with our keys, if
+ *   no re-send comes); malformed content is nacked. Neither affects the connection or any
+ *   other session.
+ *   Sending: wa_client_send_* return the message id at once; the `sent` callback reports the
+ *   server's ack (or the failure). Device lists (usync), prekey bundles and our sender keys
+ *   are fetched and distributed as needed; a retry receipt from a peer device is honoured from
+ *   the store's recent sends.
+ *
  * MEMORY: an idle connected client keeps its struct, the stream (TLS engine), the wire's
- * transport keys and one timer; buffers are freed when empty, keys stay in the store.
+ * transport keys and one timer; buffers are freed when empty, keys stay in the store. After
+ * messaging it also keeps its Signal handle, device-list and group caches (bounded) until the
+ * connection ends.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -106,6 +129,137 @@ typedef struct wa_client_config {
     int dict_version;             /* binary node dictionary; 0 = 3 */
 } wa_client_config;
 
+/* ---- messaging (part 2) --------------------------------------------------------------------- */
+
+#define WA_CLIENT_MSG_ID_MAX   64 /* a message id with its NUL ("3EB0" + 18 hex digits sent) */
+#define WA_CLIENT_MENTIONS_MAX 64
+
+/* What an incoming message carries (wa_client_message.kind). */
+enum wa_client_msg_kind {
+    WA_MSG_TEXT = 1, /* text (conversation or extended text; quoted/mentions may be set) */
+    WA_MSG_REACTION, /* text = the emoji ("" removes a reaction), target_* = the message */
+    WA_MSG_EDIT,     /* text = the new text, target_id = the edited message */
+    WA_MSG_REVOKE,   /* delete for everyone: target_id = the deleted message */
+    WA_MSG_OTHER,    /* another content type: see raw */
+};
+
+/* An incoming end-to-end encrypted message, decrypted, its state committed to the store. Every
+ * string is valid during the callback only; absent ones are "" (never NULL). */
+typedef struct wa_client_message {
+    const char *id;
+    const char *chat;       /* the conversation: the peer's user JID (1:1) or the group JID */
+    const char *sender;     /* the sending device as the stanza named it (PN or LID form) */
+    const char *sender_pn;  /* the sender's phone-number user JID when known */
+    const char *sender_lid; /* the sender's LID user JID when known */
+    const char *push_name;
+    int64_t timestamp; /* unix seconds (the stanza's t) */
+    int from_me;       /* sent by another device of this account (chat = its recipient) */
+    int offline;       /* delivered from the server's offline queue */
+    int kind;          /* enum wa_client_msg_kind */
+    const char *text;
+    const char *quoted_id; /* reply: the quoted message id, its sender and text */
+    const char *quoted_sender;
+    const char *quoted_text;
+    const char *const *mentions; /* mentioned JIDs */
+    size_t n_mentions;
+    const char *target_id; /* reaction / edit / revoke: the message it is about */
+    const char *target_sender;
+    int target_from_me;
+    const uint8_t *raw; /* the serialized Message protobuf (after unwrapping) */
+    size_t raw_len;
+} wa_client_message;
+
+/* Receipt kinds (wa_client_receipt.type). */
+enum wa_client_receipt_type {
+    WA_RECEIPT_DELIVERED = 1,
+    WA_RECEIPT_READ, /* read (or read-self: another device of ours read it) */
+    WA_RECEIPT_PLAYED,
+    WA_RECEIPT_RETRY, /* the peer could not decrypt: the client re-sends by itself */
+    WA_RECEIPT_OTHER,
+};
+
+typedef struct wa_client_receipt {
+    int type;              /* enum wa_client_receipt_type */
+    const char *type_name; /* the stanza's type ("" for a delivery) */
+    const char *chat;      /* 1:1: the peer's user JID; groups: the group */
+    const char *from;      /* the device that sent the receipt */
+    const char *const *ids;
+    size_t n_ids;
+    int64_t timestamp;
+} wa_client_receipt;
+
+/* Why a message could not be handed over (wa_client_decrypt_failure). The client has already
+ * answered: a retry receipt (the sender re-sends) or, past the retry limit, an ack. */
+typedef struct wa_client_decrypt_failure {
+    const char *id;
+    const char *chat;
+    const char *sender;
+    const char *enc_type; /* "pkmsg", "msg", "skmsg" or "" */
+    int err;              /* WA_E* */
+    const char *reason;   /* readable: "no session", "invalid MAC ...", "bad padding", ... */
+    int retry_count;      /* the count of the retry receipt sent (0: none sent) */
+} wa_client_decrypt_failure;
+
+/* Options of a send (NULL = none). */
+typedef struct wa_client_send_opts {
+    const char *id;              /* message id to use; NULL = a new "3EB0..." id */
+    const char *quoted_id;       /* reply to this message */
+    const char *quoted_sender;   /* its sender (JID; NULL: the chat peer) */
+    const char *quoted_text;     /* its text (shown in the reply; optional) */
+    const char *const *mentions; /* JIDs mentioned in the text ("@NUMBER" in it) */
+    size_t n_mentions;
+} wa_client_send_opts;
+
+/* One result of wa_client_check_phones. */
+typedef struct wa_client_contact {
+    const char *phone; /* as asked (digits) */
+    const char *jid;   /* "NUMBER@s.whatsapp.net" */
+    int exists;        /* 1: on WhatsApp */
+    const char *lid;   /* the LID user JID when the server told it, else "" */
+} wa_client_contact;
+
+/* ---- groups --------------------------------------------------------------------------------- */
+
+/* A member of a group, or one participant of an add/remove/promote/demote. */
+typedef struct wa_client_group_participant {
+    const char *jid; /* the member's user JID as the server names it */
+    const char *lid; /* its LID user JID when given, else "" */
+    int admin;       /* 0 member, 1 admin, 2 superadmin */
+    int error;       /* participant operations: 0 done, else the server's code (403, 404, 409) */
+} wa_client_group_participant;
+
+/* Group metadata (create / metadata answers), or the outcome of a participant operation
+ * (then only jid and participants are set). */
+typedef struct wa_client_group {
+    const char *jid; /* "120363...@g.us" */
+    const char *subject;
+    const char *creator;
+    int64_t creation;
+    const wa_client_group_participant *participants;
+    size_t n_participants;
+} wa_client_group;
+
+/* Answer of a group call: err 0 and g, or err WA_E* (WA_EPROTO: the server refused, WA_ECLOSED:
+ * the connection ended first) and g NULL. */
+typedef void (*wa_client_group_cb)(wa_client *c, int err, const wa_client_group *g,
+                                   void *user_data);
+
+/* A change to a group someone else made (a w:gp2 notification). */
+typedef struct wa_client_group_update {
+    const char *jid;     /* the group */
+    const char *action;  /* "create", "add", "remove", "promote", "demote", "subject", "leave",
+                            or the notification's child tag */
+    const char *actor;   /* who did it ("" when not given) */
+    const char *subject; /* create / subject: the (new) subject, else "" */
+    const char *const *participants; /* add / remove / promote / demote: who */
+    size_t n_participants;
+    int64_t timestamp;
+} wa_client_group_update;
+
+/* Answer of wa_client_check_phones: err 0 and n results, or err WA_E* (then n == 0). */
+typedef void (*wa_client_check_cb)(wa_client *c, int err, const wa_client_contact *res, size_t n,
+                                   void *user_data);
+
 /* Every callback is optional (NULL) and takes user_data last. */
 typedef struct wa_client_callbacks {
     /* A QR text to show (a new one as refs rotate: first after 60 s, then every 20 s). */
@@ -123,6 +277,18 @@ typedef struct wa_client_callbacks {
      * Return 1 to take it over (the client then neither handles nor acks it), 0 to let the
      * client go on. */
     int (*stanza)(wa_client *c, const struct wa_node *node, void *user_data);
+    /* A message (after its decryption was committed; its receipt leaves after this returns). */
+    void (*message)(wa_client *c, const wa_client_message *m, void *user_data);
+    /* A receipt for messages we sent (delivered, read, ...). */
+    void (*receipt)(wa_client *c, const wa_client_receipt *r, void *user_data);
+    /* An incoming message could not be decrypted or decoded. */
+    void (*decrypt_failed)(wa_client *c, const wa_client_decrypt_failure *f, void *user_data);
+    /* A send finished: err 0 once the server acknowledged message id, else why it failed
+     * (WA_ETIMEDOUT, WA_ECLOSED: the connection ended first, WA_ENOTFOUND: no device of the
+     * peer, WA_EPROTO: the server refused it, ...). */
+    void (*sent)(wa_client *c, const char *id, int err, void *user_data);
+    /* A group changed (someone else's action; our own come back through their callbacks). */
+    void (*group_update)(wa_client *c, const wa_client_group_update *u, void *user_data);
 } wa_client_callbacks;
 
 /* Create a client for account cfg->account of `store` (created in the store if missing).
@@ -155,6 +321,65 @@ int wa_client_rotate_signed_prekey(wa_client *c);
 /* Send a stanza on the logged-in connection (for later parts). 0, WA_ESTATE when not
  * connected, encoder errors. */
 int wa_client_send_node(wa_client *c, const struct wa_node *node);
+
+/* ---- sending (connected clients only) ----------------------------------------------------
+ * A send encrypts for every device of the peer and every other device of ours (fetching device
+ * lists and prekey bundles as needed), sends one stanza and reports the server's ack through
+ * the `sent` callback. id_out (WA_CLIENT_MSG_ID_MAX bytes) receives the message id at once.
+ * `to` / `chat` is a user JID ("NUMBER@s.whatsapp.net", "LID@lid") or a bare phone number.
+ * Returns 0, WA_ESTATE (not connected), WA_EINVAL (bad JID, empty text), WA_ELIMIT (too many
+ * sends in flight: WA_CLIENT_MAX_SENDS), WA_ENOMEM. */
+#define WA_CLIENT_MAX_SENDS 64
+int wa_client_send_text(wa_client *c, const char *to, const char *text,
+                        const wa_client_send_opts *opts, char *id_out);
+/* React to message target_id (sent by target_sender, or by us when target_from_me) with emoji
+ * ("" removes the reaction). */
+int wa_client_send_reaction(wa_client *c, const char *chat, const char *target_id,
+                            const char *target_sender, int target_from_me, const char *emoji,
+                            char *id_out);
+/* Edit our message target_id to text. */
+int wa_client_send_edit(wa_client *c, const char *chat, const char *target_id, const char *text,
+                        char *id_out);
+/* Delete our message target_id for everyone. */
+int wa_client_send_revoke(wa_client *c, const char *chat, const char *target_id, char *id_out);
+
+/* Read receipts for messages of chat (ids[0..n), n >= 1), sent by sender (a device JID in
+ * groups; NULL in 1:1). 0, WA_ESTATE, WA_EINVAL. */
+int wa_client_mark_read(wa_client *c, const char *chat, const char *sender, const char *const *ids,
+                        size_t n);
+
+/* Ask which phone numbers (digits, with country code) are on WhatsApp (usync contact query).
+ * The answer comes through cb (once; also on failure). 0, WA_ESTATE, WA_EINVAL, WA_ELIMIT (n >
+ * WA_CLIENT_CHECK_MAX or too many queries in flight). */
+#define WA_CLIENT_CHECK_MAX 256
+int wa_client_check_phones(wa_client *c, const char *const *phones, size_t n, wa_client_check_cb cb,
+                           void *user_data);
+
+/* ---- groups (connected clients only) ---------------------------------------------------------
+ * Messages to a group: wa_client_send_text & co. with the group JID ("120363...@g.us"). The
+ * first send (and the first after a member was removed) distributes our sender key to every
+ * member device; later ones reach the devices that did not have it yet (new members, new
+ * devices) - a new member reads what follows, and only that.
+ * Each call answers through cb (once). 0, WA_ESTATE, WA_EINVAL, WA_ELIMIT (more than
+ * WA_CLIENT_GROUP_OPS_MAX calls in flight, or too many participants), WA_ENOMEM. */
+#define WA_CLIENT_GROUP_OPS_MAX   8
+#define WA_CLIENT_GROUP_BATCH_MAX 256 /* participants in one create / add / remove */
+/* Create a group with us as superadmin and the given members (user JIDs or phone numbers). */
+int wa_client_group_create(wa_client *c, const char *subject, const char *const *participants,
+                           size_t n, wa_client_group_cb cb, void *user_data);
+/* The group's metadata. */
+int wa_client_group_metadata(wa_client *c, const char *group, wa_client_group_cb cb,
+                             void *user_data);
+enum wa_client_group_action {
+    WA_GROUP_ADD = 1,
+    WA_GROUP_REMOVE,
+    WA_GROUP_PROMOTE,
+    WA_GROUP_DEMOTE,
+};
+/* Add / remove / promote / demote participants (we must be an admin). */
+int wa_client_group_participants(wa_client *c, const char *group, int action,
+                                 const char *const *participants, size_t n, wa_client_group_cb cb,
+                                 void *user_data);
 
 /* The account's JID ("PHONE:DEVICE@s.whatsapp.net") once paired, else "". */
 const char *wa_client_jid(const wa_client *c);

@@ -1,7 +1,7 @@
 /*
  * wa/store.h - libwa's persistent state: one SQLite database holding any number of WhatsApp
- * accounts (credentials, prekeys, the PN<->LID map; later Signal sessions, sender keys and
- * message ids). Why one shared file: see the top of lib/store/store.h.
+ * accounts (credentials, prekeys, the PN<->LID map, Signal identities, sessions and sender keys,
+ * processed message ids and recent sends). Why one shared file: see the top of lib/store/store.h.
  *
  * Ownership and threading: a wa_store is one SQLite connection; use it from one thread (the
  * thread of the uv_loop whose clients use it). Several loop threads open one wa_store each on

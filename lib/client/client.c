@@ -52,62 +52,28 @@ enum {
     ST_CLOSING,
 };
 
-typedef struct pairing {
+typedef struct pairing pairing;
+typedef struct tls_ref tls_ref;
+
+struct pairing {
     char refs[WA__MAX_REFS][WA__REF_MAX + 1];
     unsigned nrefs, next;
     uint64_t deadline; /* current ref / code expiry; 0 once pair-success arrived */
     int link;          /* phone-code mode */
     wa__link lk;
-} pairing;
+};
 
-typedef struct tls_ref {
+struct tls_ref {
     struct tls_ref *next;
     char *ca_file; /* NULL = system store only */
     wa_tls_ctx *ctx;
     unsigned refs;
-} tls_ref;
-
-struct wa_client {
-    uv_loop_t *loop;
-    wa_store *store;
-    int64_t account;
-    void *user_data;
-    wa_client_callbacks cbs;
-    /* configuration */
-    char *account_name, *host, *path, *proxy, *push_name, *os_name, *phone;
-    uint16_t port;
-    uint8_t use_tls, dict, has_root;
-    uint8_t root[32];
-    uint32_t version[3];
-    unsigned keepalive_ms, connect_timeout_ms, iq_timeout_ms, backoff_base, backoff_max,
-        prekey_count;
-    tls_ref *tls;
-    /* state */
-    int state;
-    int started;
-    int freeing;
-    int timer_closed;
-    unsigned gen; /* changes on stop/free: code after a user callback checks it */
-    uv_timer_t timer;
-    wa_stream *stream;
-    wa_wire *wire;
-    uint64_t deadline; /* handshake deadline */
-    uint64_t retry_at;
-    uint64_t last_recv, next_ping;
-    wa__iq_table iqs;
-    unsigned attempts;
-    int was_connected;
-    int upload_busy;
-    int disc_reason, disc_code;
-    char disc_text[192];
-    char me_jid[WA_STORE_JID_MAX];
-    pairing *pair;
 };
 
 static void arm(wa_client *c);
 static void drop(wa_client *c, int reason, int code, const char *text);
 
-/* ---- shared TLS contexts (one SSL_CTX per CA file per process) ---------------------------- */
+/* ---- shared TLS contexts (one SSL_CTX per CA file per process) ------------------------------ */
 
 static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
 static tls_ref *tls_refs;
@@ -172,7 +138,7 @@ static void tls_put(tls_ref *r)
     pthread_mutex_unlock(&tls_lock);
 }
 
-/* ---- small helpers ----------------------------------------------------------------------- */
+/* ---- small helpers -------------------------------------------------------------------------- */
 
 static char *dup_str(const char *s)
 {
@@ -272,7 +238,7 @@ static void trace_node(const wa_client *c, const char *dir, const wa_node *n)
     wa_buf_cleanup(&b);
 }
 
-/* ---- sending ------------------------------------------------------------------------------- */
+/* ---- sending -------------------------------------------------------------------------------- */
 
 static void flush(wa_client *c)
 {
@@ -327,7 +293,43 @@ static int send_iq(wa_client *c, wa_node *iq, const char *id, int kind, uint64_t
     return rc;
 }
 
-/* ---- disconnect ---------------------------------------------------------------------------- */
+/* ---- services for the messaging files (client_int.h) ---------------------------------------- */
+
+int wa__client_send(wa_client *c, const wa_node *n)
+{
+    if (c->state != ST_CONNECTED && c->state != ST_LOGIN)
+        return WA_ESTATE;
+    return send_node(c, n);
+}
+
+int wa__client_send_iq(wa_client *c, wa_node *iq, const char *id, int kind, uint32_t arg)
+{
+    if (c->state != ST_CONNECTED && c->state != ST_LOGIN)
+        return WA_ESTATE;
+    return send_iq(c, iq, id, kind, c->iq_timeout_ms, arg);
+}
+
+int wa__client_alive(const wa_client *c, unsigned gen)
+{
+    return alive(c, gen);
+}
+
+uint64_t wa__client_now(const wa_client *c)
+{
+    return now_ms(c);
+}
+
+int64_t wa__client_unix(void)
+{
+    return (int64_t)(unix_ms() / 1000);
+}
+
+void wa__client_arm(wa_client *c)
+{
+    arm(c);
+}
+
+/* ---- disconnect ----------------------------------------------------------------------------- */
 
 static void release_connection(wa_client *c)
 {
@@ -351,6 +353,11 @@ static void maybe_free(wa_client *c)
     if (!c->freeing || c->stream || !c->timer_closed)
         return;
     release_connection(c);
+    /* requests still in flight go without callbacks (c->freeing: see their fail functions) */
+    wa__send_fail_all(c, WA_ECLOSED);
+    wa__check_fail_all(c, WA_ECLOSED);
+    wa__group_fail_all(c, WA_ECLOSED);
+    wa__e2e_release(c);
     tls_put(c->tls);
     wa_free(c->account_name);
     wa_free(c->host);
@@ -394,6 +401,16 @@ static void finished(wa_client *c, int err, const char *err_text)
     char text[sizeof c->disc_text];
 
     release_connection(c);
+    /* sends and contact queries in flight end with the connection (callbacks may stop or free
+     * the client: checked below) */
+    wa__send_fail_all(c, WA_ECLOSED);
+    if (alive(c, gen))
+        wa__check_fail_all(c, WA_ECLOSED);
+    if (alive(c, gen))
+        wa__group_fail_all(c, WA_ECLOSED);
+    wa__e2e_release(c);
+    if (!alive(c, gen))
+        return;
     if (!reason) {
         reason = wa__policy_reason_for_error(err ? err : WA_ECLOSED);
         code = wa__policy_code_for_reason(reason);
@@ -451,7 +468,7 @@ static void finished(wa_client *c, int err, const char *err_text)
     arm(c);
 }
 
-/* ---- pairing ------------------------------------------------------------------------------- */
+/* ---- pairing -------------------------------------------------------------------------------- */
 
 static void next_qr(wa_client *c)
 {
@@ -656,7 +673,7 @@ static void on_link_notification(wa_client *c, const wa_node *n)
     wa_free(cr);
 }
 
-/* ---- after login --------------------------------------------------------------------------- */
+/* ---- after login ---------------------------------------------------------------------------- */
 
 static void send_active(wa_client *c)
 {
@@ -750,8 +767,10 @@ static void on_success(wa_client *c, const wa_node *n)
     c->next_ping = now_ms(c) + c->keepalive_ms;
     if (lid && c->me_jid[0]) {
         wa_jid pn, l;
-        if (wa_jid_parse(c->me_jid, &pn) == 0 && wa_jid_parse(lid, &l) == 0 && wa_jid_is_lid(&l))
-            wa_store_lid_put(c->store, c->account, pn.user, l.user);
+        if (wa_jid_parse(c->me_jid, &pn) == 0 && wa_jid_parse(lid, &l) == 0 && wa_jid_is_lid(&l)) {
+            wa__e2e_learn(c, pn.user, l.user);
+            snprintf(c->me_lid, sizeof c->me_lid, "%s", lid);
+        }
     }
     wa_log_info(LOG, "[%s] logged in as %s", c->account_name, c->me_jid);
     wa_arena_init(&a, 4096);
@@ -827,6 +846,17 @@ static void on_iq_answer(wa_client *c, const wa__iq *q, const wa_node *iq)
             wa_log_warn(LOG, "[%s] the phone did not accept the pairing code (typo?): waiting",
                         c->account_name);
         break;
+    case WA__IQ_USYNC:
+    case WA__IQ_KEYS:
+    case WA__IQ_GROUP_META:
+        wa__send_iq_answer(c, q->kind, q->arg, iq);
+        break;
+    case WA__IQ_GROUP:
+        wa__group_answer(c, q->arg, iq);
+        break;
+    case WA__IQ_CONTACT:
+        wa__check_answer(c, q->arg, iq);
+        break;
     default: /* ping, rotate: nothing to do */
         break;
     }
@@ -894,7 +924,7 @@ static void on_ib(wa_client *c, const wa_node *ib)
     }
 }
 
-static void send_ack(wa_client *c, const wa_node *n)
+void wa__client_ack(wa_client *c, const wa_node *n)
 {
     wa_arena a;
     wa_node *ack;
@@ -912,16 +942,21 @@ static void on_notification(wa_client *c, const wa_node *n)
 {
     const char *type = wa_node_attr(n, "type"), *from = wa_node_attr(n, "from");
 
-    send_ack(c, n);
+    wa__client_ack(c, n);
     if (!type)
         return;
-    if (!strcmp(type, "encrypt") && from && !strcmp(from, WA__SERVER)) {
+    if (!strcmp(type, "encrypt") && from &&
+        (!strcmp(from, WA__SERVER_JID) || !strcmp(from, WA__SERVER))) {
         uint64_t count;
         if (wa_node_attr_u64(wa_node_child(n, "count"), "value", &count) == 0 &&
             count < WA__PREKEY_LOW && c->state == ST_CONNECTED)
             start_upload(c);
     } else if (!strcmp(type, "link_code_companion_reg") && c->state == ST_PAIRING) {
         on_link_notification(c, n);
+    } else if (!strcmp(type, "devices")) {
+        wa__devices_notification(c, n);
+    } else if (!strcmp(type, "w:gp2") && c->state == ST_CONNECTED) {
+        wa__group_notification(c, n);
     }
 }
 
@@ -951,12 +986,20 @@ static void on_node(wa_client *c, const wa_node *n)
         on_ib(c, n);
     } else if (wa_node_is(n, "notification")) {
         on_notification(c, n);
+    } else if (wa_node_is(n, "message") && (c->state == ST_CONNECTED || c->state == ST_LOGIN)) {
+        wa__recv_message(c, n);
+    } else if (wa_node_is(n, "receipt") && (c->state == ST_CONNECTED || c->state == ST_LOGIN)) {
+        wa__recv_receipt(c, n);
+    } else if (wa_node_is(n, "ack")) {
+        const char *cls = wa_node_attr(n, "class");
+        if (cls && !strcmp(cls, "message"))
+            wa__send_acked(c, n);
     } else if (wa_node_is(n, "message") || wa_node_is(n, "receipt") || wa_node_is(n, "call")) {
-        send_ack(c, n); /* part 2 handles messages through the stanza hook */
+        wa__client_ack(c, n);
     }
 }
 
-/* ---- stream callbacks ---------------------------------------------------------------------- */
+/* ---- stream callbacks ----------------------------------------------------------------------- */
 
 static void on_connect(wa_stream *s, int status, void *ud)
 {
@@ -1034,7 +1077,7 @@ static void on_close(wa_stream *s, int reason, void *ud)
     finished(c, reason, text);
 }
 
-/* ---- connecting ---------------------------------------------------------------------------- */
+/* ---- connecting ----------------------------------------------------------------------------- */
 
 static void connect_now(wa_client *c)
 {
@@ -1121,7 +1164,7 @@ out:
     }
 }
 
-/* ---- the timer ----------------------------------------------------------------------------- */
+/* ---- the timer ------------------------------------------------------------------------------ */
 
 static uint64_t min64(uint64_t a, uint64_t b)
 {
@@ -1155,6 +1198,8 @@ static void arm(wa_client *c)
     case ST_CONNECTED:
         next = min64(c->next_ping, dead_after(c));
         next = min64(next, wa__iq_next_deadline(&c->iqs));
+        next = min64(next, wa__send_next_deadline(c));
+        next = min64(next, wa__recv_next_deadline(c));
         if (c->pair && c->pair->deadline)
             next = min64(next, c->pair->deadline);
         break;
@@ -1231,6 +1276,13 @@ static void on_timer(uv_timer_t *t)
         }
         if (now >= c->next_ping)
             send_ping(c, now);
+        {
+            unsigned gen = c->gen;
+            wa__recv_expire(c, now);
+            wa__send_expire(c, now); /* may run user callbacks */
+            if (!alive(c, gen) || c->state == ST_CLOSING)
+                return;
+        }
         break;
     default:
         break;
@@ -1247,7 +1299,7 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_free(c);
 }
 
-/* ---- public API ---------------------------------------------------------------------------- */
+/* ---- public API ----------------------------------------------------------------------------- */
 
 int wa_client_new(uv_loop_t *loop, wa_store *store, const wa_client_config *cfg,
                   const wa_client_callbacks *cbs, void *user_data, wa_client **out)

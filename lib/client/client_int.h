@@ -2,10 +2,14 @@
  * client_int.h - internals of libwa's client (include/wa/client.h).
  *
  * Files: client.c (life cycle, the connection on wa_stream + wa_wire, the one timer, stanza
- * dispatch, reconnect), policy.c (what a disconnect means: reason, code, retry, backoff),
- * payload.c (ClientPayload for registration and login), keys.c (identity, registration id,
- * signed prekey, one-time prekeys), iq.c (ids, pending iqs with deadlines), stanzas.c
- * (builders of what the client sends), pair.c (QR texts, pair-success, phone-code crypto).
+ * dispatch, reconnect); messaging (part 2): sigstore.c (the wa_signal_store over the SQLite
+ * store), e2e.c (the Signal handle, addresses, PN<->LID), devices.c (usync device lists and
+ * their cache, contact queries), content.c (Message protobufs built and read), send.c (send
+ * jobs, retry receipts honoured), recv.c (messages and receipts received); policy.c (what a
+ * disconnect means: reason, code, retry, backoff), payload.c (ClientPayload for registration and
+ * login), keys.c (identity, registration id, signed prekey, one-time prekeys), iq.c (ids, pending
+ * iqs with deadlines), stanzas.c (builders of what the client sends), pair.c (QR texts,
+ * pair-success, phone-code crypto).
  *
  * Everything but client.c is sans-I/O (time is passed in, nodes are built into a caller's
  * arena), so it is unit-tested without a loop.
@@ -18,13 +22,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "bnode/node.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "jid/jid.h"
+#include "signal/signal.h"
 #include "store/store.h"
 #include "wa/client.h"
 
-/* ---- limits and protocol constants ---------------------------------------------------- */
+/* ---- limits and protocol constants ---------------------------------------------------------- */
 
 #define WA__DEADLINK_GRACE_MS     5000   /* Baileys: dead if nothing for interval + 5 s */
 #define WA__QR_FIRST_MS           60000  /* first ref lives 60 s */
@@ -32,7 +40,7 @@
 #define WA__PAIR_CODE_TTL_MS      180000 /* how long a phone code is waited for */
 #define WA__MAX_REFS              8      /* refs kept from one pair-device */
 #define WA__REF_MAX               128    /* longest ref accepted */
-#define WA__MAX_PENDING_IQS       8      /* iqs of our own in flight per connection */
+#define WA__MAX_PENDING_IQS       48     /* iqs of our own in flight per connection */
 #define WA__IQ_ID_MAX             32
 #define WA__PREKEY_LOW            5 /* upload when the server has this many or fewer */
 #define WA__PREKEY_UPLOAD_DEFAULT 50
@@ -49,8 +57,11 @@
 #define WA__PLATFORM_ID      "1" /* CompanionWebClientType CHROME (QR 5th field) */
 #define WA__PLATFORM_DISPLAY "Chrome (Mac OS)"
 #define WA__SERVER           "s.whatsapp.net"
+/* The server as an addressee (to=): the JID "@s.whatsapp.net" (JID_PAIR with an empty user on the
+ * wire, as Baileys and whatsmeow write it), not the bare token "s.whatsapp.net". */
+#define WA__SERVER_JID "@s.whatsapp.net"
 
-/* ---- policy.c ------------------------------------------------------------------------- */
+/* ---- policy.c ------------------------------------------------------------------------------- */
 
 /* What a stream:error or failure node means: reason (enum wa_disconnect_reason), the status
  * code and a static text. Unknown codes are WA_DISC_SERVER (5xx) or WA_DISC_PROTOCOL. */
@@ -67,7 +78,7 @@ int wa__policy_reason_for_error(int err);
 /* Default status code of a reason (for events): 515, 428, 408, ... */
 int wa__policy_code_for_reason(int reason);
 
-/* ---- payload.c ------------------------------------------------------------------------ */
+/* ---- payload.c ------------------------------------------------------------------------------ */
 
 typedef struct wa__payload_opts {
     uint32_t version[3]; /* app version */
@@ -81,7 +92,7 @@ int wa__parse_version(const char *s, uint32_t v[3]);
  * (devicePairingData). 0, WA_EINVAL (bad me_jid), WA_ENOMEM/WA_ELIMIT. */
 int wa__payload_build(const wa_store_creds *creds, const wa__payload_opts *o, wa_buf *out);
 
-/* ---- keys.c ------------------------------------------------------------------------------ */
+/* ---- keys.c --------------------------------------------------------------------------------- */
 
 /* Fresh credentials for an unpaired account: noise and identity key pairs, registration id
  * (1..16380), signed prekey id 1 signed over 0x05||pub, adv secret, next prekey id 1. */
@@ -98,7 +109,7 @@ int wa__keys_pending_prekeys(wa_store *s, int64_t account, const wa_store_creds 
 /* Rotation hook: a new signed prekey (id + 1) into *c (not saved). */
 int wa__keys_rotate_signed_prekey(wa_store_creds *c, int64_t now);
 
-/* ---- iq.c --------------------------------------------------------------------------------- */
+/* ---- iq.c ----------------------------------------------------------------------------------- */
 
 enum wa__iq_kind {
     WA__IQ_PING = 1,
@@ -109,6 +120,11 @@ enum wa__iq_kind {
     WA__IQ_LINK_HELLO,
     WA__IQ_LINK_FINISH,
     WA__IQ_OTHER,
+    WA__IQ_USYNC,      /* device lists for a send job (arg = job seq) */
+    WA__IQ_KEYS,       /* prekey bundles for a send job (arg = job seq) */
+    WA__IQ_CONTACT,    /* contact query (arg = query seq) */
+    WA__IQ_GROUP,      /* a group call of the application (arg = op seq) */
+    WA__IQ_GROUP_META, /* group metadata for a send job (arg = job seq) */
 };
 
 typedef struct wa__iq {
@@ -158,8 +174,7 @@ wa_node *wa__st_ack(wa_arena *a, const wa_node *n, const char *me_jid);
 /* <ib><unified_session id/></ib> for the given unix ms. */
 wa_node *wa__st_unified_session(wa_arena *a, uint64_t unix_ms);
 
-/* ---- pair.c -----------------------------------------------------------------------------------
- */
+/* ---- pair.c --------------------------------------------------------------------------------- */
 
 /* The QR text for ref: WA__QR_PREFIX ref,b64(noise),b64(identity),b64(adv),platform.
  * 0 or WA_ELIMIT. */
@@ -205,12 +220,276 @@ wa_node *wa__link_hello(wa_arena *a, const char *id, const wa__link *l,
 int wa__link_finish(const wa_node *notification, const wa__link *l, wa_store_creds *c, wa_arena *a,
                     const char *id, wa_node **iq);
 
-/* ---- helpers shared by the files --------------------------------------------------------------
- */
+/* ---- helpers shared by the files ------------------------------------------------------------ */
 
 /* Children with raw bytes content. */
 wa_node *wa__child_bytes(wa_arena *a, wa_node *parent, const char *tag, const void *p, size_t n);
 /* Big-endian bytes of v (len 1..4) as content of a new child. */
 wa_node *wa__child_be(wa_arena *a, wa_node *parent, const char *tag, uint32_t v, size_t len);
+
+/* ---- messaging limits (part 2) -------------------------------------------------------------- */
+
+#define WA__MAX_JOBS          WA_CLIENT_MAX_SENDS
+#define WA__MAX_CHECKS        8                   /* contact queries in flight */
+#define WA__DEVCACHE_MAX      256                 /* users whose device list is cached */
+#define WA__DEVCACHE_TTL_MS   (5 * 60000)         /* Baileys: 5 minutes */
+#define WA__DEVICES_MAX       64                  /* devices kept per user (more are ignored) */
+#define WA__FANOUT_MAX        WA_SIGNAL_BATCH_MAX /* devices one send encrypts for */
+#define WA__TEXT_MAX          65536               /* bytes of text in one message */
+#define WA__PLAIN_MAX         (1u << 20)          /* serialized Message we send or accept */
+#define WA__RETRY_MAX         5 /* retry receipts per incoming message (Baileys maxMsgRetryCount) */
+#define WA__RETRY_KEYS_FROM   2 /* retry count from which our keys ride along (Baileys) */
+#define WA__RETRY_TRACK       64         /* incoming message ids whose retry count is remembered */
+#define WA__RETRY_WAIT_MS     4000       /* no re-send this long after a retry receipt: ask again */
+#define WA__RESEND_TRACK      128        /* (our message, device) re-sends remembered */
+#define WA__RESEND_MAX        5          /* re-sends of one message to one device */
+#define WA__STANZA_MSG_MAX    (8u << 20) /* arena of one outgoing message stanza */
+#define WA__MSG_ID_HEX        18         /* "3EB0" + 18 upper-case hex digits, as WhatsApp Web */
+#define WA__GROUPCACHE_MAX    16         /* groups whose member list is cached */
+#define WA__GROUP_MEMBERS_MAX 1024       /* members taken from one group */
+
+/* ---- the client struct (shared by the client's files) --------------------------------------- */
+
+struct pairing;
+struct tls_ref;
+typedef struct wa__job wa__job;
+typedef struct wa__devcache wa__devcache;
+typedef struct wa__check wa__check;
+typedef struct wa__groups wa__groups;
+typedef struct wa__gop wa__gop;
+
+typedef struct wa__sigstore {
+    wa_store *store;
+    int64_t account;
+} wa__sigstore;
+
+/* An incoming message we asked to be re-sent (recv.c). */
+typedef struct wa__retry_seen {
+    char id[WA_CLIENT_MSG_ID_MAX];
+    char from[WA_JID_STR_MAX];
+    char participant[WA_JID_STR_MAX]; /* "" when absent */
+    char recipient[WA_JID_STR_MAX];   /* "" when absent */
+    char t[24];
+    unsigned count;    /* retry receipts sent */
+    uint64_t deadline; /* loop ms: ask again if no re-send came by then; 0: not waiting */
+} wa__retry_seen;
+
+struct wa_client {
+    uv_loop_t *loop;
+    wa_store *store;
+    int64_t account;
+    void *user_data;
+    wa_client_callbacks cbs;
+    /* configuration */
+    char *account_name, *host, *path, *proxy, *push_name, *os_name, *phone;
+    uint16_t port;
+    uint8_t use_tls, dict, has_root;
+    uint8_t root[32];
+    uint32_t version[3];
+    unsigned keepalive_ms, connect_timeout_ms, iq_timeout_ms, backoff_base, backoff_max,
+        prekey_count;
+    struct tls_ref *tls;
+    /* state */
+    int state;
+    int started;
+    int freeing;
+    int timer_closed;
+    unsigned gen; /* changes on stop/free: code after a user callback checks it */
+    uv_timer_t timer;
+    struct wa_stream *stream;
+    struct wa_wire *wire;
+    uint64_t deadline; /* handshake deadline */
+    uint64_t retry_at;
+    uint64_t last_recv, next_ping;
+    wa__iq_table iqs;
+    unsigned attempts;
+    int was_connected;
+    int upload_busy;
+    int disc_reason, disc_code;
+    char disc_text[192];
+    char me_jid[WA_STORE_JID_MAX];
+    struct pairing *pair;
+    /* messaging (part 2). Everything below is created on first use and released when the
+     * connection ends (send jobs fail with WA_ECLOSED), so an idle client holds none of it. */
+    wa__sigstore sigstore;
+    wa_signal *sig;
+    wa__devcache *devs;
+    wa__job *jobs[WA__MAX_JOBS];
+    uint32_t job_seq;
+    wa__check *checks[WA__MAX_CHECKS];
+    wa__retry_seen *retries; /* WA__RETRY_TRACK entries (ring) */
+    unsigned retries_next;
+    struct wa__resend_seen *resends; /* WA__RESEND_TRACK entries (ring) */
+    unsigned resends_next;
+    char me_lid[WA_STORE_JID_MAX];          /* "LID:DEVICE@lid" once known, else "" */
+    wa__groups *groups;                     /* group member lists (group.c) */
+    wa__gop *gops[WA_CLIENT_GROUP_OPS_MAX]; /* group calls in flight */
+};
+
+/* ---- client.c services for the messaging files ---------------------------------------------- */
+
+/* Send a stanza (traced). 0, WA_ESTATE when not connected, encoder errors. */
+int wa__client_send(wa_client *c, const wa_node *n);
+/* Send an iq of ours and track its answer (on_iq_answer dispatches by kind). */
+int wa__client_send_iq(wa_client *c, wa_node *iq, const char *id, int kind, uint32_t arg);
+/* Still the same life of the client after a user callback? */
+int wa__client_alive(const wa_client *c, unsigned gen);
+/* Loop time (ms) and wall-clock unix seconds. */
+uint64_t wa__client_now(const wa_client *c);
+int64_t wa__client_unix(void);
+/* Re-arm the timer (deadlines changed). */
+void wa__client_arm(wa_client *c);
+/* <ack/> for a stanza (message, receipt, notification, call). */
+void wa__client_ack(wa_client *c, const wa_node *n);
+
+/* ---- sigstore.c ----------------------------------------------------------------------------- */
+
+/* Fill every callback of *st (the batch load included) with the adapter over ss's account. */
+void wa__sigstore_bind(wa__sigstore *ss, wa_signal_store *st);
+
+/* ---- e2e.c ---------------------------------------------------------------------------------- */
+
+/* The Signal handle (created on first use). NULL on failure (logged). */
+wa_signal *wa__e2e_signal(wa_client *c);
+/* Release the handle and the per-connection messaging state (connection ended). */
+void wa__e2e_release(wa_client *c);
+/* The Signal address for a device JID: LID when the JID is a LID or its phone number's LID is
+ * known, else the phone number (one Signal state per device, whichever name it arrives under).
+ * 0, WA_EINVAL (not a user JID). */
+int wa__e2e_addr(wa_client *c, const wa_jid *device, wa_signal_addr *out);
+/* A PN user and its LID user (users without server or device) are the same person: remember it
+ * and move any Signal state kept under the phone number to the LID. 0 or WA_ESTORE. */
+int wa__e2e_learn(wa_client *c, const char *pn_user, const char *lid_user);
+/* The other form of a user JID (PN -> LID, LID -> PN) into out, when known. 0, WA_ENOTFOUND. */
+int wa__e2e_alt(wa_client *c, const wa_jid *user, wa_jid *out);
+/* Our own non-AD user JID in the PN (lid 0) or LID (lid 1) form. 0, WA_ENOTFOUND. */
+int wa__e2e_me(wa_client *c, int lid, wa_jid *out);
+/* Our device id (from me_jid). */
+uint16_t wa__e2e_my_device(const wa_client *c);
+/* The serialized ADVSignedDeviceIdentity (with the account key) into out. */
+int wa__e2e_device_identity(wa_client *c, wa_buf *out);
+/* Check a <device-identity> that came with a pkmsg from `sender`, whose identity key the pkmsg
+ * names (identity_pub): the account signature over 06 00 || details || identity_pub by the
+ * accountSignatureKey it carries. 0, WA_ECRYPTO, WA_EPROTOBUF. */
+int wa__e2e_check_device_identity(const uint8_t *adv, size_t len,
+                                  const uint8_t identity_pub[WA_SIGNAL_KEY_LEN]);
+/* The identity key a PreKeySignalMessage names (32 bytes, prefix stripped). 0 or WA_EPROTO. */
+int wa__e2e_pkmsg_identity(const uint8_t *ct, size_t len, uint8_t out[WA_SIGNAL_KEY_LEN]);
+
+/* ---- devices.c ------------------------------------------------------------------------------ */
+
+/* The cached device ids of user (non-AD user JID); fresh only (TTL). Returns the count (0..
+ * WA__DEVICES_MAX) into ids, or -1 when not cached. */
+int wa__devices_get(wa_client *c, const wa_jid *user, uint16_t *ids);
+/* Forget user's device list (both its PN and LID forms). */
+void wa__devices_forget(wa_client *c, const wa_jid *user);
+void wa__devices_clear(wa_client *c);
+/* A usync device query for users[0..n) (non-AD) into `a`; id is the iq id. */
+wa_node *wa__devices_query(wa_client *c, wa_arena *a, const char *id, const wa_jid *users,
+                           size_t n);
+/* Take a usync answer: cache every user's device list and learn PN<->LID pairs. 0 or
+ * WA_EPROTO (not a usync result). */
+int wa__devices_take(wa_client *c, const wa_node *iq);
+/* <notification type='devices'>: the sender's device list changed. */
+void wa__devices_notification(wa_client *c, const wa_node *n);
+/* Contact queries (wa_client_check_phones): the iq answer for query seq. */
+void wa__check_answer(wa_client *c, uint32_t seq, const wa_node *iq);
+void wa__check_fail_all(wa_client *c, int err);
+
+/* ---- group.c -------------------------------------------------------------------------------- */
+
+/* The cached members of group (non-AD user JIDs, borrowed until the next change of the cache):
+ * the count, or -1 when not cached (or stale). */
+int wa__group_members(wa_client *c, const wa_jid *group, const wa_jid **members);
+/* Ask the group's metadata for send job `seq` (answer: WA__IQ_GROUP_META). */
+int wa__group_query_for_job(wa_client *c, const wa_jid *group, uint32_t seq);
+/* Take a metadata answer into the cache. 0 or WA_EPROTO. */
+int wa__group_take(wa_client *c, const wa_node *iq);
+/* Answer of a group call (WA__IQ_GROUP). */
+void wa__group_answer(wa_client *c, uint32_t seq, const wa_node *iq);
+void wa__group_fail_all(wa_client *c, int err);
+/* <notification type='w:gp2'>. */
+void wa__group_notification(wa_client *c, const wa_node *n);
+void wa__group_clear(wa_client *c);
+/* Our sender key for group must change (a member left): drop it and the record of who had it,
+ * so that the next send distributes a new one to the members left. */
+void wa__group_rotate_key(wa_client *c, const char *group);
+/* Our own device's Signal address (the sender of our group messages). */
+int wa__group_own_addr(wa_client *c, wa_signal_addr *out);
+
+/* ---- content.c ------------------------------------------------------------------------------ */
+
+/* A message to send, serialized (a Message protobuf), with the stanza attributes it needs. */
+typedef struct wa__outgoing {
+    wa_buf plain;     /* serialized Message (capped at WA__PLAIN_MAX) */
+    const char *type; /* stanza type: "text", "reaction" */
+    const char *edit; /* stanza edit attribute: NULL, "1" (edit), "7" (revoke) */
+} wa__outgoing;
+
+/* Builders (chat: the conversation JID string as it goes into message keys). 0, WA_EINVAL,
+ * WA_ELIMIT, WA_ENOMEM. */
+int wa__content_text(wa__outgoing *o, const char *text, const wa_client_send_opts *opts,
+                     const char *chat);
+int wa__content_reaction(wa__outgoing *o, const char *chat, const char *target_id,
+                         const char *target_sender, int target_from_me, const char *emoji,
+                         int64_t now_ms);
+int wa__content_edit(wa__outgoing *o, const char *chat, const char *target_id, const char *text,
+                     int64_t now_ms);
+int wa__content_revoke(wa__outgoing *o, const char *chat, const char *target_id);
+/* Message { senderKeyDistributionMessage { groupId, axolotlSenderKeyDistributionMessage } },
+ * appended to out (appended to a serialized Message, it adds the field to it). */
+int wa__content_skdm(const char *group, const uint8_t *skdm, size_t len, wa_buf *out);
+/* Message { deviceSentMessage { destinationJid, message } } around a serialized Message. */
+int wa__content_dsm(const uint8_t *plain, size_t len, const char *destination, wa_buf *out);
+
+/* An incoming message's content, read from a serialized Message (deviceSentMessage and the
+ * FutureProof wrappers unwrapped). Strings point into the decoded message or static "". */
+typedef struct wa__incoming {
+    void *msg; /* the decoded Wa__Message (wa_proto_free) */
+    int kind;  /* enum wa_client_msg_kind */
+    const char *text;
+    const char *quoted_id, *quoted_sender, *quoted_text;
+    const char **mentions;
+    size_t n_mentions;
+    const char *target_id, *target_sender;
+    int target_from_me;
+    const char *dsm_destination; /* deviceSentMessage.destinationJid or NULL */
+    int has_content;             /* something for the application (not only protocol/SKDM) */
+    const uint8_t *skdm;         /* senderKeyDistributionMessage (group id in skdm_group) */
+    size_t skdm_len;
+    const char *skdm_group;
+} wa__incoming;
+
+/* Decode. 0, WA_EPROTOBUF, WA_EDEPTH, WA_ELIMIT. Free with wa__content_free. */
+int wa__content_read(const uint8_t *p, size_t len, wa__incoming *out);
+void wa__content_free(wa__incoming *in);
+
+/* A new message id like WhatsApp Web's: "3EB0" + 18 upper-case hex digits. */
+void wa__content_new_id(char id[WA_CLIENT_MSG_ID_MAX]);
+
+/* ---- send.c --------------------------------------------------------------------------------- */
+
+/* Start a send of o (taken over: o->plain is moved into the job) to chat. id_out receives the
+ * message id (opts id or a new one). 0, WA_ELIMIT (jobs full), WA_EINVAL, WA_ENOMEM. */
+int wa__send_start(wa_client *c, const wa_jid *chat, wa__outgoing *o, const char *id, char *id_out);
+/* An iq answer for a job (WA__IQ_USYNC / WA__IQ_KEYS); error nodes included. */
+void wa__send_iq_answer(wa_client *c, int kind, uint32_t seq, const wa_node *iq);
+/* <ack class='message'> from the server. */
+void wa__send_acked(wa_client *c, const wa_node *ack);
+/* <receipt type='retry'>: rebuild the session with that device and re-send. */
+void wa__send_retry(wa_client *c, const wa_node *receipt);
+/* Jobs whose server ack is overdue fail; the earliest deadline (UINT64_MAX: none). */
+void wa__send_expire(wa_client *c, uint64_t now);
+uint64_t wa__send_next_deadline(const wa_client *c);
+/* Every job fails with err (connection ended). */
+void wa__send_fail_all(wa_client *c, int err);
+
+/* ---- recv.c --------------------------------------------------------------------------------- */
+
+void wa__recv_message(wa_client *c, const wa_node *n);
+void wa__recv_receipt(wa_client *c, const wa_node *n);
+/* Messages whose re-send is overdue get the next retry receipt; the earliest deadline. */
+void wa__recv_expire(wa_client *c, uint64_t now);
+uint64_t wa__recv_next_deadline(const wa_client *c);
 
 #endif

@@ -179,7 +179,7 @@ int wa__pair_success(const wa_node *iq, wa_store_creds *c, wa_arena *a, wa_node 
 
     snprintf(kidx, sizeof kidx, "%u", ident->has_keyindex ? (unsigned)ident->keyindex : 0u);
     {
-        const char *kv_to = WA__SERVER;
+        const char *kv_to = WA__SERVER_JID;
         rep = wa_node_new(a, "iq");
         if (!rep || wa_node_set_attr(a, rep, "to", kv_to) ||
             wa_node_set_attr(a, rep, "type", "result") || wa_node_set_attr(a, rep, "id", id)) {
@@ -290,7 +290,7 @@ static wa_node *md_iq(wa_arena *a, const char *id)
 {
     wa_node *iq = wa_node_new(a, "iq");
 
-    if (!iq || wa_node_set_attr(a, iq, "to", WA__SERVER) ||
+    if (!iq || wa_node_set_attr(a, iq, "to", WA__SERVER_JID) ||
         wa_node_set_attr(a, iq, "type", "set") || wa_node_set_attr(a, iq, "id", id) ||
         wa_node_set_attr(a, iq, "xmlns", "md"))
         return NULL;

@@ -51,7 +51,7 @@ static wa_node *node(wa_arena *a, const char *tag, const char *const *kv)
 
 wa_node *wa__st_ping(wa_arena *a, const char *id)
 {
-    const char *kv[] = {"id", id, "to", WA__SERVER, "type", "get", "xmlns", "w:p", NULL};
+    const char *kv[] = {"id", id, "to", WA__SERVER_JID, "type", "get", "xmlns", "w:p", NULL};
     wa_node *n = node(a, "iq", kv);
 
     return n && wa_node_new_child(a, n, "ping") ? n : NULL;
@@ -59,7 +59,7 @@ wa_node *wa__st_ping(wa_arena *a, const char *id)
 
 wa_node *wa__st_prekey_count(wa_arena *a, const char *id)
 {
-    const char *kv[] = {"id", id, "xmlns", "encrypt", "type", "get", "to", WA__SERVER, NULL};
+    const char *kv[] = {"id", id, "xmlns", "encrypt", "type", "get", "to", WA__SERVER_JID, NULL};
     wa_node *n = node(a, "iq", kv);
 
     return n && wa_node_new_child(a, n, "count") ? n : NULL;
@@ -79,7 +79,7 @@ static wa_node *add_skey(wa_arena *a, wa_node *parent, const wa_store_creds *c)
 wa_node *wa__st_prekey_upload(wa_arena *a, const char *id, const wa_store_creds *c,
                               const wa_store_prekey *keys, size_t n)
 {
-    const char *kv[] = {"xmlns", "encrypt", "type", "set", "to", WA__SERVER, "id", id, NULL};
+    const char *kv[] = {"xmlns", "encrypt", "type", "set", "to", WA__SERVER_JID, "id", id, NULL};
     uint8_t type = 0x05;
     wa_node *iq = node(a, "iq", kv), *list;
     size_t i;
@@ -103,7 +103,7 @@ wa_node *wa__st_prekey_upload(wa_arena *a, const char *id, const wa_store_creds 
 
 wa_node *wa__st_rotate(wa_arena *a, const char *id, const wa_store_creds *c)
 {
-    const char *kv[] = {"id", id, "to", WA__SERVER, "type", "set", "xmlns", "encrypt", NULL};
+    const char *kv[] = {"id", id, "to", WA__SERVER_JID, "type", "set", "xmlns", "encrypt", NULL};
     wa_node *iq = node(a, "iq", kv), *rot;
 
     rot = iq ? wa_node_new_child(a, iq, "rotate") : NULL;
@@ -112,7 +112,7 @@ wa_node *wa__st_rotate(wa_arena *a, const char *id, const wa_store_creds *c)
 
 wa_node *wa__st_passive_active(wa_arena *a, const char *id)
 {
-    const char *kv[] = {"to", WA__SERVER, "xmlns", "passive", "type", "set", "id", id, NULL};
+    const char *kv[] = {"to", WA__SERVER_JID, "xmlns", "passive", "type", "set", "id", id, NULL};
     wa_node *n = node(a, "iq", kv);
 
     return n && wa_node_new_child(a, n, "active") ? n : NULL;
@@ -121,7 +121,7 @@ wa_node *wa__st_passive_active(wa_arena *a, const char *id)
 wa_node *wa__st_iq_result(wa_arena *a, const wa_node *iq)
 {
     const char *id = wa_node_attr(iq, "id");
-    const char *kv[] = {"to", WA__SERVER, "type", "result", "id", id, NULL};
+    const char *kv[] = {"to", WA__SERVER_JID, "type", "result", "id", id, NULL};
 
     if (!id)
         return NULL;

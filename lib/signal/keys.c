@@ -11,9 +11,12 @@
  */
 #include <string.h>
 
+#include <signal/session_pre_key.h>
+
 #include "core/util.h"
 #include "crypto/curve25519.h"
-#include "signal/signal.h"
+#include "crypto/provider.h"
+#include "signal/signal_int.h"
 #include "wa/error.h"
 
 int wa_signal_gen_keypair(wa_signal_keypair *out)
@@ -109,4 +112,66 @@ void wa_signal_make_bundle(wa_signal_bundle *out, uint32_t reg_id,
         out->prekey_id = prekey->id;
         memcpy(out->prekey_pub, prekey->kp.pub, WA_SIGNAL_KEY_LEN);
     }
+}
+
+/* Append a libsignal buffer to out (room reserved first: nothing is appended on failure). */
+static int append_sg(wa_buf *out, signal_buffer *b)
+{
+    int rc = wa_buf_reserve(out, signal_buffer_len(b));
+
+    if (rc == 0)
+        rc = wa_buf_append(out, signal_buffer_data(b), signal_buffer_len(b));
+    return rc;
+}
+
+int wa_signal_prekey_record(const wa_signal_prekey *pk, wa_buf *out)
+{
+    signal_context *ctx = wa_signal_ctx_get();
+    ec_key_pair *kp = NULL;
+    session_pre_key *rec = NULL;
+    signal_buffer *ser = NULL;
+    int rc;
+
+    if (!pk || !out || pk->id < 1 || pk->id > WA_SIGNAL_PREKEY_ID_MAX)
+        return WA_EINVAL;
+    if (!ctx)
+        return WA_ENOMEM;
+    rc = wa__signal_make_keypair(ctx, &kp, &pk->kp);
+    if (rc >= 0)
+        rc = session_pre_key_create(&rec, pk->id, kp);
+    if (rc >= 0)
+        rc = session_pre_key_serialize(&ser, rec);
+    rc = rc < 0 ? (rc == SG_ERR_NOMEM ? WA_ENOMEM : WA_ECRYPTO) : append_sg(out, ser);
+    if (ser)
+        signal_buffer_bzero_free(ser);
+    SIGNAL_UNREF(rec);
+    SIGNAL_UNREF(kp);
+    return rc;
+}
+
+int wa_signal_signed_prekey_record(const wa_signal_signed_prekey *spk, uint64_t timestamp_ms,
+                                   wa_buf *out)
+{
+    signal_context *ctx = wa_signal_ctx_get();
+    ec_key_pair *kp = NULL;
+    session_signed_pre_key *rec = NULL;
+    signal_buffer *ser = NULL;
+    int rc;
+
+    if (!spk || !out || spk->id < 1 || spk->id > WA_SIGNAL_PREKEY_ID_MAX)
+        return WA_EINVAL;
+    if (!ctx)
+        return WA_ENOMEM;
+    rc = wa__signal_make_keypair(ctx, &kp, &spk->kp);
+    if (rc >= 0)
+        rc = session_signed_pre_key_create(&rec, spk->id, timestamp_ms, kp, spk->sig,
+                                           sizeof spk->sig);
+    if (rc >= 0)
+        rc = session_signed_pre_key_serialize(&ser, rec);
+    rc = rc < 0 ? (rc == SG_ERR_NOMEM ? WA_ENOMEM : WA_ECRYPTO) : append_sg(out, ser);
+    if (ser)
+        signal_buffer_bzero_free(ser);
+    SIGNAL_UNREF(rec);
+    SIGNAL_UNREF(kp);
+    return rc;
 }

@@ -543,18 +543,16 @@ int wa_signal_delete_session(wa_signal *s, const wa_signal_addr *addr)
     return rc < 0 ? rc : 0;
 }
 
-int wa_signal_encrypt_many(wa_signal *s, const wa_signal_addr *addrs, size_t n,
-                           const uint8_t *plain, size_t len, wa_signal_encrypted *res)
+/* Encrypt for n devices with one batch load; device i gets plaintext which ? which[i] : 0. */
+static int encrypt_batch(wa_signal *s, const wa_signal_addr *addrs, size_t n,
+                         const uint8_t *const plain[2], const size_t len[2], const uint8_t *which,
+                         wa_signal_encrypted *res)
 {
     wa_buf *recs = NULL;
     uint8_t *found = NULL;
     size_t i, j;
     int rc;
 
-    if (!s || (!plain && len) || (n && !res))
-        return WA_EINVAL;
-    if (len > WA_SIGNAL_MSG_MAX)
-        return WA_ELIMIT;
     rc = check_addrs(addrs, n);
     if (rc || n == 0)
         return rc;
@@ -565,15 +563,49 @@ int wa_signal_encrypt_many(wa_signal *s, const wa_signal_addr *addrs, size_t n,
     }
     for (i = 0; i < n; i++) {
         wa_buf *pre = recs ? &recs[i] : NULL;
-        int t = 0;
+        int t = 0, k = which && which[i] ? 1 : 0;
 
         /* an address listed twice: its preloaded record went stale with the first encrypt */
         for (j = 0; pre && j < i; j++)
             if (wa_signal_addr_equal(&addrs[j], &addrs[i]))
                 pre = NULL;
-        res[i].err = encrypt_one(s, &addrs[i], plain, len, &t, &res[i].ct, pre, pre ? found[i] : 0);
+        res[i].err =
+            encrypt_one(s, &addrs[i], plain[k], len[k], &t, &res[i].ct, pre, pre ? found[i] : 0);
         res[i].type = res[i].err ? 0 : t;
     }
     batch_free(recs, found, n);
     return 0;
+}
+
+int wa_signal_encrypt_many(wa_signal *s, const wa_signal_addr *addrs, size_t n,
+                           const uint8_t *plain, size_t len, wa_signal_encrypted *res)
+{
+    const uint8_t *p[2] = {plain, plain};
+    size_t l[2] = {len, len};
+
+    if (!s || (!plain && len) || (n && !res))
+        return WA_EINVAL;
+    if (len > WA_SIGNAL_MSG_MAX)
+        return WA_ELIMIT;
+    return encrypt_batch(s, addrs, n, p, l, NULL, res);
+}
+
+int wa_signal_encrypt_fanout(wa_signal *s, const wa_signal_addr *addrs, size_t n,
+                             const uint8_t *const plain[2], const size_t len[2],
+                             const uint8_t *which, wa_signal_encrypted *res)
+{
+    size_t i;
+
+    if (!s || !plain || !len || (n && (!res || !which)))
+        return WA_EINVAL;
+    for (i = 0; i < 2; i++) {
+        if (!plain[i] && len[i])
+            return WA_EINVAL;
+        if (len[i] > WA_SIGNAL_MSG_MAX)
+            return WA_ELIMIT;
+    }
+    for (i = 0; i < n; i++)
+        if (which[i] > 1)
+            return WA_EINVAL;
+    return encrypt_batch(s, addrs, n, plain, len, which, res);
 }

@@ -154,6 +154,15 @@ void wa_signal_make_bundle(wa_signal_bundle *out, uint32_t reg_id,
                            const uint8_t identity_pub[WA_SIGNAL_KEY_LEN],
                            const wa_signal_signed_prekey *spk, const wa_signal_prekey *prekey);
 
+/* libsignal's serialized records of our own keys (what a store hands back from
+ * load_prekey_cb / load_signed_prekey_cb), for stores that keep raw keys: appended to out.
+ * timestamp_ms is the signed prekey's creation time. Uses the process-wide signal_context: loop
+ * thread only. 0, WA_EINVAL, WA_ELIMIT, WA_ENOMEM, WA_ECRYPTO. The records hold the private
+ * key: wipe them (wa_buf_wipe_cleanup). */
+int wa_signal_prekey_record(const wa_signal_prekey *pk, wa_buf *out);
+int wa_signal_signed_prekey_record(const wa_signal_signed_prekey *spk, uint64_t timestamp_ms,
+                                   wa_buf *out);
+
 /* ---- storage interface ----
  *
  * Records are opaque blobs (libsignal-protocol-c's serialized records; they hold secrets: a
@@ -280,6 +289,13 @@ typedef struct wa_signal_encrypted {
  * (WA_EINVAL, WA_ELIMIT for n > WA_SIGNAL_BATCH_MAX, WA_ENOMEM, a batch load failure). */
 int wa_signal_encrypt_many(wa_signal *s, const wa_signal_addr *addrs, size_t n,
                            const uint8_t *plain, size_t len, wa_signal_encrypted *res);
+
+/* wa_signal_encrypt_many with two plaintexts in one batch: device i gets plain[which[i]]
+ * (which[i] is 0 or 1). A send uses it for the peer's devices (the message) and our own other
+ * devices (the deviceSentMessage) with a single load of every session. */
+int wa_signal_encrypt_fanout(wa_signal *s, const wa_signal_addr *addrs, size_t n,
+                             const uint8_t *const plain[2], const size_t len[2],
+                             const uint8_t *which, wa_signal_encrypted *res);
 
 /* ---- groups (sender keys) ----
  * group: NUL-terminated group id, 1..WA_SIGNAL_GROUP_MAX bytes (the group JID string). */

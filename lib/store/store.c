@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,20 +51,53 @@ static const struct {
     {"CREATE TABLE IF NOT EXISTS ", "lid_map (account INTEGER NOT NULL, pn TEXT NOT NULL,"
                                     " lid TEXT NOT NULL, PRIMARY KEY (account, pn)) WITHOUT ROWID"},
     {"CREATE UNIQUE INDEX IF NOT EXISTS ", "lid_map_lid ON lid_map (account, lid)"},
+    /* schema 2: end-to-end state (e2e.c). Signal addresses are (name, device), name being
+     * libsignal's ("user" for a phone number, "user_1" for a LID: lib/signal/signal.h). */
+    {"CREATE TABLE IF NOT EXISTS ",
+     "identity (account INTEGER NOT NULL, name TEXT NOT NULL, device INTEGER NOT NULL,"
+     " key BLOB NOT NULL, PRIMARY KEY (account, name, device)) WITHOUT ROWID"},
+    {"CREATE TABLE IF NOT EXISTS ",
+     "session (account INTEGER NOT NULL, name TEXT NOT NULL, device INTEGER NOT NULL,"
+     " record BLOB NOT NULL, PRIMARY KEY (account, name, device)) WITHOUT ROWID"},
+    {"CREATE TABLE IF NOT EXISTS ",
+     "sender_key (account INTEGER NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL,"
+     " device INTEGER NOT NULL, record BLOB NOT NULL,"
+     " PRIMARY KEY (account, grp, name, device)) WITHOUT ROWID"},
+    {"CREATE TABLE IF NOT EXISTS ",
+     "skdm_sent (account INTEGER NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL,"
+     " device INTEGER NOT NULL, PRIMARY KEY (account, grp, name, device)) WITHOUT ROWID"},
+    {"CREATE TABLE IF NOT EXISTS ",
+     "msg_seen (account INTEGER NOT NULL, chat TEXT NOT NULL, id TEXT NOT NULL,"
+     " state INTEGER NOT NULL, t INTEGER NOT NULL, payload BLOB, UNIQUE (account, chat, id))"},
+    {"CREATE INDEX IF NOT EXISTS ", "msg_seen_account ON msg_seen (account)"},
+    {"CREATE TABLE IF NOT EXISTS ",
+     "sent_msg (account INTEGER NOT NULL, id TEXT NOT NULL, chat TEXT NOT NULL,"
+     " payload BLOB NOT NULL, t INTEGER NOT NULL, UNIQUE (account, id))"},
+    {"CREATE INDEX IF NOT EXISTS ", "sent_msg_account ON sent_msg (account)"},
 };
 
-/* Account-scoped tables and their columns other than `account` (for restore). The account
- * table itself is handled apart. Part 2 adds its tables here. */
+/* Account-scoped tables, their columns other than `account` (for restore) and the schema
+ * version that introduced them (a snapshot of an older schema restores without them). The
+ * account table itself is handled apart. */
 static const struct {
     const char *name;
     const char *cols;
+    int since;
 } tables[] = {
-    {"creds", "noise_priv, noise_pub, identity_priv, identity_pub, registration_id, spk_id,"
-              " adv_secret, next_prekey_id, me_jid, me_lid, platform, push_name, adv_identity,"
-              " routing_info"},
-    {"signed_prekey", "id, priv, pub, sig, created"},
-    {"prekey", "id, priv, pub, uploaded"},
-    {"lid_map", "pn, lid"},
+    {"creds",
+     "noise_priv, noise_pub, identity_priv, identity_pub, registration_id, spk_id,"
+     " adv_secret, next_prekey_id, me_jid, me_lid, platform, push_name, adv_identity,"
+     " routing_info",
+     1},
+    {"signed_prekey", "id, priv, pub, sig, created", 1},
+    {"prekey", "id, priv, pub, uploaded", 1},
+    {"lid_map", "pn, lid", 1},
+    {"identity", "name, device, key", 2},
+    {"session", "name, device, record", 2},
+    {"sender_key", "grp, name, device, record", 2},
+    {"skdm_sent", "grp, name, device", 2},
+    {"msg_seen", "chat, id, state, t, payload", 2},
+    {"sent_msg", "id, chat, payload, t", 2},
 };
 
 enum {
@@ -128,18 +162,15 @@ static const char *const queries[Q_COUNT] = {
     [Q_PN_BY_LID] = "SELECT pn FROM lid_map WHERE account = ?1 AND lid = ?2",
 };
 
-struct wa_store {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[Q_COUNT];
-};
+_Static_assert(Q_COUNT <= WA__STORE_E2E_BASE, "store.c statement slots overflow");
 
-static int db_fail(wa_store *s, const char *what)
+int wa__store_fail(wa_store *s, const char *what)
 {
     wa_log_error("store", "%s: %s", what, sqlite3_errmsg(s->db));
     return WA_ESTORE;
 }
 
-static int exec(wa_store *s, const char *sql)
+int wa__store_exec(wa_store *s, const char *sql)
 {
     char *err = NULL;
 
@@ -151,18 +182,25 @@ static int exec(wa_store *s, const char *sql)
     return 0;
 }
 
+sqlite3_stmt *wa__store_stmt(wa_store *s, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= WA__STORE_STMTS)
+        return NULL;
+    if (!s->stmt[slot] && sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                             &s->stmt[slot], NULL) != SQLITE_OK) {
+        wa__store_fail(s, "prepare");
+        s->stmt[slot] = NULL;
+    }
+    return s->stmt[slot];
+}
+
 /* The prepared statement for query q, bound to nothing, or NULL (logged). */
 static sqlite3_stmt *stmt(wa_store *s, int q)
 {
-    if (!s->stmt[q] && sqlite3_prepare_v3(s->db, queries[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                          &s->stmt[q], NULL) != SQLITE_OK) {
-        db_fail(s, "prepare");
-        s->stmt[q] = NULL;
-    }
-    return s->stmt[q];
+    return wa__store_stmt(s, q, queries[q]);
 }
 
-static void done(sqlite3_stmt *st)
+void wa__store_done(sqlite3_stmt *st)
 {
     if (st) {
         sqlite3_reset(st);
@@ -170,8 +208,7 @@ static void done(sqlite3_stmt *st)
     }
 }
 
-/* Step a statement expected to finish without rows. */
-static int run(wa_store *s, sqlite3_stmt *st)
+int wa__store_run(wa_store *s, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
 
@@ -179,24 +216,47 @@ static int run(wa_store *s, sqlite3_stmt *st)
         return 0;
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return WA_EEXIST;
-    return db_fail(s, "step");
+    return wa__store_fail(s, "step");
 }
 
-static int begin(wa_store *s, int durable)
+int wa__store_begin(wa_store *s, int durable)
 {
-    if (durable && exec(s, "PRAGMA main.synchronous=FULL") != 0)
-        return WA_ESTORE;
-    return exec(s, "BEGIN IMMEDIATE");
-}
+    int rc;
 
-static int finish(wa_store *s, int rc, int durable)
-{
+    if (s->tx_depth > 0) { /* inside a caller's transaction: durability is the caller's */
+        rc = wa__store_exec(s, "SAVEPOINT wa_nested");
+    } else {
+        if (durable && wa__store_exec(s, "PRAGMA main.synchronous=FULL") != 0)
+            return WA_ESTORE;
+        rc = wa__store_exec(s, "BEGIN IMMEDIATE");
+        if (rc && durable)
+            wa__store_exec(s, "PRAGMA main.synchronous=NORMAL");
+    }
     if (rc == 0)
-        rc = exec(s, "COMMIT");
+        s->tx_depth++;
+    return rc;
+}
+
+int wa__store_finish(wa_store *s, int rc, int durable)
+{
+    if (s->tx_depth <= 0)
+        return rc ? rc : WA_ESTORE;
+    s->tx_depth--;
+    if (s->tx_depth > 0) {
+        if (rc == 0)
+            rc = wa__store_exec(s, "RELEASE wa_nested");
+        if (rc != 0) {
+            wa__store_exec(s, "ROLLBACK TO wa_nested");
+            wa__store_exec(s, "RELEASE wa_nested");
+        }
+        return rc;
+    }
+    if (rc == 0)
+        rc = wa__store_exec(s, "COMMIT");
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
-        exec(s, "ROLLBACK");
+        wa__store_exec(s, "ROLLBACK");
     if (durable)
-        exec(s, "PRAGMA main.synchronous=NORMAL");
+        wa__store_exec(s, "PRAGMA main.synchronous=NORMAL");
     return rc;
 }
 
@@ -207,7 +267,7 @@ static int create_schema(wa_store *s, const char *prefix)
 
     for (i = 0; i < WA_ARRAY_SIZE(ddl); i++) {
         snprintf(sql, sizeof sql, "%s%s%s", ddl[i].head, prefix, ddl[i].tail);
-        if (exec(s, sql) != 0)
+        if (wa__store_exec(s, sql) != 0)
             return WA_ESTORE;
     }
     return 0;
@@ -251,11 +311,13 @@ int wa_store_open(const char *path, const wa_store_options *opts, wa_store **out
     sqlite3_busy_timeout(s->db, WA_STORE_BUSY_MS);
     sqlite3_extended_result_codes(s->db, 1);
     snprintf(sql, sizeof sql, "PRAGMA cache_size=-%u", cache);
-    if (exec(s, "PRAGMA journal_mode=WAL") || exec(s, "PRAGMA main.synchronous=NORMAL") ||
-        exec(s, "PRAGMA secure_delete=ON") || exec(s, sql) || exec(s, "PRAGMA foreign_keys=OFF"))
+    if (wa__store_exec(s, "PRAGMA journal_mode=WAL") ||
+        wa__store_exec(s, "PRAGMA main.synchronous=NORMAL") ||
+        wa__store_exec(s, "PRAGMA secure_delete=ON") || wa__store_exec(s, sql) ||
+        wa__store_exec(s, "PRAGMA foreign_keys=OFF"))
         goto out;
     snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%d", WA_STORE_WAL_LIMIT);
-    if (exec(s, sql))
+    if (wa__store_exec(s, sql))
         goto out;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
@@ -265,14 +327,14 @@ int wa_store_open(const char *path, const wa_store_options *opts, wa_store **out
         wa_log_error("store", "%s: not a libwa store or a newer schema (%d)", path, version);
         goto out;
     }
-    if (exec(s, "BEGIN IMMEDIATE"))
+    if (wa__store_begin(s, 0))
         goto out;
     rc = create_schema(s, "");
     if (rc == 0) {
         snprintf(sql, sizeof sql, "PRAGMA user_version=%d", WA_STORE_SCHEMA_VERSION);
-        rc = exec(s, sql);
+        rc = wa__store_exec(s, sql);
     }
-    rc = finish(s, rc, 0);
+    rc = wa__store_finish(s, rc, 0);
 out:
     if (rc) {
         wa_store_close(s);
@@ -288,7 +350,7 @@ void wa_store_close(wa_store *s)
 
     if (!s)
         return;
-    for (i = 0; i < Q_COUNT; i++)
+    for (i = 0; i < WA__STORE_STMTS; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         wa_log_warn("store", "close: %s", sqlite3_errmsg(s->db));
@@ -325,9 +387,9 @@ static int account_lookup(wa_store *s, const char *name, int64_t *id)
     } else if (rc == SQLITE_DONE) {
         rc = WA_ENOTFOUND;
     } else {
-        rc = db_fail(s, "account lookup");
+        rc = wa__store_fail(s, "account lookup");
     }
-    done(st);
+    wa__store_done(st);
     return rc;
 }
 
@@ -340,8 +402,8 @@ static int account_add(wa_store *s, const char *name, int64_t *id)
         return WA_ESTORE;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
-    rc = run(s, st);
-    done(st);
+    rc = wa__store_run(s, st);
+    wa__store_done(st);
     if (rc == 0)
         *id = sqlite3_last_insert_rowid(s->db);
     return rc;
@@ -374,12 +436,12 @@ int wa_store_accounts(wa_store *s, int (*cb)(int64_t id, const char *name, void 
         int r =
             cb(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1), user_data);
         if (r) {
-            done(st);
+            wa__store_done(st);
             return r;
         }
     }
-    rc = rc == SQLITE_DONE ? 0 : db_fail(s, "account list");
-    done(st);
+    rc = rc == SQLITE_DONE ? 0 : wa__store_fail(s, "account list");
+    wa__store_done(st);
     return rc;
 }
 
@@ -393,7 +455,7 @@ int wa_store_account_paired(wa_store *s, int64_t id)
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW)
         paired = sqlite3_column_int(st, 0) != 0;
-    done(st);
+    wa__store_done(st);
     return paired;
 }
 
@@ -408,10 +470,10 @@ static int delete_rows(wa_store *s, int64_t id)
         sqlite3_stmt *st = NULL;
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE account = ?1", tables[i].name);
         if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-            rc = db_fail(s, "prepare delete");
+            rc = wa__store_fail(s, "prepare delete");
         if (rc == 0) {
             sqlite3_bind_int64(st, 1, id);
-            rc = run(s, st);
+            rc = wa__store_run(s, st);
         }
         sqlite3_finalize(st);
     }
@@ -424,11 +486,11 @@ int wa_store_account_wipe(wa_store *s, int64_t id)
 
     if (!s)
         return WA_EINVAL;
-    rc = begin(s, 1);
+    rc = wa__store_begin(s, 1);
     if (rc)
         return rc;
     rc = delete_rows(s, id);
-    rc = finish(s, rc, 1);
+    rc = wa__store_finish(s, rc, 1);
     /* The freed pages are zeroed (secure_delete); push the WAL into the file too, so that old
      * frames holding the keys are overwritten soon rather than at some later checkpoint. */
     if (rc == 0)
@@ -443,7 +505,7 @@ int wa_store_account_delete(wa_store *s, int64_t id)
 
     if (!s)
         return WA_EINVAL;
-    rc = begin(s, 1);
+    rc = wa__store_begin(s, 1);
     if (rc)
         return rc;
     rc = delete_rows(s, id);
@@ -452,19 +514,19 @@ int wa_store_account_delete(wa_store *s, int64_t id)
         rc = st ? 0 : WA_ESTORE;
         if (st) {
             sqlite3_bind_int64(st, 1, id);
-            rc = run(s, st);
+            rc = wa__store_run(s, st);
             if (rc == 0 && sqlite3_changes(s->db) == 0)
                 rc = WA_ENOTFOUND;
-            done(st);
+            wa__store_done(st);
         }
     }
-    rc = finish(s, rc, 1);
+    rc = wa__store_finish(s, rc, 1);
     if (rc == 0)
         sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return rc;
 }
 
-/* ---- credentials --------------------------------------------------------------------- */
+/* ---- credentials ---------------------------------------------------------------------------- */
 
 void wa_store_creds_wipe(wa_store_creds *c)
 {
@@ -472,7 +534,7 @@ void wa_store_creds_wipe(wa_store_creds *c)
         wa_wipe(c, sizeof *c);
 }
 
-static int col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t len)
+int wa__store_col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t len)
 {
     const void *p = sqlite3_column_blob(st, i);
 
@@ -527,20 +589,24 @@ int wa_store_creds_load(wa_store *s, int64_t id, wa_store_creds *out)
     if (rc == SQLITE_DONE) {
         rc = WA_ENOTFOUND;
     } else if (rc != SQLITE_ROW) {
-        rc = db_fail(s, "load credentials");
+        rc = wa__store_fail(s, "load credentials");
     } else {
         int64_t reg = sqlite3_column_int64(st, 4), spk = sqlite3_column_int64(st, 5),
                 next = sqlite3_column_int64(st, 7);
-        rc = col_blob(st, 0, c->noise_priv, 32) | col_blob(st, 1, c->noise_pub, 32) |
-             col_blob(st, 2, c->identity_priv, 32) | col_blob(st, 3, c->identity_pub, 32) |
-             col_blob(st, 6, c->adv_secret, 32) | col_text(st, 8, c->me_jid, sizeof c->me_jid) |
+        rc = wa__store_col_blob(st, 0, c->noise_priv, 32) |
+             wa__store_col_blob(st, 1, c->noise_pub, 32) |
+             wa__store_col_blob(st, 2, c->identity_priv, 32) |
+             wa__store_col_blob(st, 3, c->identity_pub, 32) |
+             wa__store_col_blob(st, 6, c->adv_secret, 32) |
+             col_text(st, 8, c->me_jid, sizeof c->me_jid) |
              col_text(st, 9, c->me_lid, sizeof c->me_lid) |
              col_text(st, 10, c->platform, sizeof c->platform) |
              col_text(st, 11, c->push_name, sizeof c->push_name) |
              col_blob_var(st, 12, c->adv_identity, sizeof c->adv_identity, &c->adv_identity_len) |
              col_blob_var(st, 13, c->routing_info, sizeof c->routing_info, &c->routing_info_len) |
-             col_blob(st, 14, c->spk_priv, 32) | col_blob(st, 15, c->spk_pub, 32) |
-             col_blob(st, 16, c->spk_sig, 64);
+             wa__store_col_blob(st, 14, c->spk_priv, 32) |
+             wa__store_col_blob(st, 15, c->spk_pub, 32) |
+             wa__store_col_blob(st, 16, c->spk_sig, 64);
         if (rc || reg < 0 || reg > UINT32_MAX || spk < 0 || spk > WA_STORE_PREKEY_ID_MAX ||
             next < 1 || next > WA_STORE_PREKEY_ID_MAX) {
             wa_log_error("store", "account %lld: malformed credentials row", (long long)id);
@@ -552,7 +618,7 @@ int wa_store_creds_load(wa_store *s, int64_t id, wa_store_creds *out)
             c->spk_created = sqlite3_column_int64(st, 17);
         }
     }
-    done(st);
+    wa__store_done(st);
     if (rc == 0)
         memcpy(out, c, sizeof *c);
     wa_store_creds_wipe(c);
@@ -569,7 +635,7 @@ int wa_store_creds_save(wa_store *s, int64_t id, const wa_store_creds *c, int du
         c->adv_identity_len > sizeof c->adv_identity ||
         c->routing_info_len > sizeof c->routing_info)
         return WA_EINVAL;
-    rc = begin(s, durable);
+    rc = wa__store_begin(s, durable);
     if (rc)
         return rc;
     st = stmt(s, Q_CREDS_PUT);
@@ -594,8 +660,8 @@ int wa_store_creds_save(wa_store *s, int64_t id, const wa_store_creds *c, int du
                       SQLITE_STATIC);
     sqlite3_bind_blob(st, 14, c->adv_identity, (int)c->adv_identity_len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 15, c->routing_info, (int)c->routing_info_len, SQLITE_STATIC);
-    rc = run(s, st);
-    done(st);
+    rc = wa__store_run(s, st);
+    wa__store_done(st);
     if (rc)
         goto out;
     st = stmt(s, Q_SPK_PUT);
@@ -609,10 +675,10 @@ int wa_store_creds_save(wa_store *s, int64_t id, const wa_store_creds *c, int du
     sqlite3_bind_blob(st, 4, c->spk_pub, 32, SQLITE_STATIC);
     sqlite3_bind_blob(st, 5, c->spk_sig, 64, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, c->spk_created ? c->spk_created : (int64_t)time(NULL));
-    rc = run(s, st);
-    done(st);
+    rc = wa__store_run(s, st);
+    wa__store_done(st);
 out:
-    return finish(s, rc, durable);
+    return wa__store_finish(s, rc, durable);
 }
 
 static int update_one(wa_store *s, int q, int64_t id, const void *p, size_t len, int text)
@@ -627,10 +693,10 @@ static int update_one(wa_store *s, int q, int64_t id, const void *p, size_t len,
         sqlite3_bind_text(st, 2, p, (int)len, SQLITE_STATIC);
     else
         sqlite3_bind_blob(st, 2, p, (int)len, SQLITE_STATIC);
-    rc = run(s, st);
+    rc = wa__store_run(s, st);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
         rc = WA_ENOTFOUND;
-    done(st);
+    wa__store_done(st);
     return rc;
 }
 
@@ -662,12 +728,13 @@ int wa_store_signed_prekey_get(wa_store *s, int64_t id, uint32_t spk_id,
     sqlite3_bind_int64(st, 2, spk_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        rc = col_blob(st, 0, k, 32) | col_blob(st, 1, p, 32) | col_blob(st, 2, g, 64);
+        rc = wa__store_col_blob(st, 0, k, 32) | wa__store_col_blob(st, 1, p, 32) |
+             wa__store_col_blob(st, 2, g, 64);
         rc = rc ? WA_ESTORE : 0;
     } else {
-        rc = rc == SQLITE_DONE ? WA_ENOTFOUND : db_fail(s, "signed prekey");
+        rc = rc == SQLITE_DONE ? WA_ENOTFOUND : wa__store_fail(s, "signed prekey");
     }
-    done(st);
+    wa__store_done(st);
     if (rc == 0) {
         if (priv)
             memcpy(priv, k, 32);
@@ -680,7 +747,7 @@ int wa_store_signed_prekey_get(wa_store *s, int64_t id, uint32_t spk_id,
     return rc;
 }
 
-/* ---- one-time prekeys ------------------------------------------------------------------ */
+/* ---- one-time prekeys ----------------------------------------------------------------------- */
 
 int wa_store_prekeys_add(wa_store *s, int64_t id, const wa_store_prekey *keys, size_t n,
                          uint32_t next_id)
@@ -694,7 +761,7 @@ int wa_store_prekeys_add(wa_store *s, int64_t id, const wa_store_prekey *keys, s
     for (i = 0; i < n; i++)
         if (keys[i].id < 1 || keys[i].id > WA_STORE_PREKEY_ID_MAX)
             return WA_EINVAL;
-    rc = begin(s, 0);
+    rc = wa__store_begin(s, 0);
     if (rc)
         return rc;
     st = stmt(s, Q_NEXT_PREKEY_SET);
@@ -704,10 +771,10 @@ int wa_store_prekeys_add(wa_store *s, int64_t id, const wa_store_prekey *keys, s
     }
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, next_id);
-    rc = run(s, st);
+    rc = wa__store_run(s, st);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
         rc = WA_ENOTFOUND;
-    done(st);
+    wa__store_done(st);
     if (rc)
         goto out;
     st = stmt(s, Q_PREKEY_ADD);
@@ -720,11 +787,11 @@ int wa_store_prekeys_add(wa_store *s, int64_t id, const wa_store_prekey *keys, s
         sqlite3_bind_int64(st, 2, keys[i].id);
         sqlite3_bind_blob(st, 3, keys[i].priv, 32, SQLITE_STATIC);
         sqlite3_bind_blob(st, 4, keys[i].pub, 32, SQLITE_STATIC);
-        rc = run(s, st);
-        done(st);
+        rc = wa__store_run(s, st);
+        wa__store_done(st);
     }
 out:
-    return finish(s, rc, 0);
+    return wa__store_finish(s, rc, 0);
 }
 
 int wa_store_prekeys_pending(wa_store *s, int64_t id, wa_store_prekey *out, size_t max, size_t *n)
@@ -742,19 +809,19 @@ int wa_store_prekeys_pending(wa_store *s, int64_t id, wa_store_prekey *out, size
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
     while (k < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t kid = sqlite3_column_int64(st, 0);
-        if (kid < 1 || kid > WA_STORE_PREKEY_ID_MAX || col_blob(st, 1, out[k].priv, 32) ||
-            col_blob(st, 2, out[k].pub, 32)) {
-            done(st);
+        if (kid < 1 || kid > WA_STORE_PREKEY_ID_MAX || wa__store_col_blob(st, 1, out[k].priv, 32) ||
+            wa__store_col_blob(st, 2, out[k].pub, 32)) {
+            wa__store_done(st);
             return WA_ESTORE;
         }
         out[k].id = (uint32_t)kid;
         k++;
     }
     if (k < max && rc != SQLITE_DONE) {
-        done(st);
-        return db_fail(s, "pending prekeys");
+        wa__store_done(st);
+        return wa__store_fail(s, "pending prekeys");
     }
-    done(st);
+    wa__store_done(st);
     *n = k;
     return 0;
 }
@@ -767,7 +834,7 @@ int wa_store_prekeys_mark_uploaded(wa_store *s, int64_t id, const uint32_t *ids,
 
     if (!s || (n && !ids))
         return WA_EINVAL;
-    rc = begin(s, 0);
+    rc = wa__store_begin(s, 0);
     if (rc)
         return rc;
     st = stmt(s, Q_PREKEY_MARK);
@@ -776,10 +843,10 @@ int wa_store_prekeys_mark_uploaded(wa_store *s, int64_t id, const uint32_t *ids,
     for (i = 0; i < n && rc == 0; i++) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, ids[i]);
-        rc = run(s, st);
-        done(st);
+        rc = wa__store_run(s, st);
+        wa__store_done(st);
     }
-    return finish(s, rc, 0);
+    return wa__store_finish(s, rc, 0);
 }
 
 int wa_store_prekey_get(wa_store *s, int64_t id, uint32_t key_id, wa_store_prekey *out)
@@ -797,10 +864,12 @@ int wa_store_prekey_get(wa_store *s, int64_t id, uint32_t key_id, wa_store_preke
     sqlite3_bind_int64(st, 2, key_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        rc = col_blob(st, 0, k.priv, 32) | col_blob(st, 1, k.pub, 32) ? WA_ESTORE : 0;
+        rc = wa__store_col_blob(st, 0, k.priv, 32) | wa__store_col_blob(st, 1, k.pub, 32)
+                 ? WA_ESTORE
+                 : 0;
     else
-        rc = rc == SQLITE_DONE ? WA_ENOTFOUND : db_fail(s, "prekey");
-    done(st);
+        rc = rc == SQLITE_DONE ? WA_ENOTFOUND : wa__store_fail(s, "prekey");
+    wa__store_done(st);
     if (rc == 0) {
         k.id = key_id;
         *out = k;
@@ -818,8 +887,8 @@ int wa_store_prekey_remove(wa_store *s, int64_t id, uint32_t key_id)
         return s ? WA_ESTORE : WA_EINVAL;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, key_id);
-    rc = run(s, st);
-    done(st);
+    rc = wa__store_run(s, st);
+    wa__store_done(st);
     return rc;
 }
 
@@ -839,13 +908,13 @@ int wa_store_prekeys_count(wa_store *s, int64_t id, int uploaded_only, size_t *n
         *n = (size_t)sqlite3_column_int64(st, 0);
         rc = 0;
     } else {
-        rc = db_fail(s, "prekey count");
+        rc = wa__store_fail(s, "prekey count");
     }
-    done(st);
+    wa__store_done(st);
     return rc;
 }
 
-/* ---- PN <-> LID ------------------------------------------------------------------------ */
+/* ---- PN <-> LID ----------------------------------------------------------------------------- */
 
 int wa_store_lid_put(wa_store *s, int64_t id, const char *pn_user, const char *lid_user)
 {
@@ -854,7 +923,7 @@ int wa_store_lid_put(wa_store *s, int64_t id, const char *pn_user, const char *l
 
     if (!s || !pn_user || !lid_user || !pn_user[0] || !lid_user[0])
         return WA_EINVAL;
-    rc = begin(s, 0);
+    rc = wa__store_begin(s, 0);
     if (rc)
         return rc;
     st = stmt(s, Q_LID_DEL);
@@ -863,8 +932,8 @@ int wa_store_lid_put(wa_store *s, int64_t id, const char *pn_user, const char *l
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, pn_user, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, lid_user, -1, SQLITE_STATIC);
-        rc = run(s, st);
-        done(st);
+        rc = wa__store_run(s, st);
+        wa__store_done(st);
     }
     if (rc == 0) {
         st = stmt(s, Q_LID_PUT);
@@ -874,10 +943,10 @@ int wa_store_lid_put(wa_store *s, int64_t id, const char *pn_user, const char *l
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, pn_user, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, lid_user, -1, SQLITE_STATIC);
-        rc = run(s, st);
-        done(st);
+        rc = wa__store_run(s, st);
+        wa__store_done(st);
     }
-    return finish(s, rc, 0);
+    return wa__store_finish(s, rc, 0);
 }
 
 static int lid_lookup(wa_store *s, int q, int64_t id, const char *key, char *out, size_t cap)
@@ -903,9 +972,9 @@ static int lid_lookup(wa_store *s, int q, int64_t id, const char *key, char *out
             rc = 0;
         }
     } else {
-        rc = rc == SQLITE_DONE ? WA_ENOTFOUND : db_fail(s, "lid lookup");
+        rc = rc == SQLITE_DONE ? WA_ENOTFOUND : wa__store_fail(s, "lid lookup");
     }
-    done(st);
+    wa__store_done(st);
     return rc;
 }
 
@@ -919,7 +988,7 @@ int wa_store_pn_for_lid(wa_store *s, int64_t id, const char *lid_user, char *out
     return lid_lookup(s, Q_PN_BY_LID, id, lid_user, out, cap);
 }
 
-/* ---- snapshot / restore ------------------------------------------------------------------ */
+/* ---- snapshot / restore --------------------------------------------------------------------- */
 
 static int attach(wa_store *s, const char *path)
 {
@@ -927,16 +996,16 @@ static int attach(wa_store *s, const char *path)
     int rc;
 
     if (sqlite3_prepare_v2(s->db, "ATTACH DATABASE ?1 AS snap", -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "attach");
+        return wa__store_fail(s, "attach");
     sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-    rc = run(s, st);
+    rc = wa__store_run(s, st);
     sqlite3_finalize(st);
     return rc ? WA_ESTORE : 0;
 }
 
 static void detach(wa_store *s)
 {
-    exec(s, "DETACH DATABASE snap");
+    wa__store_exec(s, "DETACH DATABASE snap");
 }
 
 /* Run `sql` (one statement) with ?1 bound to v. */
@@ -946,9 +1015,9 @@ static int exec_id(wa_store *s, const char *sql, int64_t v)
     int rc;
 
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "prepare");
+        return wa__store_fail(s, "prepare");
     sqlite3_bind_int64(st, 1, v);
-    rc = run(s, st);
+    rc = wa__store_run(s, st);
     sqlite3_finalize(st);
     return rc;
 }
@@ -968,15 +1037,15 @@ int wa_store_snapshot(wa_store *s, int64_t id, const char *path)
     if (rc)
         goto out;
     attached = 1;
-    rc = exec(s, "PRAGMA snap.synchronous=FULL");
+    rc = wa__store_exec(s, "PRAGMA snap.synchronous=FULL");
     if (rc == 0)
-        rc = exec(s, "BEGIN IMMEDIATE");
+        rc = wa__store_begin(s, 0);
     if (rc)
         goto out;
     rc = create_schema(s, "snap.");
     if (rc == 0) {
         snprintf(sql, sizeof sql, "PRAGMA snap.user_version=%d", WA_STORE_SCHEMA_VERSION);
-        rc = exec(s, sql);
+        rc = wa__store_exec(s, sql);
     }
     if (rc == 0) {
         rc = exec_id(s, "INSERT INTO snap.account SELECT * FROM main.account WHERE id = ?1", id);
@@ -988,7 +1057,7 @@ int wa_store_snapshot(wa_store *s, int64_t id, const char *path)
                  tables[i].name, tables[i].name);
         rc = exec_id(s, sql, id);
     }
-    rc = finish(s, rc, 0);
+    rc = wa__store_finish(s, rc, 0);
 out:
     if (attached)
         detach(s);
@@ -1032,7 +1101,7 @@ int wa_store_restore(wa_store *s, const char *path, const char *name, int64_t *i
         rc = WA_EINVAL;
         goto out;
     }
-    rc = begin(s, 1);
+    rc = wa__store_begin(s, 1);
     if (rc)
         goto out;
     rc = account_lookup(s, name, &new_id);
@@ -1042,6 +1111,8 @@ int wa_store_restore(wa_store *s, const char *path, const char *name, int64_t *i
         rc = account_add(s, name, &new_id);
     for (i = 0; i < WA_ARRAY_SIZE(tables) && rc == 0; i++) {
         sqlite3_stmt *ins = NULL;
+        if (tables[i].since > version)
+            continue; /* not in a snapshot of that schema */
         snprintf(sql, sizeof sql,
                  "INSERT INTO main.%s (account, %s) SELECT ?1, %s FROM snap.%s WHERE account = ?2",
                  tables[i].name, tables[i].cols, tables[i].cols, tables[i].name);
@@ -1050,11 +1121,11 @@ int wa_store_restore(wa_store *s, const char *path, const char *name, int64_t *i
         } else {
             sqlite3_bind_int64(ins, 1, new_id);
             sqlite3_bind_int64(ins, 2, old_id);
-            rc = run(s, ins);
+            rc = wa__store_run(s, ins);
         }
         sqlite3_finalize(ins);
     }
-    rc = finish(s, rc, 1);
+    rc = wa__store_finish(s, rc, 1);
 out:
     detach(s);
     if (rc == 0)

@@ -1,6 +1,7 @@
 /*
  * store.h - libwa's SQLite store: layout decision, and the internal API the client uses
- * (credentials, prekeys, signed prekeys, PN<->LID map). The public part is include/wa/store.h.
+ * (credentials, prekeys, signed prekeys, PN<->LID map, end-to-end state). The public part is
+ * include/wa/store.h.
  *
  * LAYOUT: ONE SQLite FILE FOR ALL ACCOUNTS OF A PROCESS, every table keyed by an `account`
  * column, ONE CONNECTION PER LOOP THREAD, nothing of an idle account in memory.
@@ -18,11 +19,11 @@
  *   - Per-account backup: wa_store_snapshot copies one account's rows (inside one read
  *     transaction, so the copy is consistent) into a new SQLite file, and wa_store_restore
  *     imports such a file under a new name. Every table is listed once (tables[] in store.c),
- *     so part 2's tables (sessions, sender keys, message ids) join backup, restore, wipe and
- *     delete by adding a line.
+ *     so the end-to-end tables (e2e.c: sessions, sender keys, message ids, recent sends) are
+ *     part of backup, restore, wipe and delete.
  *   - Deletion: wa_store_account_wipe/delete DELETE the account's rows in one transaction;
  *     secure_delete=ON overwrites the freed pages, so wiped keys do not linger in the file.
- *   - One writer at a time: writes are a few small rows (a pairing, a prekey batch, later a
+ *   - One writer at a time: writes are a few small rows (a pairing, a prekey batch, a
  *     session update per message) and are sub-millisecond without fsync, which is what WAL +
  *     synchronous=NORMAL gives. Several loop threads each open their own wa_store on the file;
  *     a busy timeout (WA_STORE_BUSY_MS) serializes their rare concurrent writes.
@@ -31,7 +32,7 @@
  *
  * CRASH SAFETY: journal_mode=WAL, synchronous=NORMAL by default: a commit survives a process
  * crash at once, and a power loss can only lose the last commits before a checkpoint, never
- * corrupt the file. That is right for state that can be recovered (prekey marks, later Signal
+ * corrupt the file. That is right for state that can be recovered (prekey marks, Signal
  * ratchets, repaired by retry receipts), and keeps per-message writes fsync-free. Commits that
  * must survive a power loss because the server is told about them right after - the identity
  * made by pairing (acknowledged by pair-device-sign) and the logout wipe - are "durable": they
@@ -50,12 +51,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "wa/store.h"
 
 #define WA_STORE_DEFAULT_CACHE_KIB 2048 /* one page cache for every account of a connection */
 #define WA_STORE_BUSY_MS           5000 /* wait for another thread's write transaction */
 #define WA_STORE_WAL_LIMIT         (64 * 1024 * 1024) /* journal_size_limit: WAL file size kept */
-#define WA_STORE_SCHEMA_VERSION    1
+#define WA_STORE_SCHEMA_VERSION    2
 
 #define WA_STORE_KEY_LEN       32
 #define WA_STORE_SIG_LEN       64
@@ -140,6 +142,89 @@ int wa_store_lid_put(wa_store *s, int64_t id, const char *pn_user, const char *l
  * WA_ESTORE. */
 int wa_store_lid_for_pn(wa_store *s, int64_t id, const char *pn_user, char *out, size_t cap);
 int wa_store_pn_for_lid(wa_store *s, int64_t id, const char *lid_user, char *out, size_t cap);
+
+/* ---- transactions ------------------------------------------------------------------------
+ * Group several calls into one commit (e.g. the session a decryption advanced and the id of
+ * the message it gave). Levels nest; every function below also works inside one. */
+int wa_store_tx_begin(wa_store *s);
+/* Commit (rc == 0) or roll back (rc != 0) the innermost level; returns the final result. */
+int wa_store_tx_end(wa_store *s, int rc);
+
+/* ---- end-to-end state (e2e.c) ---------------------------------------------------------------
+ * Signal addresses are (name, device): name is libsignal's name of the user (1..
+ * WA_STORE_NAME_MAX bytes), e.g. "15551234567" (phone number) or "123456789_1" (LID). Records
+ * are opaque blobs of at most WA_STORE_RECORD_MAX bytes (libsignal's serialized records). */
+#define WA_STORE_NAME_MAX    160
+#define WA_STORE_GROUP_MAX   128
+#define WA_STORE_RECORD_MAX  (256u * 1024u)
+#define WA_STORE_MSGID_MAX   128
+#define WA_STORE_SEEN_KEEP   20000 /* message ids remembered per account (newest kept) */
+#define WA_STORE_SENT_KEEP   256   /* recent sends kept per account for retry receipts */
+#define WA_STORE_PAYLOAD_MAX (1u << 20)
+
+typedef struct wa_store_addr {
+    const char *name;
+    uint16_t device;
+} wa_store_addr;
+
+/* Remote identity keys. get: 0, WA_ENOTFOUND, WA_ESTORE. */
+int wa_store_identity_get(wa_store *s, int64_t id, const wa_store_addr *a,
+                          uint8_t key[WA_STORE_KEY_LEN]);
+int wa_store_identity_put(wa_store *s, int64_t id, const wa_store_addr *a,
+                          const uint8_t key[WA_STORE_KEY_LEN]);
+/* Our own identity key pair and registration id (the part of creds libsignal needs). 0,
+ * WA_ENOTFOUND, WA_ESTORE. Wipe priv after use. */
+int wa_store_own_identity(wa_store *s, int64_t id, uint8_t priv[WA_STORE_KEY_LEN],
+                          uint8_t pub[WA_STORE_KEY_LEN], uint32_t *reg_id);
+
+/* Sessions. get appends the record to out: 0, WA_ENOTFOUND, WA_ELIMIT (out too small),
+ * WA_ESTORE. The batch form reads the n records of one send inside one read transaction, one
+ * query per distinct name; found[i] = 1 and the record appended to outs[i], or found[i] = 0.
+ * delete: 1 deleted, 0 absent, or WA_ESTORE. */
+int wa_store_session_get(wa_store *s, int64_t id, const wa_store_addr *a, wa_buf *out);
+int wa_store_sessions_get(wa_store *s, int64_t id, const wa_store_addr *a, size_t n, wa_buf *outs,
+                          uint8_t *found);
+int wa_store_session_put(wa_store *s, int64_t id, const wa_store_addr *a, const uint8_t *rec,
+                         size_t len);
+int wa_store_session_delete(wa_store *s, int64_t id, const wa_store_addr *a);
+
+/* Sender keys, by (group id, sender address). Same conventions as sessions. */
+int wa_store_sender_key_get(wa_store *s, int64_t id, const char *group, const wa_store_addr *a,
+                            wa_buf *out);
+int wa_store_sender_key_put(wa_store *s, int64_t id, const char *group, const wa_store_addr *a,
+                            const uint8_t *rec, size_t len);
+int wa_store_sender_key_delete(wa_store *s, int64_t id, const char *group, const wa_store_addr *a);
+
+/* Which devices have our current sender key for a group. has: 1 / 0 / WA_ESTORE. mark adds n
+ * devices; clear forgets them all (our sender key changed). */
+int wa_store_skdm_has(wa_store *s, int64_t id, const char *group, const wa_store_addr *a);
+int wa_store_skdm_mark(wa_store *s, int64_t id, const char *group, const wa_store_addr *a,
+                       size_t n);
+int wa_store_skdm_clear(wa_store *s, int64_t id, const char *group);
+
+/* A user's Signal state moves from one name to another (a phone number user whose LID became
+ * known: sessions, identities and sender keys are re-keyed; rows already present under `to`
+ * win). 0 or WA_ESTORE. */
+int wa_store_e2e_rename(wa_store *s, int64_t id, const char *from, const char *to);
+
+/* Processed incoming message ids (redeliveries are recognised by them), per chat key.
+ * State WA_STORE_SEEN_DECRYPTED: decrypted and committed, payload (the plaintext) not yet
+ * handed to the application; WA_STORE_SEEN_DONE: handed over (payload dropped).
+ * get: 0 with *state (and the payload appended to payload when not NULL), WA_ENOTFOUND,
+ * WA_ELIMIT, WA_ESTORE. put replaces; the oldest ids beyond WA_STORE_SEEN_KEEP are forgotten. */
+enum { WA_STORE_SEEN_DECRYPTED = 1, WA_STORE_SEEN_DONE = 2 };
+int wa_store_seen_get(wa_store *s, int64_t id, const char *chat, const char *msg_id, int *state,
+                      wa_buf *payload);
+int wa_store_seen_put(wa_store *s, int64_t id, const char *chat, const char *msg_id, int state,
+                      const uint8_t *payload, size_t len, int64_t t);
+
+/* Recent sends (the serialized Message, unpadded), for re-sending on a retry receipt.
+ * get: 0 with the chat JID in chat[cap] and the payload appended, WA_ENOTFOUND, WA_ELIMIT,
+ * WA_ESTORE. The oldest beyond WA_STORE_SENT_KEEP are forgotten. */
+int wa_store_sent_put(wa_store *s, int64_t id, const char *msg_id, const char *chat,
+                      const uint8_t *payload, size_t len, int64_t t);
+int wa_store_sent_get(wa_store *s, int64_t id, const char *msg_id, char *chat, size_t cap,
+                      wa_buf *payload);
 
 /* Readable text of the last SQLite error on this connection (for logs). Never NULL. */
 const char *wa_store_errmsg(wa_store *s);

@@ -5,19 +5,51 @@
  *       Pairs the account: prints `QR <text>` as refs rotate (or `CODE <code>` with --phone),
  *       then `PAIRED <jid>` once the credentials are durable, waits for the first login and
  *       exits 0. A terminal failure prints `FAILED <reason> <text>` and exits 1.
- *   wa-cli --store FILE [options] listen
- *       Logs in from the store and prints one JSON line per event until SIGINT/SIGTERM (exit 0)
- *       or a disconnect that will not be retried (exit 1):
+ *   wa-cli --store FILE [options] listen [--rotate-signed-prekey] [--auto-read]
+ *       Logs in from the store and prints one JSON line per event until SIGINT/SIGTERM, `quit`
+ *       on stdin (exit 0) or a disconnect that will not be retried (exit 1):
  *         {"event":"connected","jid":"..."}
  *         {"event":"disconnected","reason":"restart","code":515,"text":"...","will_retry":true,
  *          "retry_ms":0}
  *         {"event":"logged_out"}
+ *         {"event":"message","id":..,"chat":..,"sender":..,"sender_pn":..,"sender_lid":..,
+ *          "push_name":..,"timestamp":N,"from_me":b,"offline":b,"kind":"text"|"reaction"|"edit"|
+ *          "revoke"|"other","text":..[,"quoted_id","quoted_sender","quoted_text"]
+ *          [,"mentions":[..]][,"target_id","target_sender","target_from_me"]}
+ *         {"event":"receipt","type":"delivered"|"read"|"played"|"retry"|"other","type_name":..,
+ *          "chat":..,"from":..,"ids":[..],"timestamp":N}
+ *         {"event":"decrypt_failed","id":..,"chat":..,"sender":..,"enc_type":..,"error":"WA_E..",
+ *          "reason":..,"retry_count":N}
+ *         {"event":"sent","id":..} / {"event":"send_failed","id":..,"error":"WA_E.."}
+ *         {"event":"check","phone":..,"jid":..,"exists":b,"lid":..}
+ *         {"event":"group","op":"create"|"info"|"add"|"remove"|"promote"|"demote","jid":..,
+ *          "subject":..,"participants":[{"jid":..,"lid":..,"admin":N,"error":N}..]}
+ *         {"event":"group_update","jid":..,"action":..,"actor":..,"subject":..,
+ *          "participants":[..],"timestamp":N}
+ *       --auto-read sends a read receipt for every message received. --exit-on-message TEXT
+ *       (a test hook for crash safety) ends the process with _exit(3) inside the message
+ *       callback of the first message whose text is TEXT, before printing it: the decryption
+ *       is committed, the receipt not sent, so the server delivers it again at the next login.
+ *       Commands, one per line on stdin (when it is a pipe or a terminal):
+ *         send TO TEXT...              (TO: a phone number or a JID)
+ *         reply TO QUOTED_ID TEXT...   react CHAT ID EMOJI [SENDER]   edit CHAT ID TEXT...
+ *         revoke CHAT ID               read CHAT ID [SENDER]           check PHONE...
+ *         group-create PHONE[,PHONE..] SUBJECT...   group-info GID
+ *         group-add|group-remove|group-promote|group-demote GID PHONE...
+ *         quit
+ *       (TO / CHAT may be a group JID "120363...@g.us".)
+ *       Each send prints {"event":"queued","id":..} at once, then sent / send_failed; a command
+ *       refused at once prints {"event":"error","cmd":..,"error":"WA_E.."}.
+ *   wa-cli --store FILE [options] send TO TEXT
+ *       Logs in, sends one text and prints the message id once the server acknowledged it
+ *       (exit 0), or `FAILED <error>` (exit 1).
+ *   wa-cli --store FILE [options] check PHONE...
+ *       Prints `PHONE yes|no [JID] [LID]` per number (exit 0), or `FAILED <error>` (exit 1).
  *
  * Options: --account NAME (default "default"), --url URL (default the real WhatsApp),
  * --root-key HEX (trusted Noise root), --ca FILE (extra TLS CA), --proxy URL,
  * --keepalive MS, --reconnect-base MS, --reconnect-max MS, --version A.B.C, --push-name NAME,
- * --log-level LEVEL (stderr; default warn), --rotate-signed-prekey (listen: rotate once after
- * the first login and print {"event":"signed_prekey_rotated","ok":true}).
+ * --log-level LEVEL (stderr; default warn).
  *
  * stdout is line-buffered so scripts see each line as it happens.
  *
@@ -27,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -36,16 +69,31 @@
 #include "wa/error.h"
 #include "wa/store.h"
 
+#define LINE_MAX_LEN 70000 /* one stdin command (a text up to 64 KiB) */
+#define MAX_ARGS     WA_CLIENT_CHECK_MAX
+
+enum { CMD_PAIR = 1, CMD_LISTEN, CMD_SEND, CMD_CHECK };
+
 typedef struct cli {
     uv_loop_t *loop;
     wa_client *client;
     wa_store *store;
     uv_signal_t sigint, sigterm;
     uv_timer_t quit_timer;
-    int listen;
-    int rotate; /* --rotate-signed-prekey: once, after the first login */
+    uv_stream_t *in; /* stdin (listen), or NULL */
+    int in_is_tty;
+    char *line;
+    size_t line_len;
+    int cmd;
+    int rotate;          /* --rotate-signed-prekey: once, after the first login */
+    int auto_read;       /* --auto-read */
+    const char *exit_on; /* --exit-on-message */
     int exit_code;
     int quitting;
+    int done_once; /* send / check: started */
+    const char *const *args;
+    size_t nargs;
+    char send_id[WA_CLIENT_MSG_ID_MAX];
 } cli;
 
 static void usage(FILE *f)
@@ -54,7 +102,8 @@ static void usage(FILE *f)
                "              [--ca FILE] [--proxy URL] [--keepalive MS] [--reconnect-base MS]\n"
                "              [--reconnect-max MS] [--version A.B.C] [--push-name NAME]\n"
                "              [--log-level LEVEL] (pair [--phone NUMBER] |\n"
-               "              listen [--rotate-signed-prekey])\n");
+               "              listen [--rotate-signed-prekey] [--auto-read] |\n"
+               "              send TO TEXT | check PHONE...)\n");
 }
 
 /* JSON string body (without quotes) of s. */
@@ -71,12 +120,29 @@ static void json_str(FILE *f, const char *s)
     }
 }
 
+/* ,"key":"value" */
+static void json_kv(const char *key, const char *v)
+{
+    printf(",\"%s\":\"", key);
+    json_str(stdout, v);
+    printf("\"");
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    if (h->type != UV_TIMER && h->type != UV_SIGNAL)
+        free(h);
+}
+
 static void on_quit_timer(uv_timer_t *t)
 {
     cli *k = t->data;
 
     wa_client_free(k->client);
     k->client = NULL;
+    if (k->in && !uv_is_closing((uv_handle_t *)k->in))
+        uv_close((uv_handle_t *)k->in, close_cb);
+    k->in = NULL;
     uv_close((uv_handle_t *)&k->sigint, NULL);
     uv_close((uv_handle_t *)&k->sigterm, NULL);
     uv_close((uv_handle_t *)&k->quit_timer, NULL);
@@ -90,6 +156,14 @@ static void quit(cli *k, int code)
     k->quitting = 1;
     k->exit_code = code;
     uv_timer_start(&k->quit_timer, on_quit_timer, 0, 0);
+}
+
+/* Stop the connection (its disconnected{stopped} event quits), or quit at once. */
+static void stop_and_quit(cli *k, int code)
+{
+    k->exit_code = code;
+    if (!k->client || !wa_client_stop(k->client))
+        quit(k, code);
 }
 
 static void on_qr(wa_client *c, const char *text, void *ud)
@@ -111,30 +185,76 @@ static void on_paired(wa_client *c, const char *jid, const char *lid, void *ud)
     cli *k = ud;
 
     (void)c;
-    if (k->listen) {
-        printf("{\"event\":\"paired\",\"jid\":\"");
-        json_str(stdout, jid);
-        printf("\",\"lid\":\"");
-        json_str(stdout, lid);
-        printf("\"}\n");
+    if (k->cmd == CMD_LISTEN) {
+        printf("{\"event\":\"paired\"");
+        json_kv("jid", jid);
+        json_kv("lid", lid);
+        printf("}\n");
     } else {
         printf("PAIRED %s\n", jid);
+    }
+}
+
+static void print_check(wa_client *c, int err, const wa_client_contact *res, size_t n, void *ud)
+{
+    cli *k = ud;
+    size_t i;
+
+    (void)c;
+    if (k->cmd == CMD_CHECK) {
+        if (err) {
+            printf("FAILED %s\n", wa_err_name(err));
+            stop_and_quit(k, 1);
+            return;
+        }
+        for (i = 0; i < n; i++)
+            printf("%s %s %s%s%s\n", res[i].phone, res[i].exists ? "yes" : "no", res[i].jid,
+                   res[i].lid[0] ? " " : "", res[i].lid);
+        stop_and_quit(k, 0);
+        return;
+    }
+    if (err) {
+        printf("{\"event\":\"error\",\"cmd\":\"check\",\"error\":\"%s\"}\n", wa_err_name(err));
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        printf("{\"event\":\"check\"");
+        json_kv("phone", res[i].phone);
+        json_kv("jid", res[i].jid);
+        printf(",\"exists\":%s", res[i].exists ? "true" : "false");
+        json_kv("lid", res[i].lid);
+        printf("}\n");
     }
 }
 
 static void on_connected(wa_client *c, void *ud)
 {
     cli *k = ud;
+    int rc;
 
-    if (!k->listen) {
+    if (k->cmd == CMD_PAIR) {
         quit(k, 0); /* paired and logged in once: prekeys are on the server */
         return;
     }
-    printf("{\"event\":\"connected\",\"jid\":\"");
-    json_str(stdout, wa_client_jid(c));
-    printf("\"}\n");
+    if (k->cmd == CMD_SEND || k->cmd == CMD_CHECK) {
+        if (k->done_once)
+            return; /* a reconnect: the request is already out */
+        k->done_once = 1;
+        if (k->cmd == CMD_SEND)
+            rc = wa_client_send_text(c, k->args[0], k->args[1], NULL, k->send_id);
+        else
+            rc = wa_client_check_phones(c, k->args, k->nargs, print_check, k);
+        if (rc) {
+            printf("FAILED %s\n", wa_err_name(rc));
+            stop_and_quit(k, 1);
+        }
+        return;
+    }
+    printf("{\"event\":\"connected\"");
+    json_kv("jid", wa_client_jid(c));
+    printf("}\n");
     if (k->rotate) {
-        int rc = wa_client_rotate_signed_prekey(c);
+        rc = wa_client_rotate_signed_prekey(c);
         k->rotate = 0;
         printf("{\"event\":\"signed_prekey_rotated\",\"ok\":%s}\n", rc ? "false" : "true");
     }
@@ -145,11 +265,11 @@ static void on_disconnected(wa_client *c, const wa_client_disconnect_info *info,
     cli *k = ud;
 
     (void)c;
-    if (k->listen) {
-        printf("{\"event\":\"disconnected\",\"reason\":\"%s\",\"code\":%d,\"text\":\"",
+    if (k->cmd == CMD_LISTEN) {
+        printf("{\"event\":\"disconnected\",\"reason\":\"%s\",\"code\":%d",
                wa_disconnect_reason_name(info->reason), info->code);
-        json_str(stdout, info->text);
-        printf("\",\"will_retry\":%s,\"retry_ms\":%u}\n", info->will_retry ? "true" : "false",
+        json_kv("text", info->text);
+        printf(",\"will_retry\":%s,\"retry_ms\":%u}\n", info->will_retry ? "true" : "false",
                info->retry_ms);
     } else if (!info->will_retry && info->reason != WA_DISC_STOPPED) {
         printf("FAILED %s %s\n", wa_disconnect_reason_name(info->reason), info->text);
@@ -163,9 +283,458 @@ static void on_logged_out(wa_client *c, void *ud)
     cli *k = ud;
 
     (void)c;
-    if (k->listen)
+    if (k->cmd == CMD_LISTEN)
         printf("{\"event\":\"logged_out\"}\n");
     quit(k, 1);
+}
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case WA_MSG_TEXT:
+        return "text";
+    case WA_MSG_REACTION:
+        return "reaction";
+    case WA_MSG_EDIT:
+        return "edit";
+    case WA_MSG_REVOKE:
+        return "revoke";
+    default:
+        return "other";
+    }
+}
+
+static void on_message(wa_client *c, const wa_client_message *m, void *ud)
+{
+    cli *k = ud;
+    size_t i;
+
+    if (k->cmd != CMD_LISTEN)
+        return;
+    if (k->exit_on && !strcmp(m->text, k->exit_on)) {
+        fflush(stdout);
+        _exit(3); /* a crash between the commit and the hand-over */
+    }
+    printf("{\"event\":\"message\"");
+    json_kv("id", m->id);
+    json_kv("chat", m->chat);
+    json_kv("sender", m->sender);
+    json_kv("sender_pn", m->sender_pn);
+    json_kv("sender_lid", m->sender_lid);
+    json_kv("push_name", m->push_name);
+    printf(",\"timestamp\":%lld,\"from_me\":%s,\"offline\":%s", (long long)m->timestamp,
+           m->from_me ? "true" : "false", m->offline ? "true" : "false");
+    json_kv("kind", kind_name(m->kind));
+    json_kv("text", m->text);
+    if (m->quoted_id[0]) {
+        json_kv("quoted_id", m->quoted_id);
+        json_kv("quoted_sender", m->quoted_sender);
+        json_kv("quoted_text", m->quoted_text);
+    }
+    if (m->n_mentions) {
+        printf(",\"mentions\":[");
+        for (i = 0; i < m->n_mentions; i++) {
+            printf("%s\"", i ? "," : "");
+            json_str(stdout, m->mentions[i]);
+            printf("\"");
+        }
+        printf("]");
+    }
+    if (m->target_id[0]) {
+        json_kv("target_id", m->target_id);
+        json_kv("target_sender", m->target_sender);
+        printf(",\"target_from_me\":%s", m->target_from_me ? "true" : "false");
+    }
+    printf("}\n");
+    if (k->auto_read && !m->from_me) {
+        const char *ids[1] = {m->id};
+        int group = strstr(m->chat, "@g.us") != NULL;
+        wa_client_mark_read(c, m->chat, group ? m->sender : NULL, ids, 1);
+    }
+}
+
+static const char *receipt_name(int type)
+{
+    switch (type) {
+    case WA_RECEIPT_DELIVERED:
+        return "delivered";
+    case WA_RECEIPT_READ:
+        return "read";
+    case WA_RECEIPT_PLAYED:
+        return "played";
+    case WA_RECEIPT_RETRY:
+        return "retry";
+    default:
+        return "other";
+    }
+}
+
+static void on_receipt(wa_client *c, const wa_client_receipt *r, void *ud)
+{
+    cli *k = ud;
+    size_t i;
+
+    (void)c;
+    if (k->cmd != CMD_LISTEN)
+        return;
+    printf("{\"event\":\"receipt\"");
+    json_kv("type", receipt_name(r->type));
+    json_kv("type_name", r->type_name);
+    json_kv("chat", r->chat);
+    json_kv("from", r->from);
+    printf(",\"ids\":[");
+    for (i = 0; i < r->n_ids; i++) {
+        printf("%s\"", i ? "," : "");
+        json_str(stdout, r->ids[i]);
+        printf("\"");
+    }
+    printf("],\"timestamp\":%lld}\n", (long long)r->timestamp);
+}
+
+static void on_decrypt_failed(wa_client *c, const wa_client_decrypt_failure *f, void *ud)
+{
+    cli *k = ud;
+
+    (void)c;
+    if (k->cmd != CMD_LISTEN)
+        return;
+    printf("{\"event\":\"decrypt_failed\"");
+    json_kv("id", f->id);
+    json_kv("chat", f->chat);
+    json_kv("sender", f->sender);
+    json_kv("enc_type", f->enc_type);
+    json_kv("error", wa_err_name(f->err));
+    json_kv("reason", f->reason);
+    printf(",\"retry_count\":%d}\n", f->retry_count);
+}
+
+static void on_sent(wa_client *c, const char *id, int err, void *ud)
+{
+    cli *k = ud;
+
+    (void)c;
+    if (k->cmd == CMD_SEND) {
+        if (strcmp(id, k->send_id) != 0)
+            return;
+        if (err)
+            printf("FAILED %s\n", wa_err_name(err));
+        else
+            printf("%s\n", id);
+        stop_and_quit(k, err ? 1 : 0);
+        return;
+    }
+    if (k->cmd != CMD_LISTEN)
+        return;
+    if (err) {
+        printf("{\"event\":\"send_failed\"");
+        json_kv("id", id);
+        json_kv("error", wa_err_name(err));
+        printf("}\n");
+    } else {
+        printf("{\"event\":\"sent\"");
+        json_kv("id", id);
+        printf("}\n");
+    }
+}
+
+static void print_group(wa_client *c, int err, const wa_client_group *g, void *ud, const char *op)
+{
+    size_t i;
+
+    (void)c;
+    (void)ud;
+    if (err) {
+        printf("{\"event\":\"error\"");
+        json_kv("cmd", op);
+        json_kv("error", wa_err_name(err));
+        printf("}\n");
+        return;
+    }
+    printf("{\"event\":\"group\"");
+    json_kv("op", op);
+    json_kv("jid", g->jid);
+    json_kv("subject", g->subject);
+    printf(",\"participants\":[");
+    for (i = 0; i < g->n_participants; i++) {
+        const wa_client_group_participant *p = &g->participants[i];
+        printf("%s{\"jid\":\"", i ? "," : "");
+        json_str(stdout, p->jid);
+        printf("\",\"lid\":\"");
+        json_str(stdout, p->lid);
+        printf("\",\"admin\":%d,\"error\":%d}", p->admin, p->error);
+    }
+    printf("]}\n");
+}
+
+static void on_group_create(wa_client *c, int err, const wa_client_group *g, void *ud)
+{
+    print_group(c, err, g, ud, "create");
+}
+
+static void on_group_info(wa_client *c, int err, const wa_client_group *g, void *ud)
+{
+    print_group(c, err, g, ud, "info");
+}
+
+static const char *const group_ops[] = {NULL, "add", "remove", "promote", "demote"};
+
+static void on_group_add(wa_client *c, int err, const wa_client_group *g, void *ud)
+{
+    print_group(c, err, g, ud, group_ops[WA_GROUP_ADD]);
+}
+
+static void on_group_remove(wa_client *c, int err, const wa_client_group *g, void *ud)
+{
+    print_group(c, err, g, ud, group_ops[WA_GROUP_REMOVE]);
+}
+
+static void on_group_promote(wa_client *c, int err, const wa_client_group *g, void *ud)
+{
+    print_group(c, err, g, ud, group_ops[WA_GROUP_PROMOTE]);
+}
+
+static void on_group_demote(wa_client *c, int err, const wa_client_group *g, void *ud)
+{
+    print_group(c, err, g, ud, group_ops[WA_GROUP_DEMOTE]);
+}
+
+static void on_group_update(wa_client *c, const wa_client_group_update *u, void *ud)
+{
+    cli *k = ud;
+    size_t i;
+
+    (void)c;
+    if (k->cmd != CMD_LISTEN)
+        return;
+    printf("{\"event\":\"group_update\"");
+    json_kv("jid", u->jid);
+    json_kv("action", u->action);
+    json_kv("actor", u->actor);
+    json_kv("subject", u->subject);
+    printf(",\"participants\":[");
+    for (i = 0; i < u->n_participants; i++) {
+        printf("%s\"", i ? "," : "");
+        json_str(stdout, u->participants[i]);
+        printf("\"");
+    }
+    printf("],\"timestamp\":%lld}\n", (long long)u->timestamp);
+}
+
+/* ---- stdin commands (listen) ---------------------------------------------------------------- */
+
+/* Split the next space-separated word off *p (NUL-terminated in place). NULL at the end. */
+static char *word(char **p)
+{
+    char *s = *p, *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return NULL;
+    e = s;
+    while (*e && *e != ' ' && *e != '\t')
+        e++;
+    if (*e)
+        *e++ = '\0';
+    *p = e;
+    return s;
+}
+
+static char *rest(char **p)
+{
+    char *s = *p;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return *s ? s : NULL;
+}
+
+static void cmd_result(const char *cmd, int rc, const char *id)
+{
+    if (rc) {
+        printf("{\"event\":\"error\"");
+        json_kv("cmd", cmd);
+        json_kv("error", wa_err_name(rc));
+        printf("}\n");
+    } else if (id) {
+        printf("{\"event\":\"queued\"");
+        json_kv("cmd", cmd);
+        json_kv("id", id);
+        printf("}\n");
+    }
+}
+
+static void run_command(cli *k, char *line)
+{
+    char *p = line, *cmd = word(&p), *a1, *a2, *a3, *text;
+    char id[WA_CLIENT_MSG_ID_MAX];
+    const char *args[MAX_ARGS];
+    size_t n = 0;
+    int rc;
+
+    if (!cmd)
+        return;
+    if (!strcmp(cmd, "quit")) {
+        stop_and_quit(k, 0);
+        return;
+    }
+    if (!k->client) {
+        cmd_result(cmd, WA_ESTATE, NULL);
+        return;
+    }
+    id[0] = '\0';
+    if (!strcmp(cmd, "send")) {
+        a1 = word(&p);
+        text = rest(&p);
+        rc = a1 && text ? wa_client_send_text(k->client, a1, text, NULL, id) : WA_EINVAL;
+        cmd_result(cmd, rc, id);
+    } else if (!strcmp(cmd, "reply")) {
+        wa_client_send_opts o;
+        memset(&o, 0, sizeof o);
+        a1 = word(&p);
+        o.quoted_id = word(&p);
+        text = rest(&p);
+        rc = a1 && o.quoted_id && text ? wa_client_send_text(k->client, a1, text, &o, id)
+                                       : WA_EINVAL;
+        cmd_result(cmd, rc, id);
+    } else if (!strcmp(cmd, "react")) {
+        a1 = word(&p);
+        a2 = word(&p);
+        a3 = word(&p);
+        text = word(&p); /* the sender of the target (groups); none: the chat peer */
+        rc = a1 && a2 && a3 ? wa_client_send_reaction(k->client, a1, a2, text, 0, a3, id)
+                            : WA_EINVAL;
+        cmd_result(cmd, rc, id);
+    } else if (!strcmp(cmd, "edit")) {
+        a1 = word(&p);
+        a2 = word(&p);
+        text = rest(&p);
+        rc = a1 && a2 && text ? wa_client_send_edit(k->client, a1, a2, text, id) : WA_EINVAL;
+        cmd_result(cmd, rc, id);
+    } else if (!strcmp(cmd, "revoke")) {
+        a1 = word(&p);
+        a2 = word(&p);
+        rc = a1 && a2 ? wa_client_send_revoke(k->client, a1, a2, id) : WA_EINVAL;
+        cmd_result(cmd, rc, id);
+    } else if (!strcmp(cmd, "read")) {
+        const char *ids[1];
+        a1 = word(&p);
+        a2 = word(&p);
+        a3 = word(&p);
+        ids[0] = a2;
+        rc = a1 && a2 ? wa_client_mark_read(k->client, a1, a3, ids, 1) : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+        if (rc == 0)
+            printf("{\"event\":\"read_sent\"}\n");
+    } else if (!strcmp(cmd, "group-create")) {
+        char *list = word(&p), *q;
+        text = rest(&p);
+        n = 0;
+        for (q = list; q && *q && n < MAX_ARGS;) {
+            char *comma = strchr(q, ',');
+            if (comma)
+                *comma = '\0';
+            if (*q)
+                args[n++] = q;
+            q = comma ? comma + 1 : NULL;
+        }
+        rc =
+            text ? wa_client_group_create(k->client, text, args, n, on_group_create, k) : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+    } else if (!strcmp(cmd, "group-info")) {
+        a1 = word(&p);
+        rc = a1 ? wa_client_group_metadata(k->client, a1, on_group_info, k) : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+    } else if (!strncmp(cmd, "group-", 6)) {
+        static const wa_client_group_cb cbs[] = {NULL, on_group_add, on_group_remove,
+                                                 on_group_promote, on_group_demote};
+        int action = 0, i;
+        for (i = 1; i <= WA_GROUP_DEMOTE; i++)
+            if (!strcmp(cmd + 6, group_ops[i]))
+                action = i;
+        a1 = word(&p);
+        while (n < MAX_ARGS && (a2 = word(&p)) != NULL)
+            args[n++] = a2;
+        rc = action && a1 && n
+                 ? wa_client_group_participants(k->client, a1, action, args, n, cbs[action], k)
+                 : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+    } else if (!strcmp(cmd, "check")) {
+        while (n < MAX_ARGS && (a1 = word(&p)) != NULL)
+            args[n++] = a1;
+        rc = n ? wa_client_check_phones(k->client, args, n, print_check, k) : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+    } else {
+        cmd_result(cmd, WA_EINVAL, NULL);
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char slab[65536];
+
+    (void)h;
+    (void)suggested;
+    buf->base = slab;
+    buf->len = sizeof slab;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    cli *k = s->data;
+    ssize_t i;
+
+    if (nread < 0) { /* EOF: no more commands (the client keeps listening) */
+        uv_read_stop(s);
+        return;
+    }
+    for (i = 0; i < nread && !k->quitting; i++) {
+        char ch = buf->base[i];
+        if (ch == '\n') {
+            k->line[k->line_len] = '\0';
+            if (k->line_len && k->line[k->line_len - 1] == '\r')
+                k->line[k->line_len - 1] = '\0';
+            run_command(k, k->line);
+            k->line_len = 0;
+        } else if (k->line_len + 1 < LINE_MAX_LEN) {
+            k->line[k->line_len++] = ch;
+        }
+    }
+}
+
+static void open_stdin(cli *k)
+{
+    uv_handle_type t = uv_guess_handle(0);
+
+    if (t == UV_TTY) {
+        uv_tty_t *tty = malloc(sizeof *tty);
+        if (!tty || uv_tty_init(k->loop, tty, 0, 1) != 0) {
+            free(tty);
+            return;
+        }
+        k->in = (uv_stream_t *)tty;
+    } else if (t == UV_NAMED_PIPE) {
+        uv_pipe_t *pipe = malloc(sizeof *pipe);
+        if (!pipe || uv_pipe_init(k->loop, pipe, 0) != 0) {
+            free(pipe);
+            return;
+        }
+        if (uv_pipe_open(pipe, 0) != 0) {
+            uv_close((uv_handle_t *)pipe, close_cb);
+            return;
+        }
+        k->in = (uv_stream_t *)pipe;
+    } else {
+        return; /* a file or nothing: no commands */
+    }
+    k->line = malloc(LINE_MAX_LEN);
+    if (!k->line) {
+        uv_close((uv_handle_t *)k->in, close_cb);
+        k->in = NULL;
+        return;
+    }
+    k->in->data = k;
+    uv_read_start(k->in, alloc_cb, read_cb);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -175,20 +744,30 @@ static void on_signal(uv_signal_t *s, int signum)
     (void)signum;
     if (k->quitting)
         return;
-    k->exit_code = 0;
-    /* a connection that was up reports disconnected{stopped}, which quits */
-    if (!wa_client_stop(k->client))
-        quit(k, 0);
+    stop_and_quit(k, 0);
 }
 
 int main(int argc, char **argv)
 {
-    static const wa_client_callbacks cbs = {on_qr,           on_pair_code,  on_paired, on_connected,
-                                            on_disconnected, on_logged_out, NULL};
+    static const wa_client_callbacks cbs = {
+        .qr = on_qr,
+        .pair_code = on_pair_code,
+        .paired = on_paired,
+        .connected = on_connected,
+        .disconnected = on_disconnected,
+        .logged_out = on_logged_out,
+        .message = on_message,
+        .receipt = on_receipt,
+        .decrypt_failed = on_decrypt_failed,
+        .sent = on_sent,
+        .group_update = on_group_update,
+    };
     wa_client_config cfg;
     uv_loop_t loop;
     cli k;
-    const char *store_path = NULL, *cmd = NULL, *phone = NULL, *root_hex = NULL;
+    const char *store_path = NULL, *phone = NULL, *root_hex = NULL;
+    const char *pos[MAX_ARGS];
+    size_t npos = 0;
     uint8_t root[32];
     int i, rc, level;
 
@@ -199,12 +778,32 @@ int main(int argc, char **argv)
     memset(&k, 0, sizeof k);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "pair") || !strcmp(a, "listen")) {
-            cmd = a;
+        if (a[0] != '-' || !a[1]) {
+            if (!k.cmd) {
+                k.cmd = !strcmp(a, "pair")     ? CMD_PAIR
+                        : !strcmp(a, "listen") ? CMD_LISTEN
+                        : !strcmp(a, "send")   ? CMD_SEND
+                        : !strcmp(a, "check")  ? CMD_CHECK
+                                               : -1;
+                if (k.cmd < 0) {
+                    fprintf(stderr, "wa-cli: unknown command %s\n", a);
+                    usage(stderr);
+                    return 2;
+                }
+            } else if (npos < MAX_ARGS) {
+                pos[npos++] = a;
+            } else {
+                fprintf(stderr, "wa-cli: too many arguments\n");
+                return 2;
+            }
             continue;
         }
         if (!strcmp(a, "--rotate-signed-prekey")) {
             k.rotate = 1;
+            continue;
+        }
+        if (!strcmp(a, "--auto-read")) {
+            k.auto_read = 1;
             continue;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -237,6 +836,8 @@ int main(int argc, char **argv)
             cfg.version = v;
         else if (!strcmp(a, "--push-name"))
             cfg.push_name = v;
+        else if (!strcmp(a, "--exit-on-message"))
+            k.exit_on = v;
         else if (!strcmp(a, "--phone"))
             phone = v;
         else if (!strcmp(a, "--log-level")) {
@@ -252,10 +853,14 @@ int main(int argc, char **argv)
         }
         i++;
     }
-    if (!store_path || !cmd) {
+    if (!store_path || !k.cmd || (k.cmd == CMD_SEND && npos != 2) ||
+        (k.cmd == CMD_CHECK && npos == 0) ||
+        ((k.cmd == CMD_PAIR || k.cmd == CMD_LISTEN) && npos != 0)) {
         usage(stderr);
         return 2;
     }
+    k.args = pos;
+    k.nargs = npos;
     if (root_hex) {
         if (wa_hex_decode(root, sizeof root, root_hex, strlen(root_hex)) != 0) {
             fprintf(stderr, "wa-cli: --root-key needs 64 hex digits\n");
@@ -263,8 +868,7 @@ int main(int argc, char **argv)
         }
         cfg.root_key = root;
     }
-    k.listen = !strcmp(cmd, "listen");
-    if (phone && k.listen) {
+    if (phone && k.cmd != CMD_PAIR) {
         fprintf(stderr, "wa-cli: --phone goes with pair\n");
         return 2;
     }
@@ -282,11 +886,11 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return rc == WA_EINVAL ? 2 : 1;
     }
-    if (!k.listen && wa_client_jid(k.client)[0]) {
+    if (k.cmd == CMD_PAIR && wa_client_jid(k.client)[0]) {
         printf("PAIRED %s\n", wa_client_jid(k.client));
         fprintf(stderr, "wa-cli: the account is already paired\n");
         k.quitting = 1; /* nothing to do */
-    } else if (k.listen && !wa_client_jid(k.client)[0]) {
+    } else if (k.cmd != CMD_PAIR && !wa_client_jid(k.client)[0]) {
         fprintf(stderr, "wa-cli: the account is not paired (run pair first)\n");
         k.quitting = 1;
         k.exit_code = 1;
@@ -313,9 +917,12 @@ int main(int argc, char **argv)
     uv_signal_start(&k.sigterm, on_signal, SIGTERM);
     uv_timer_init(&loop, &k.quit_timer);
     k.quit_timer.data = &k;
+    if (k.cmd == CMD_LISTEN)
+        open_stdin(&k);
     wa_client_start(k.client);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     wa_store_close(k.store);
+    free(k.line);
     return k.exit_code;
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "bnode/bnode.h"
 #include "bnode/node.h"
 #include "client/client_int.h"
 #include "core/log.h"
@@ -27,7 +28,7 @@
 #include "wa/client.h"
 #include "wa/error.h"
 
-/* ---- policy -------------------------------------------------------------------------------- */
+/* ---- policy --------------------------------------------------------------------------------- */
 
 static wa_node *mk(wa_arena *a, const char *tag, const char *k, const char *v)
 {
@@ -115,8 +116,7 @@ static void test_policy_retry(void **state)
     assert_int_equal(d, 4000);
 }
 
-/* ---- ClientPayload ----------------------------------------------------------------------------
- */
+/* ---- ClientPayload -------------------------------------------------------------------------- */
 
 static void fill_creds(wa_store_creds *c)
 {
@@ -220,8 +220,7 @@ static void test_keys_ids(void **state)
     }
 }
 
-/* ---- iq table and stanzas ----------------------------------------------------------------------
- */
+/* ---- iq table and stanzas ------------------------------------------------------------------- */
 
 static void test_iq_table(void **state)
 {
@@ -266,7 +265,21 @@ static void test_stanzas(void **state)
     wa_arena_init(&a, 1 << 20);
     n = wa__st_ping(&a, "1.2-3");
     assert_string_equal(wa_node_attr(n, "xmlns"), "w:p");
-    assert_string_equal(wa_node_attr(n, "to"), "s.whatsapp.net");
+    assert_string_equal(wa_node_attr(n, "to"), "@s.whatsapp.net");
+    {
+        /* on the wire the server is a JID (JID_PAIR, LIST_EMPTY, token s.whatsapp.net) as
+         * Baileys writes it, not the bare token */
+        static const uint8_t jid_pair[3] = {0xfa, 0x00, 0x03};
+        wa_buf b;
+        size_t i;
+        int found = 0;
+        wa_buf_init(&b, 1024);
+        assert_int_equal(wa_bnode_encode(n, 3, &b), 0);
+        for (i = 0; i + 3 <= b.len; i++)
+            found |= memcmp(b.data + i, jid_pair, 3) == 0;
+        assert_true(found);
+        wa_buf_cleanup(&b);
+    }
     assert_string_equal(n->attrs[0].key, "id"); /* Baileys' order */
     assert_non_null(wa_node_child(n, "ping"));
 
@@ -307,8 +320,7 @@ static void test_stanzas(void **state)
     wa_arena_cleanup(&a);
 }
 
-/* ---- pairing ------------------------------------------------------------------------------------
- */
+/* ---- pairing -------------------------------------------------------------------------------- */
 
 static void test_qr_text(void **state)
 {
@@ -572,8 +584,7 @@ static void test_link_code(void **state)
     wa_arena_cleanup(&a);
 }
 
-/* ---- the client on a loop, no server
- * ------------------------------------------------------------- */
+/* ---- the client on a loop, no server -------------------------------------------------------- */
 
 typedef struct events {
     int disconnects, retries, free_in_cb;
@@ -603,7 +614,7 @@ static char store_path[64];
 
 static void test_lifecycle_no_server(void **state)
 {
-    static const wa_client_callbacks cbs = {NULL, NULL, NULL, NULL, on_disc, NULL, NULL};
+    static const wa_client_callbacks cbs = {.disconnected = on_disc};
     wa_client_config cfg;
     uv_loop_t loop;
     uv_timer_t stopper;

@@ -436,6 +436,299 @@ static void test_two_connections(void **state)
     wa_store_close(t);
 }
 
+/* ---- end-to-end state ----------------------------------------------------------------------- */
+
+static int64_t paired_account(wa_store *s, const char *name, uint8_t seed)
+{
+    wa_store_creds c;
+    int64_t a;
+
+    assert_int_equal(wa_store_account(s, name, 1, &a), 0);
+    fill_creds(&c, seed);
+    assert_int_equal(wa_store_creds_save(s, a, &c, 0), 0);
+    return a;
+}
+
+static void test_e2e_identities(void **state)
+{
+    wa_store *s = open_store("e2e_id.db");
+    int64_t a = paired_account(s, "a", 1), b = paired_account(s, "b", 9);
+    wa_store_addr x = {"15551234567", 2}, y = {"15551234567", 3}, bad = {"", 0};
+    uint8_t k1[32], k2[32], got[32], priv[32], pub[32];
+    uint32_t reg = 0;
+
+    (void)state;
+    memset(k1, 1, 32);
+    memset(k2, 2, 32);
+    assert_int_equal(wa_store_identity_get(s, a, &x, got), WA_ENOTFOUND);
+    assert_int_equal(wa_store_identity_put(s, a, &x, k1), 0);
+    assert_int_equal(wa_store_identity_get(s, a, &x, got), 0);
+    assert_memory_equal(got, k1, 32);
+    assert_int_equal(wa_store_identity_get(s, a, &y, got), WA_ENOTFOUND); /* per device */
+    assert_int_equal(wa_store_identity_get(s, b, &x, got), WA_ENOTFOUND); /* per account */
+    assert_int_equal(wa_store_identity_put(s, a, &x, k2), 0);             /* replaced */
+    assert_int_equal(wa_store_identity_get(s, a, &x, got), 0);
+    assert_memory_equal(got, k2, 32);
+    assert_int_equal(wa_store_identity_put(s, a, &bad, k1), WA_EINVAL);
+    assert_int_equal(wa_store_own_identity(s, a, priv, pub, &reg), 0);
+    assert_int_equal(reg, 12345);
+    memset(got, 1 + 2, 32); /* fill_creds: identity_priv = seed + 2 */
+    assert_memory_equal(priv, got, 32);
+    assert_int_equal(wa_store_own_identity(s, 999, priv, pub, &reg), WA_ENOTFOUND);
+    wa_store_close(s);
+}
+
+static void test_e2e_sessions(void **state)
+{
+    wa_store *s = open_store("e2e_sess.db");
+    int64_t a = paired_account(s, "a", 1), b = paired_account(s, "b", 9);
+    wa_store_addr d0 = {"111", 0}, d1 = {"111", 1}, l1 = {"999_1", 1}, none = {"222", 0};
+    wa_store_addr batch[5];
+    wa_buf out, outs[5];
+    uint8_t rec[300], found[5];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof rec; i++)
+        rec[i] = (uint8_t)i;
+    wa_buf_init(&out, 1024);
+    assert_int_equal(wa_store_session_get(s, a, &d0, &out), WA_ENOTFOUND);
+    assert_int_equal(wa_store_session_put(s, a, &d0, rec, 100), 0);
+    assert_int_equal(wa_store_session_put(s, a, &d1, rec, 200), 0);
+    assert_int_equal(wa_store_session_put(s, a, &l1, rec + 1, 50), 0);
+    assert_int_equal(wa_store_session_put(s, b, &d0, rec + 2, 10), 0);
+    assert_int_equal(wa_store_session_put(s, a, &d0, rec, 0), WA_EINVAL);
+    assert_int_equal(wa_store_session_get(s, a, &d1, &out), 0);
+    assert_int_equal(out.len, 200);
+    assert_memory_equal(out.data, rec, 200);
+    wa_buf_cleanup(&out);
+    /* a record larger than the buffer's cap: WA_ELIMIT, never truncated */
+    wa_buf_init(&out, 150);
+    assert_int_equal(wa_store_session_get(s, a, &d1, &out), WA_ELIMIT);
+    wa_buf_cleanup(&out);
+
+    /* batch: duplicates, another name, a missing one, other account untouched */
+    batch[0] = d1;
+    batch[1] = none;
+    batch[2] = l1;
+    batch[3] = d0;
+    batch[4] = d1;
+    for (i = 0; i < 5; i++)
+        wa_buf_init(&outs[i], 4096);
+    assert_int_equal(wa_store_sessions_get(s, a, batch, 5, outs, found), 0);
+    assert_int_equal(found[0], 1);
+    assert_int_equal(outs[0].len, 200);
+    assert_int_equal(found[1], 0);
+    assert_int_equal(outs[1].len, 0);
+    assert_int_equal(found[2], 1);
+    assert_memory_equal(outs[2].data, rec + 1, 50);
+    assert_int_equal(found[3], 1);
+    assert_int_equal(outs[3].len, 100);
+    assert_int_equal(found[4], 1);
+    assert_int_equal(outs[4].len, 200);
+    for (i = 0; i < 5; i++)
+        wa_buf_cleanup(&outs[i]);
+    /* inside a transaction too */
+    assert_int_equal(wa_store_tx_begin(s), 0);
+    for (i = 0; i < 5; i++)
+        wa_buf_init(&outs[i], 4096);
+    assert_int_equal(wa_store_sessions_get(s, a, batch, 5, outs, found), 0);
+    assert_int_equal(found[3], 1);
+    for (i = 0; i < 5; i++)
+        wa_buf_cleanup(&outs[i]);
+    assert_int_equal(wa_store_tx_end(s, 0), 0);
+
+    assert_int_equal(wa_store_session_delete(s, a, &d1), 1);
+    assert_int_equal(wa_store_session_delete(s, a, &d1), 0);
+    wa_buf_init(&out, 1024);
+    assert_int_equal(wa_store_session_get(s, b, &d0, &out), 0); /* b kept its own */
+    assert_int_equal(out.len, 10);
+    wa_buf_cleanup(&out);
+    wa_store_close(s);
+}
+
+static void test_e2e_transactions(void **state)
+{
+    wa_store *s = open_store("e2e_tx.db");
+    int64_t a = paired_account(s, "a", 1);
+    wa_store_addr d = {"111", 1}, e = {"111", 2};
+    wa_buf out;
+    uint8_t rec[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int st;
+
+    (void)state;
+    /* rolled back as a whole, nested levels included */
+    assert_int_equal(wa_store_tx_begin(s), 0);
+    assert_int_equal(wa_store_session_put(s, a, &d, rec, 8), 0);
+    assert_int_equal(wa_store_tx_begin(s), 0);
+    assert_int_equal(
+        wa_store_seen_put(s, a, "111@s.whatsapp.net", "ID1", WA_STORE_SEEN_DONE, NULL, 0, 1), 0);
+    assert_int_equal(wa_store_tx_end(s, 0), 0);
+    assert_int_equal(wa_store_tx_end(s, WA_ECRYPTO), WA_ECRYPTO);
+    wa_buf_init(&out, 64);
+    assert_int_equal(wa_store_session_get(s, a, &d, &out), WA_ENOTFOUND);
+    assert_int_equal(wa_store_seen_get(s, a, "111@s.whatsapp.net", "ID1", &st, NULL), WA_ENOTFOUND);
+    /* an inner rollback keeps the outer level's writes */
+    assert_int_equal(wa_store_tx_begin(s), 0);
+    assert_int_equal(wa_store_session_put(s, a, &d, rec, 8), 0);
+    assert_int_equal(wa_store_tx_begin(s), 0);
+    assert_int_equal(wa_store_session_put(s, a, &e, rec, 4), 0);
+    assert_int_equal(wa_store_tx_end(s, WA_EPROTO), WA_EPROTO);
+    assert_int_equal(wa_store_tx_end(s, 0), 0);
+    assert_int_equal(wa_store_session_get(s, a, &d, &out), 0);
+    assert_int_equal(out.len, 8);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_session_get(s, a, &e, &out), WA_ENOTFOUND);
+    /* functions with their own transaction work inside one (savepoints) */
+    assert_int_equal(wa_store_tx_begin(s), 0);
+    assert_int_equal(wa_store_lid_put(s, a, "111", "999"), 0);
+    assert_int_equal(wa_store_tx_end(s, 0), 0);
+    assert_int_equal(wa_store_tx_end(s, 0), WA_ESTORE); /* nothing open */
+    wa_buf_cleanup(&out);
+    wa_store_close(s);
+}
+
+static void test_e2e_sender_keys_and_rename(void **state)
+{
+    wa_store *s = open_store("e2e_sk.db");
+    int64_t a = paired_account(s, "a", 1);
+    const char *g = "120363000000000001@g.us";
+    wa_store_addr pn0 = {"111", 0}, pn2 = {"111", 2}, lid2 = {"999_1", 2}, devs[3];
+    uint8_t rec[16], key[32], got[32];
+    wa_buf out;
+
+    (void)state;
+    memset(rec, 7, sizeof rec);
+    memset(key, 5, sizeof key);
+    wa_buf_init(&out, 256);
+    assert_int_equal(wa_store_sender_key_get(s, a, g, &pn2, &out), WA_ENOTFOUND);
+    assert_int_equal(wa_store_sender_key_put(s, a, g, &pn2, rec, 16), 0);
+    assert_int_equal(wa_store_sender_key_get(s, a, g, &pn2, &out), 0);
+    assert_int_equal(out.len, 16);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_sender_key_get(s, a, "other@g.us", &pn2, &out), WA_ENOTFOUND);
+
+    devs[0] = pn0;
+    devs[1] = pn2;
+    devs[2] = pn2;
+    assert_int_equal(wa_store_skdm_has(s, a, g, &pn2), 0);
+    assert_int_equal(wa_store_skdm_mark(s, a, g, devs, 3), 0);
+    assert_int_equal(wa_store_skdm_has(s, a, g, &pn2), 1);
+    assert_int_equal(wa_store_skdm_has(s, a, g, &lid2), 0);
+    assert_int_equal(wa_store_skdm_clear(s, a, g), 0);
+    assert_int_equal(wa_store_skdm_has(s, a, g, &pn0), 0);
+
+    /* rename "111" -> "999_1": session, identity and sender key move; existing rows win */
+    assert_int_equal(wa_store_session_put(s, a, &pn2, rec, 16), 0);
+    assert_int_equal(wa_store_session_put(s, a, &pn0, rec, 8), 0);
+    assert_int_equal(wa_store_session_put(s, a, &(wa_store_addr){"999_1", 0}, rec, 4), 0);
+    assert_int_equal(wa_store_identity_put(s, a, &pn2, key), 0);
+    assert_int_equal(wa_store_e2e_rename(s, a, "111", "999_1"), 0);
+    assert_int_equal(wa_store_session_get(s, a, &lid2, &out), 0);
+    assert_int_equal(out.len, 16);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_session_get(s, a, &(wa_store_addr){"999_1", 0}, &out), 0);
+    assert_int_equal(out.len, 4); /* the LID row won */
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_session_get(s, a, &pn2, &out), WA_ENOTFOUND);
+    assert_int_equal(wa_store_session_get(s, a, &pn0, &out), WA_ENOTFOUND);
+    assert_int_equal(wa_store_identity_get(s, a, &lid2, got), 0);
+    assert_memory_equal(got, key, 32);
+    assert_int_equal(wa_store_sender_key_get(s, a, g, &lid2, &out), 0);
+    assert_int_equal(wa_store_sender_key_delete(s, a, g, &lid2), 1);
+    assert_int_equal(wa_store_sender_key_delete(s, a, g, &lid2), 0);
+    wa_buf_cleanup(&out);
+    wa_store_close(s);
+}
+
+static void test_e2e_seen_and_sent(void **state)
+{
+    wa_store *s = open_store("e2e_seen.db");
+    int64_t a = paired_account(s, "a", 1), b = paired_account(s, "b", 2);
+    const char *chat = "111@s.whatsapp.net";
+    char id[32], got_chat[64];
+    uint8_t pl[5] = {9, 8, 7, 6, 5};
+    wa_buf out;
+    int st = 0, i, n;
+
+    (void)state;
+    wa_buf_init(&out, 1024);
+    assert_int_equal(wa_store_seen_put(s, a, chat, "3EB0AA", WA_STORE_SEEN_DECRYPTED, pl, 5, 1), 0);
+    assert_int_equal(wa_store_seen_get(s, a, chat, "3EB0AA", &st, &out), 0);
+    assert_int_equal(st, WA_STORE_SEEN_DECRYPTED);
+    assert_int_equal(out.len, 5);
+    assert_memory_equal(out.data, pl, 5);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_seen_put(s, a, chat, "3EB0AA", WA_STORE_SEEN_DONE, NULL, 0, 1), 0);
+    assert_int_equal(wa_store_seen_get(s, a, chat, "3EB0AA", &st, &out), 0);
+    assert_int_equal(st, WA_STORE_SEEN_DONE);
+    assert_int_equal(out.len, 0); /* the payload is dropped once handed over */
+    assert_int_equal(wa_store_seen_get(s, a, "222@s.whatsapp.net", "3EB0AA", &st, NULL),
+                     WA_ENOTFOUND);
+    assert_int_equal(wa_store_seen_get(s, b, chat, "3EB0AA", &st, NULL), WA_ENOTFOUND);
+    assert_int_equal(wa_store_seen_put(s, a, chat, "X", 7, NULL, 0, 1), WA_EINVAL);
+
+    /* recent sends: bounded, newest kept */
+    for (i = 0; i < WA_STORE_SENT_KEEP + 200; i++) {
+        snprintf(id, sizeof id, "3EB0%04d", i);
+        assert_int_equal(wa_store_sent_put(s, a, id, chat, pl, 5, i), 0);
+    }
+    assert_int_equal(wa_store_sent_put(s, b, "3EB00000", "x@s.whatsapp.net", pl, 1, 0), 0);
+    wa_buf_reset(&out);
+    snprintf(id, sizeof id, "3EB0%04d", WA_STORE_SENT_KEEP + 199);
+    assert_int_equal(wa_store_sent_get(s, a, id, got_chat, sizeof got_chat, &out), 0);
+    assert_string_equal(got_chat, chat);
+    assert_int_equal(out.len, 5);
+    assert_int_equal(wa_store_sent_get(s, a, id, got_chat, 5, &out), WA_ELIMIT);
+    /* the first ones were pruned; account b's row stayed */
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_sent_get(s, a, "3EB00000", got_chat, sizeof got_chat, &out),
+                     WA_ENOTFOUND);
+    assert_int_equal(wa_store_sent_get(s, b, "3EB00000", got_chat, sizeof got_chat, &out), 0);
+    for (i = n = 0; i < WA_STORE_SENT_KEEP + 200; i++) {
+        snprintf(id, sizeof id, "3EB0%04d", i);
+        wa_buf_reset(&out);
+        if (wa_store_sent_get(s, a, id, got_chat, sizeof got_chat, &out) == 0)
+            n++;
+    }
+    assert_true(n >= WA_STORE_SENT_KEEP && n <= WA_STORE_SENT_KEEP + 64);
+    wa_buf_cleanup(&out);
+    wa_store_close(s);
+}
+
+static void test_e2e_snapshot_wipe(void **state)
+{
+    wa_store *s = open_store("e2e_snap.db");
+    int64_t a = paired_account(s, "a", 1), r;
+    wa_store_addr d = {"111", 1};
+    uint8_t rec[4] = {1, 2, 3, 4};
+    char snap[300];
+    wa_buf out;
+    int st;
+
+    (void)state;
+    assert_int_equal(wa_store_session_put(s, a, &d, rec, 4), 0);
+    assert_int_equal(wa_store_sender_key_put(s, a, "g@g.us", &d, rec, 4), 0);
+    assert_int_equal(wa_store_seen_put(s, a, "c", "i", WA_STORE_SEEN_DONE, NULL, 0, 1), 0);
+    path_of(snap, sizeof snap, "e2e.snap");
+    assert_int_equal(wa_store_snapshot(s, a, snap), 0);
+    assert_int_equal(wa_store_restore(s, snap, "copy", &r), 0);
+    wa_buf_init(&out, 64);
+    assert_int_equal(wa_store_session_get(s, r, &d, &out), 0);
+    assert_memory_equal(out.data, rec, 4);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_sender_key_get(s, r, "g@g.us", &d, &out), 0);
+    assert_int_equal(wa_store_seen_get(s, r, "c", "i", &st, NULL), 0);
+    assert_int_equal(wa_store_account_wipe(s, a), 0);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_session_get(s, a, &d, &out), WA_ENOTFOUND);
+    assert_int_equal(wa_store_sender_key_get(s, a, "g@g.us", &d, &out), WA_ENOTFOUND);
+    assert_int_equal(wa_store_seen_get(s, a, "c", "i", &st, NULL), WA_ENOTFOUND);
+    assert_int_equal(wa_store_session_get(s, r, &d, &out), 0); /* the copy is untouched */
+    wa_buf_cleanup(&out);
+    wa_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +740,12 @@ int main(void)
         cmocka_unit_test(test_wipe_and_delete),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_two_connections),
+        cmocka_unit_test(test_e2e_identities),
+        cmocka_unit_test(test_e2e_sessions),
+        cmocka_unit_test(test_e2e_transactions),
+        cmocka_unit_test(test_e2e_sender_keys_and_rename),
+        cmocka_unit_test(test_e2e_seen_and_sent),
+        cmocka_unit_test(test_e2e_snapshot_wipe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

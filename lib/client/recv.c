@@ -1,0 +1,825 @@
+/*
+ * recv.c - incoming messages and receipts (PROTOCOL.md §6; Baileys 7 lib/Socket/messages-recv.js
+ * and lib/Utils/decode-wa-message.js, whatsmeow message.go / receipt.go / retry.go).
+ *
+ * A <message from id t [participant] [recipient] [notify] [category]> carries <enc v='2'
+ * type='pkmsg'|'msg'|'skmsg'> children, decrypted in order: 1:1 encs with the session of the
+ * sending device, skmsg with the group sender key the preceding enc (a SenderKeyDistribution
+ * Message) installed. Each plaintext is unpadded and decoded (content.c).
+ *
+ * CRASH SAFETY - nothing is lost and nothing is handed over twice:
+ *   1. a message id already in the store (msg_seen) is a redelivery: it is not decrypted again
+ *      (that would fail: its message keys are gone); if it was handed over, only the receipt is
+ *      sent again; if the process died between commit and hand-over, the stored plaintext is
+ *      handed over now;
+ *   2. the session/sender-key changes of every enc and the message id with its plaintext
+ *      (state DECRYPTED) commit in ONE store transaction;
+ *   3. the message callback runs; then the id is marked DONE (its plaintext dropped);
+ *   4. only then do the receipt and the ack leave. Until the receipt, the server keeps the
+ *      message and redelivers it after a reconnect.
+ *
+ * Failures are never silent: a decrypt failure (no session, bad MAC, unknown prekey, missing
+ * sender key, a <device-identity> that does not verify) sends a retry receipt
+ * <receipt id type='retry' to [recipient] [participant]><retry count id t v='1' error='0'/>
+ * <registration/>[<keys><type/><identity/><key/><skey/><device-identity/></keys>]</receipt>
+ * (keys from count WA__RETRY_KEYS_FROM on, as Baileys 7; at most WA__RETRY_MAX per message, then
+ * a plain ack) and raises decrypt_failed. Content that decrypts but is malformed (padding,
+ * protobuf) cannot be fixed by a re-send: its session change commits, the message is nacked
+ * (<ack error='487'|'491'>, Baileys' NACK_REASONS) and decrypt_failed raised. Neither touches the
+ * connection or any other session.
+ *
+ * Receipts for what we sent: delivered / read / played / retry, reported through the receipt
+ * callback (retry receipts also make send.c re-send), then acknowledged.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "client/client_int.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "crypto/curve25519.h"
+#include "wa/error.h"
+
+#define LOG        "client"
+#define KEY_MAX    (WA_STORE_NAME_MAX + 1)
+#define NACK_PARSE "487" /* ParsingError */
+#define NACK_PROTO "491" /* InvalidProtobuf */
+#define MAX_ENCS   8     /* enc children taken from one message */
+
+typedef struct rmsg {
+    const wa_node *n;
+    const char *id, *from, *participant, *recipient, *notify, *category;
+    int64_t t;
+    int group, from_me, offline;
+    wa_jid author; /* the sending device */
+    char chat[WA_JID_STR_MAX], sender[WA_JID_STR_MAX];
+    char sender_pn[WA_JID_STR_MAX], sender_lid[WA_JID_STR_MAX];
+    char key[KEY_MAX]; /* msg_seen chat key */
+} rmsg;
+
+/* A failure while taking a message apart. */
+typedef struct failure {
+    int err;
+    const char *reason;
+    const char *enc_type;
+    int content; /* 1: the payload decrypted but is malformed (no retry helps) */
+} failure;
+
+static const char *attr_or(const wa_node *n, const char *k, const char *dflt)
+{
+    const char *v = wa_node_attr(n, k);
+
+    return v ? v : dflt;
+}
+
+/* ---- receipts and acks we send -------------------------------------------------------------- */
+
+static void nack(wa_client *c, const wa_node *n, const char *error)
+{
+    wa_arena a;
+    wa_node *ack;
+
+    wa_arena_init(&a, 4096);
+    ack = wa__st_ack(&a, n, c->me_jid);
+    if (ack && (!error || wa_node_set_attr(&a, ack, "error", error) == 0))
+        wa__client_send(c, ack);
+    wa_arena_cleanup(&a);
+}
+
+/* The delivery receipt (whatsmeow sendMessageReceipt): to the chat, participant = the sending
+ * device in groups; for our own devices' messages type='sender' to us with recipient = chat;
+ * type='inactive' as long as we did not say we are available (as Baileys and whatsmeow). */
+static void send_delivery(wa_client *c, const rmsg *m)
+{
+    wa_arena a;
+    wa_node *r;
+    wa_jid me;
+    int rc;
+
+    wa_arena_init(&a, 4096);
+    r = wa_node_new(&a, "receipt");
+    rc = r ? wa_node_set_attr(&a, r, "id", m->id) : WA_ENOMEM;
+    if (rc == 0 && m->from_me && !m->group) {
+        wa_jid_to_non_ad(&m->author, &me);
+        rc = wa_node_set_attr_jid(&a, r, "to", &me) | wa_node_set_attr(&a, r, "type", "sender") |
+             wa_node_set_attr(&a, r, "recipient", m->chat);
+    } else if (rc == 0) {
+        rc = wa_node_set_attr(&a, r, "to", m->chat) |
+             (m->group ? wa_node_set_attr(&a, r, "participant", m->sender) : 0) |
+             (m->from_me ? wa_node_set_attr(&a, r, "type", "sender")
+                         : wa_node_set_attr(&a, r, "type", "inactive"));
+    }
+    if (rc == 0)
+        wa__client_send(c, r);
+    wa_arena_cleanup(&a);
+}
+
+/* The retry entry of message m (created, oldest replaced, when absent); NULL without memory. */
+static wa__retry_seen *retry_entry(wa_client *c, const rmsg *m)
+{
+    const char *part = m->participant ? m->participant : "";
+    wa__retry_seen *r;
+    size_t i;
+
+    if (!c->retries && !(c->retries = wa_calloc(WA__RETRY_TRACK, sizeof *c->retries)))
+        return NULL;
+    for (i = 0; i < WA__RETRY_TRACK; i++) {
+        r = &c->retries[i];
+        if (r->count && !strcmp(r->id, m->id) && !strcmp(r->from, m->from) &&
+            !strcmp(r->participant, part))
+            return r;
+    }
+    r = &c->retries[c->retries_next];
+    c->retries_next = (c->retries_next + 1) % WA__RETRY_TRACK;
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", m->id);
+    snprintf(r->from, sizeof r->from, "%s", m->from);
+    snprintf(r->participant, sizeof r->participant, "%s", part);
+    snprintf(r->recipient, sizeof r->recipient, "%s", m->recipient ? m->recipient : "");
+    snprintf(r->t, sizeof r->t, "%s", attr_or(m->n, "t", "0"));
+    return r;
+}
+
+/* The message decrypted: no re-send awaited any more. */
+static void retry_done(wa_client *c, const rmsg *m)
+{
+    const char *part = m->participant ? m->participant : "";
+    size_t i;
+
+    for (i = 0; c->retries && i < WA__RETRY_TRACK; i++) {
+        wa__retry_seen *r = &c->retries[i];
+        if (r->count && !strcmp(r->id, m->id) && !strcmp(r->from, m->from) &&
+            !strcmp(r->participant, part))
+            r->deadline = 0;
+    }
+}
+
+/* <keys> of a retry receipt: our identity, a fresh one-time prekey (marked used: it is not
+ * uploaded as well), the signed prekey and our device identity. */
+static int add_keys(wa_client *c, wa_arena *a, wa_node *receipt)
+{
+    wa_store_creds *cr = wa_malloc(sizeof *cr);
+    wa_store_prekey pk;
+    wa_node *keys, *k, *sk;
+    uint8_t type = WA_SIGNAL_KEY_TYPE;
+    size_t n = 0;
+    int rc;
+
+    if (!cr)
+        return WA_ENOMEM;
+    memset(&pk, 0, sizeof pk);
+    rc = wa_store_creds_load(c->store, c->account, cr);
+    if (rc == 0)
+        rc = wa__keys_pending_prekeys(c->store, c->account, cr, 1, &pk, &n);
+    if (rc == 0 && n != 1)
+        rc = WA_ESTORE;
+    if (rc == 0)
+        rc = wa_store_prekeys_mark_uploaded(c->store, c->account, &pk.id, 1);
+    if (rc)
+        goto out;
+    keys = wa_node_new_child(a, receipt, "keys");
+    rc = WA_ENOMEM;
+    if (!keys || !wa__child_bytes(a, keys, "type", &type, 1) ||
+        !wa__child_bytes(a, keys, "identity", cr->identity_pub, 32))
+        goto out;
+    k = wa_node_new_child(a, keys, "key");
+    if (!k || !wa__child_be(a, k, "id", pk.id, 3) || !wa__child_bytes(a, k, "value", pk.pub, 32))
+        goto out;
+    sk = wa_node_new_child(a, keys, "skey");
+    if (!sk || !wa__child_be(a, sk, "id", cr->spk_id, 3) ||
+        !wa__child_bytes(a, sk, "value", cr->spk_pub, 32) ||
+        !wa__child_bytes(a, sk, "signature", cr->spk_sig, 64))
+        goto out;
+    if (cr->adv_identity_len &&
+        !wa__child_bytes(a, keys, "device-identity", cr->adv_identity, cr->adv_identity_len))
+        goto out;
+    rc = 0;
+out:
+    wa_wipe(&pk, sizeof pk);
+    wa_store_creds_wipe(cr);
+    wa_free(cr);
+    return rc;
+}
+
+/* Send retry receipt number r->count for r (<keys> from WA__RETRY_KEYS_FROM on). 0 or WA_E*. */
+static int send_retry_receipt(wa_client *c, const wa__retry_seen *r)
+{
+    uint8_t priv[32], pub[32];
+    uint32_t reg = 0;
+    wa_arena a;
+    wa_node *rc_node, *retry;
+    char cnt[16];
+    int rc;
+
+    rc = wa_store_own_identity(c->store, c->account, priv, pub, &reg);
+    wa_wipe(priv, sizeof priv);
+    wa_arena_init(&a, 16384);
+    snprintf(cnt, sizeof cnt, "%u", r->count);
+    rc_node = wa_node_new(&a, "receipt");
+    if (rc == 0 &&
+        (!rc_node || wa_node_set_attr(&a, rc_node, "id", r->id) ||
+         wa_node_set_attr(&a, rc_node, "type", "retry") ||
+         wa_node_set_attr(&a, rc_node, "to", r->from) ||
+         (r->recipient[0] && wa_node_set_attr(&a, rc_node, "recipient", r->recipient)) ||
+         (r->participant[0] && wa_node_set_attr(&a, rc_node, "participant", r->participant))))
+        rc = WA_ENOMEM;
+    retry = rc == 0 ? wa_node_new_child(&a, rc_node, "retry") : NULL;
+    if (rc == 0 &&
+        (!retry || wa_node_set_attr(&a, retry, "count", cnt) ||
+         wa_node_set_attr(&a, retry, "id", r->id) || wa_node_set_attr(&a, retry, "t", r->t) ||
+         wa_node_set_attr(&a, retry, "v", "1") || wa_node_set_attr(&a, retry, "error", "0") ||
+         !wa__child_be(&a, rc_node, "registration", reg, 4)))
+        rc = WA_ENOMEM;
+    if (rc == 0 && r->count >= WA__RETRY_KEYS_FROM)
+        rc = add_keys(c, &a, rc_node);
+    if (rc == 0)
+        rc = wa__client_send(c, rc_node);
+    wa_arena_cleanup(&a);
+    if (rc == 0)
+        wa_log_info(LOG, "[%s] retry receipt #%u sent for %s from %s%s%s", c->account_name,
+                    r->count, r->id, r->from, r->participant[0] ? "/" : "", r->participant);
+    else
+        wa_log_warn(LOG, "[%s] cannot send a retry receipt for %s: %s", c->account_name, r->id,
+                    wa_strerror(rc));
+    return rc;
+}
+
+/* Ask the sender to re-send m. Returns the count sent (0: over the limit or failed: acked
+ * instead). */
+static unsigned send_retry(wa_client *c, const rmsg *m)
+{
+    wa__retry_seen *r = retry_entry(c, m);
+
+    if (r && ++r->count <= WA__RETRY_MAX && send_retry_receipt(c, r) == 0) {
+        /* the stanza itself is answered too (whatsmeow acks it; Baileys 7 nacks it with 500):
+         * the re-send is a new stanza */
+        wa__client_ack(c, m->n);
+        r->deadline = wa__client_now(c) + WA__RETRY_WAIT_MS;
+        wa__client_arm(c);
+        return r->count;
+    }
+    if (r) {
+        r->deadline = 0;
+        if (r->count > WA__RETRY_MAX)
+            wa_log_warn(LOG,
+                        "[%s] message %s from %s: still undecryptable after %u retries, "
+                        "giving up",
+                        c->account_name, m->id, m->sender, WA__RETRY_MAX);
+    }
+    nack(c, m->n, r && r->count > WA__RETRY_MAX ? NULL : "500");
+    return 0;
+}
+
+void wa__recv_expire(wa_client *c, uint64_t now)
+{
+    size_t i;
+
+    for (i = 0; c->retries && i < WA__RETRY_TRACK; i++) {
+        wa__retry_seen *r = &c->retries[i];
+        if (!r->deadline || r->deadline > now)
+            continue;
+        /* no re-send came (the sender may not have had the message at hand yet, or the
+         * receipt was lost): ask again, with our keys this time */
+        r->deadline = 0;
+        if (++r->count > WA__RETRY_MAX) {
+            wa_log_warn(LOG, "[%s] message %s from %s: never re-sent, giving up", c->account_name,
+                        r->id, r->from);
+            continue;
+        }
+        if (send_retry_receipt(c, r) == 0)
+            r->deadline = now + WA__RETRY_WAIT_MS;
+    }
+}
+
+uint64_t wa__recv_next_deadline(const wa_client *c)
+{
+    uint64_t d = UINT64_MAX;
+    size_t i;
+
+    for (i = 0; c->retries && i < WA__RETRY_TRACK; i++)
+        if (c->retries[i].deadline && c->retries[i].deadline < d)
+            d = c->retries[i].deadline;
+    return d;
+}
+
+/* ---- handing over --------------------------------------------------------------------------- */
+
+static void emit_message(wa_client *c, const rmsg *m, const wa__incoming *in, const uint8_t *raw,
+                         size_t raw_len)
+{
+    wa_client_message ev;
+
+    if (!c->cbs.message)
+        return;
+    memset(&ev, 0, sizeof ev);
+    ev.id = m->id;
+    ev.chat = m->chat;
+    ev.sender = m->sender;
+    ev.sender_pn = m->sender_pn;
+    ev.sender_lid = m->sender_lid;
+    ev.push_name = m->notify ? m->notify : "";
+    ev.timestamp = m->t;
+    ev.from_me = m->from_me;
+    ev.offline = m->offline;
+    ev.kind = in->kind;
+    ev.text = in->text;
+    ev.quoted_id = in->quoted_id;
+    ev.quoted_sender = in->quoted_sender;
+    ev.quoted_text = in->quoted_text;
+    ev.mentions = in->mentions;
+    ev.n_mentions = in->n_mentions;
+    ev.target_id = in->target_id;
+    ev.target_sender = in->target_sender;
+    ev.target_from_me = in->target_from_me;
+    ev.raw = raw;
+    ev.raw_len = raw_len;
+    c->cbs.message(c, &ev, c->user_data);
+}
+
+static void emit_failure(wa_client *c, const rmsg *m, const failure *f, unsigned retry_count)
+{
+    wa_client_decrypt_failure ev;
+
+    wa_log_warn(LOG, "[%s] message %s from %s (%s): %s (%s)", c->account_name, m->id, m->sender,
+                f->enc_type ? f->enc_type : "-", f->reason, wa_strerror(f->err));
+    if (!c->cbs.decrypt_failed)
+        return;
+    memset(&ev, 0, sizeof ev);
+    ev.id = m->id;
+    ev.chat = m->chat;
+    ev.sender = m->sender;
+    ev.enc_type = f->enc_type ? f->enc_type : "";
+    ev.err = f->err;
+    ev.reason = f->reason;
+    ev.retry_count = (int)retry_count;
+    c->cbs.decrypt_failed(c, &ev, c->user_data);
+}
+
+/* Hand a committed plaintext to the application, then mark it done and answer. */
+static void deliver(wa_client *c, const rmsg *m, const uint8_t *p, size_t len)
+{
+    wa__incoming in;
+    unsigned gen = c->gen;
+    int rc;
+
+    rc = wa__content_read(p, len, &in);
+    if (rc == 0) {
+        if (in.has_content)
+            emit_message(c, m, &in, p, len);
+        wa__content_free(&in);
+    }
+    /* handed over: marked so even when the callback stopped or freed the client (the store
+     * outlives the client), so that the redelivery that follows is not handed over again */
+    rc = wa_store_seen_put(c->store, c->account, m->key, m->id, WA_STORE_SEEN_DONE, NULL, 0, m->t);
+    if (rc)
+        wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s", c->account_name,
+                    m->id, wa_strerror(rc));
+    if (!wa__client_alive(c, gen))
+        return; /* no receipt from a stopped client: the message comes again, and is only
+                 * receipted then */
+    send_delivery(c, m);
+    wa__client_ack(c, m->n);
+}
+
+/* ---- decryption ----------------------------------------------------------------------------- */
+
+/* Decrypt one enc into plain (padded plaintext). */
+static int decrypt_enc(wa_client *c, const rmsg *m, const wa_node *enc, const char *type,
+                       wa_buf *plain, failure *f)
+{
+    wa_signal *sig = wa__e2e_signal(c);
+    wa_signal_addr addr;
+    const uint8_t *ct;
+    size_t len;
+    int rc, st;
+
+    f->enc_type = type;
+    if (!sig) {
+        f->reason = "no Signal handle";
+        return f->err = WA_ENOMEM;
+    }
+    if (wa_node_content_bytes(enc, &ct, &len) != 0 || len == 0) {
+        f->reason = "empty enc payload";
+        return f->err = WA_EPROTO;
+    }
+    if (wa__e2e_addr(c, &m->author, &addr) != 0) {
+        f->reason = "unsupported sender address";
+        return f->err = WA_EINVAL;
+    }
+    if (!strcmp(type, "skmsg")) {
+        if (!m->group) {
+            f->reason = "skmsg outside a group";
+            return f->err = WA_EPROTO;
+        }
+        rc = wa_signal_group_decrypt(sig, m->chat, &addr, ct, len, plain);
+    } else if (wa_signal_type_parse(type, &st) == 0) {
+        if (st == WA_SIGNAL_PKMSG && wa_node_child(m->n, "device-identity")) {
+            const uint8_t *adv;
+            size_t adv_len;
+            uint8_t idk[WA_SIGNAL_KEY_LEN];
+            if (wa_node_content_bytes(wa_node_child(m->n, "device-identity"), &adv, &adv_len) ||
+                wa__e2e_pkmsg_identity(ct, len, idk) ||
+                wa__e2e_check_device_identity(adv, adv_len, idk)) {
+                f->reason = "the sender's device identity does not verify";
+                return f->err = WA_ECRYPTO;
+            }
+        }
+        rc = wa_signal_decrypt(sig, &addr, st, ct, len, plain);
+    } else {
+        f->reason = "unknown enc type";
+        return f->err = WA_EPROTO;
+    }
+    if (rc) {
+        f->err = rc;
+        f->reason = wa_signal_last_error(sig);
+        if (rc == WA_ELIMIT) {
+            f->reason = "message too large";
+            f->content = 1; /* the same size again after a re-send: refused, not retried */
+        }
+    }
+    return rc;
+}
+
+/* Decrypt every enc in order; the content to hand over is appended to content. Store writes go
+ * to the caller's transaction. 0 or the first failure in *f (later encs are still tried: a
+ * failing skmsg must not undo the sender key distribution before it). */
+static int decrypt_all(wa_client *c, const rmsg *m, wa_buf *content, failure *f)
+{
+    wa_buf plain;
+    size_t nenc = 0;
+    int failed = 0;
+
+    wa_buf_init(&plain, WA__PLAIN_MAX + WA_SIGNAL_CT_OVERHEAD);
+    WA_NODE_FOREACH(enc, m->n)
+    {
+        const char *type = wa_node_attr(enc, "type");
+        failure ef;
+        wa__incoming in;
+        size_t plen;
+        int rc;
+
+        if (!wa_node_is(enc, "enc") || nenc++ >= MAX_ENCS)
+            continue;
+        memset(&ef, 0, sizeof ef);
+        wa_buf_reset(&plain);
+        rc = decrypt_enc(c, m, enc, type ? type : "", &plain, &ef);
+        if (rc == WA_EEXIST)
+            continue; /* already decrypted (its state is committed): nothing new in it */
+        if (rc == 0 && wa_signal_unpad(plain.data, plain.len, &plen) != 0) {
+            ef.err = rc = WA_EPROTO;
+            ef.reason = "bad padding";
+            ef.content = 1;
+        }
+        if (rc == 0) {
+            rc = wa__content_read(plain.data, plen, &in);
+            if (rc) {
+                ef.err = rc;
+                ef.reason =
+                    rc == WA_ELIMIT ? "Message protobuf too large" : "malformed Message protobuf";
+                ef.content = 1;
+            }
+        }
+        if (rc) {
+            if (!failed)
+                *f = ef;
+            failed = 1;
+            continue;
+        }
+        if (in.skdm) {
+            wa_signal_addr addr;
+            if (!m->group || strcmp(in.skdm_group, m->chat) != 0) {
+                wa_log_warn(LOG, "[%s] message %s: sender key for another group ignored",
+                            c->account_name, m->id);
+            } else if (wa__e2e_addr(c, &m->author, &addr) == 0 &&
+                       (rc = wa_signal_group_process_skdm(wa__e2e_signal(c), m->chat, &addr,
+                                                          in.skdm, in.skdm_len)) != 0) {
+                wa_log_warn(LOG, "[%s] message %s: sender key distribution refused: %s",
+                            c->account_name, m->id, wa_strerror(rc));
+            }
+        }
+        if (in.has_content) {
+            wa_buf_reset(content);
+            if (wa_buf_append(content, plain.data, plen) != 0 && !failed) {
+                f->err = WA_ELIMIT;
+                f->reason = "message too large";
+                f->content = 1;
+                failed = 1;
+            }
+        }
+        wa__content_free(&in);
+    }
+    wa_buf_wipe_cleanup(&plain);
+    if (nenc == 0 && !failed) {
+        f->err = WA_EPROTO;
+        f->reason = "no enc payload";
+        f->content = 1;
+        failed = 1;
+    }
+    return failed ? f->err : 0;
+}
+
+/* ---- the message stanza --------------------------------------------------------------------- */
+
+/* Learn PN<->LID pairs the stanza states (sender_lid / participant_pn ...). */
+static void learn_alt(wa_client *c, const rmsg *m)
+{
+    static const char *const lid_keys[] = {"sender_lid", "participant_lid"};
+    static const char *const pn_keys[] = {"sender_pn", "participant_pn"};
+    wa_jid alt;
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        if (wa_jid_is_user(&m->author) && wa_node_attr_jid(m->n, lid_keys[i], &alt) == 0 &&
+            wa_jid_is_lid(&alt))
+            wa__e2e_learn(c, m->author.user, alt.user);
+        if (wa_jid_is_lid(&m->author) && wa_node_attr_jid(m->n, pn_keys[i], &alt) == 0 &&
+            wa_jid_is_user(&alt))
+            wa__e2e_learn(c, alt.user, m->author.user);
+    }
+}
+
+/* Fill m from the stanza. 0 or WA_EPROTO. */
+static int parse_message(wa_client *c, const wa_node *n, rmsg *m)
+{
+    wa_jid from, me, chat, alt, u;
+    int64_t t = 0;
+
+    memset(m, 0, sizeof *m);
+    m->n = n;
+    m->id = wa_node_attr(n, "id");
+    m->from = wa_node_attr(n, "from");
+    m->participant = wa_node_attr(n, "participant");
+    m->recipient = wa_node_attr(n, "recipient");
+    m->notify = wa_node_attr(n, "notify");
+    m->category = wa_node_attr(n, "category");
+    m->offline = wa_node_attr(n, "offline") != NULL;
+    if (wa_node_attr_i64(n, "t", &t) == 0)
+        m->t = t;
+    if (!m->id || !m->id[0] || strlen(m->id) >= WA_CLIENT_MSG_ID_MAX || !m->from ||
+        wa_jid_parse(m->from, &from) != 0)
+        return WA_EPROTO;
+    if (wa_jid_is_group(&from)) {
+        if (!m->participant || wa_jid_parse(m->participant, &m->author) != 0)
+            return WA_EPROTO;
+        m->group = 1;
+        chat = from;
+    } else if (wa_jid_is_user(&from) || wa_jid_is_lid(&from)) {
+        m->author = from;
+        wa_jid_to_non_ad(&from, &chat);
+    } else {
+        return WA_EPROTO; /* broadcast, newsletter, ...: not handled */
+    }
+    if (wa_jid_format(&m->author, m->sender, sizeof m->sender) < 0 ||
+        wa_jid_format(&chat, m->chat, sizeof m->chat) < 0)
+        return WA_EPROTO;
+    if ((wa__e2e_me(c, 0, &me) == 0 && wa_jid_same_user(&me, &m->author)) ||
+        (wa__e2e_me(c, 1, &me) == 0 && wa_jid_same_user(&me, &m->author))) {
+        m->from_me = 1;
+        if (!m->group && m->recipient && wa_jid_parse(m->recipient, &chat) == 0) {
+            wa_jid_to_non_ad(&chat, &chat);
+            if (wa_jid_format(&chat, m->chat, sizeof m->chat) < 0)
+                return WA_EPROTO;
+        }
+    }
+    learn_alt(c, m);
+    wa_jid_to_non_ad(&m->author, &u);
+    if (wa_jid_is_lid(&u)) {
+        wa_jid_format(&u, m->sender_lid, sizeof m->sender_lid);
+        if (wa__e2e_alt(c, &u, &alt) == 0)
+            wa_jid_format(&alt, m->sender_pn, sizeof m->sender_pn);
+    } else {
+        wa_jid_format(&u, m->sender_pn, sizeof m->sender_pn);
+        if (wa__e2e_alt(c, &u, &alt) == 0)
+            wa_jid_format(&alt, m->sender_lid, sizeof m->sender_lid);
+    }
+    /* the dedupe key: the chat, and the author in groups (ids are unique per sender) */
+    {
+        size_t lc = strlen(m->chat), lu = m->group ? strlen(u.user) + 1 : 0;
+        if (lc + lu >= sizeof m->key)
+            lu = 0; /* cannot happen with real JIDs; the chat alone still works */
+        if (lc >= sizeof m->key)
+            return WA_EPROTO;
+        memcpy(m->key, m->chat, lc);
+        if (lu) {
+            m->key[lc] = '/';
+            memcpy(m->key + lc + 1, u.user, lu - 1);
+        }
+        m->key[lc + lu] = '\0';
+    }
+    return 0;
+}
+
+/* A plaintext message from our own phone (category='peer': app-state key shares, history
+ * notifications): nothing for the application; answered like Baileys (receipt peer_msg). */
+static void on_peer_message(wa_client *c, const rmsg *m)
+{
+    wa_arena a;
+    wa_node *r;
+
+    wa_arena_init(&a, 4096);
+    r = wa_node_new(&a, "receipt");
+    if (r && !wa_node_set_attr(&a, r, "id", m->id) && !wa_node_set_attr(&a, r, "to", m->from) &&
+        !wa_node_set_attr(&a, r, "type", "peer_msg"))
+        wa__client_send(c, r);
+    wa_arena_cleanup(&a);
+    wa__client_ack(c, m->n);
+}
+
+void wa__recv_message(wa_client *c, const wa_node *n)
+{
+    rmsg m;
+    failure f;
+    wa_buf content;
+    int rc, state = 0;
+    unsigned gen = c->gen;
+
+    if (parse_message(c, n, &m) != 0) {
+        wa_log_warn(LOG, "[%s] unusable message stanza (id %s, from %s): acked, ignored",
+                    c->account_name, attr_or(n, "id", "-"), attr_or(n, "from", "-"));
+        nack(c, n, NACK_PARSE);
+        return;
+    }
+    if ((m.category && !strcmp(m.category, "peer")) ||
+        (wa_node_child(n, "plaintext") && !wa_node_child(n, "enc"))) {
+        on_peer_message(c, &m);
+        return;
+    }
+    wa_buf_init(&content, WA__PLAIN_MAX);
+    /* 1. a redelivery? */
+    rc = wa_store_seen_get(c->store, c->account, m.key, m.id, &state, &content);
+    if (rc == 0) {
+        wa_log_debug(LOG, "[%s] message %s from %s: a redelivery (%s)", c->account_name, m.id,
+                     m.sender, state == WA_STORE_SEEN_DONE ? "handed over already" : "not yet");
+        retry_done(c, &m);
+        if (state == WA_STORE_SEEN_DONE) {
+            send_delivery(c, &m);
+            wa__client_ack(c, n);
+        } else {
+            deliver(c, &m, content.data, content.len);
+        }
+        goto out;
+    }
+    if (rc != WA_ENOTFOUND) {
+        /* cannot tell: better not to decrypt (a wrong guess would lose the message keys) */
+        wa_log_error(LOG, "[%s] message %s: store unreadable (%s): not acknowledged",
+                     c->account_name, m.id, wa_strerror(rc));
+        goto out;
+    }
+    /* 2. decrypt every enc and commit with the message id */
+    memset(&f, 0, sizeof f);
+    wa_buf_reset(&content);
+    rc = wa_store_tx_begin(c->store);
+    if (rc) {
+        wa_log_error(LOG, "[%s] message %s: store busy (%s): not acknowledged", c->account_name,
+                     m.id, wa_strerror(rc));
+        goto out;
+    }
+    rc = decrypt_all(c, &m, &content, &f);
+    if (rc == 0)
+        rc = wa_store_seen_put(c->store, c->account, m.key, m.id,
+                               content.len ? WA_STORE_SEEN_DECRYPTED : WA_STORE_SEEN_DONE,
+                               content.data, content.len, m.t);
+    else if (f.content)
+        /* decrypted but malformed: consumed all the same; remembered as done so that a
+         * redelivery is not taken for a new message */
+        rc = wa_store_seen_put(c->store, c->account, m.key, m.id, WA_STORE_SEEN_DONE, NULL, 0, m.t);
+    else
+        rc = 0; /* decrypt failures commit too: the encs that did decrypt (a sender key) stay */
+    if (wa_store_tx_end(c->store, rc) != 0) {
+        wa_log_error(LOG, "[%s] message %s: cannot commit (%s): not acknowledged", c->account_name,
+                     m.id, wa_strerror(rc ? rc : WA_ESTORE));
+        goto out;
+    }
+    if (f.err) {
+        unsigned count = 0;
+        if (f.content) {
+            nack(c, n, f.err == WA_EPROTOBUF || f.err == WA_EDEPTH ? NACK_PROTO : NACK_PARSE);
+        } else {
+            count = send_retry(c, &m);
+            /* a new device may be behind this: look its user's device list up again */
+            wa__devices_forget(c, &m.author);
+        }
+        emit_failure(c, &m, &f, count);
+        goto out;
+    }
+    retry_done(c, &m);
+    /* 3. hand over, mark, 4. answer */
+    if (content.len) {
+        deliver(c, &m, content.data, content.len);
+    } else {
+        /* only a sender key or protocol data: done */
+        send_delivery(c, &m);
+        wa__client_ack(c, n);
+    }
+out:
+    (void)gen;
+    wa_buf_wipe_cleanup(&content);
+}
+
+/* ---- receipts ------------------------------------------------------------------------------- */
+
+void wa__recv_receipt(wa_client *c, const wa_node *n)
+{
+    const char *type = wa_node_attr(n, "type"), *from = wa_node_attr(n, "from");
+    const char *id = wa_node_attr(n, "id"), *participant = wa_node_attr(n, "participant");
+    const char *recipient = wa_node_attr(n, "recipient");
+    const char *ids[WA__RETRY_TRACK];
+    wa_client_receipt r;
+    wa_jid fj, chat;
+    char chat_str[WA_JID_STR_MAX];
+    size_t nids = 0;
+    int64_t t = 0;
+    unsigned gen = c->gen;
+
+    if (!id || !from || wa_jid_parse(from, &fj) != 0) {
+        wa__client_ack(c, n);
+        return;
+    }
+    ids[nids++] = id;
+    if (!type || strcmp(type, "retry") != 0) {
+        WA_NODE_FOREACH(list, n)
+        {
+            if (!wa_node_is(list, "list"))
+                continue;
+            WA_NODE_FOREACH(item, list)
+            {
+                const char *iid = wa_node_attr(item, "id");
+                if (wa_node_is(item, "item") && iid && nids < WA__RETRY_TRACK)
+                    ids[nids++] = iid;
+            }
+        }
+    }
+    if (type && !strcmp(type, "retry")) {
+        wa__send_retry(c, n);
+        if (!wa__client_alive(c, gen))
+            return;
+    }
+    if (wa_jid_is_group(&fj) || !recipient || wa_jid_parse(recipient, &chat) != 0)
+        wa_jid_to_non_ad(&fj, &chat);
+    else
+        wa_jid_to_non_ad(&chat, &chat);
+    wa_jid_format(&chat, chat_str, sizeof chat_str);
+    wa_node_attr_i64(n, "t", &t);
+    memset(&r, 0, sizeof r);
+    r.type_name = type ? type : "";
+    r.type = !type || !strcmp(type, "inactive") || !strcmp(type, "sender") ? WA_RECEIPT_DELIVERED
+             : !strcmp(type, "read") || !strcmp(type, "read-self")         ? WA_RECEIPT_READ
+             : !strcmp(type, "played") || !strcmp(type, "played-self")     ? WA_RECEIPT_PLAYED
+             : !strcmp(type, "retry")                                      ? WA_RECEIPT_RETRY
+                                                                           : WA_RECEIPT_OTHER;
+    r.chat = chat_str;
+    r.from = participant ? participant : from;
+    r.ids = ids;
+    r.n_ids = nids;
+    r.timestamp = t;
+    if (c->cbs.receipt) {
+        c->cbs.receipt(c, &r, c->user_data);
+        if (!wa__client_alive(c, gen))
+            return;
+    }
+    wa__client_ack(c, n);
+}
+
+/* ---- read receipts -------------------------------------------------------------------------- */
+
+int wa_client_mark_read(wa_client *c, const char *chat, const char *sender, const char *const *ids,
+                        size_t n)
+{
+    wa_arena a;
+    wa_node *r, *list = NULL;
+    char t[24];
+    wa_jid cj, sj;
+    size_t i;
+    int rc = 0;
+
+    if (!c || !chat || !ids || n == 0 || n > WA__RETRY_TRACK || wa_jid_parse(chat, &cj) != 0 ||
+        (sender && wa_jid_parse(sender, &sj) != 0))
+        return WA_EINVAL;
+    for (i = 0; i < n; i++)
+        if (!ids[i] || !ids[i][0] || strlen(ids[i]) >= WA_CLIENT_MSG_ID_MAX)
+            return WA_EINVAL;
+    if (!wa_client_is_connected(c))
+        return WA_ESTATE;
+    snprintf(t, sizeof t, "%lld", (long long)wa__client_unix());
+    wa_arena_init(&a, 4096 + n * 96);
+    r = wa_node_new(&a, "receipt");
+    if (!r || wa_node_set_attr(&a, r, "id", ids[0]) || wa_node_set_attr(&a, r, "t", t) ||
+        wa_node_set_attr(&a, r, "to", chat) ||
+        (sender && wa_node_set_attr(&a, r, "participant", sender)) ||
+        wa_node_set_attr(&a, r, "type", "read"))
+        rc = WA_ENOMEM;
+    if (rc == 0 && n > 1 && !(list = wa_node_new_child(&a, r, "list")))
+        rc = WA_ENOMEM;
+    for (i = 1; rc == 0 && i < n; i++) {
+        wa_node *item = wa_node_new_child(&a, list, "item");
+        if (!item || wa_node_set_attr(&a, item, "id", ids[i]))
+            rc = WA_ENOMEM;
+    }
+    if (rc == 0)
+        rc = wa__client_send(c, r);
+    wa_arena_cleanup(&a);
+    return rc;
+}
