@@ -6,8 +6,10 @@
 // The corpus (corpus.mjs) is encoded by Baileys 7; those bytes are what both sides decode, and
 // both sides encode the same tree (libwa's encoding is checked byte-identical). Baileys is timed
 // on its synchronous core (decodeDecompressedBinaryNode / encodeBinaryNode) after a warm-up;
-// libwa decodes into a fresh arena per stanza. Node needs tests/interop/node_modules
-// (scripts/deps.sh).
+// libwa decodes into a fresh arena per stanza (malloc and free included) and copies binary
+// content (Baileys returns views of the input). Both sides report the median ns/op over
+// batches of >= 200 us, which a busy shared machine disturbs far less than the mean (also
+// printed, for the mix). Node needs tests/interop/node_modules (scripts/deps.sh).
 //
 // SPDX-License-Identifier: GPL-3.0-or-later
 import { spawnSync } from 'child_process';
@@ -55,31 +57,46 @@ if (r.status !== 0) {
 }
 const c = Object.fromEntries(r.stdout.trim().split('\n').map(l => JSON.parse(l)).map(x => [x.name, x]));
 
-// Baileys
+// Baileys, timed like bench_codec: after a JIT warm-up, the batch size is doubled until a batch
+// lasts 200 us, then batches run until the budget is spent. Returns ns per op: the median over
+// batches (robust to a shared machine's load; batches still include V8's frequent minor GCs)
+// and the mean.
 function timeIt(fn) {
     for (let i = 0; i < 200; i++) fn(); // warm-up (JIT)
-    let iters = 0;
-    let batch = 16;
-    const t0 = process.hrtime.bigint();
-    let dt;
+    let batch = 1;
     for (;;) {
+        const t0 = process.hrtime.bigint();
         for (let i = 0; i < batch; i++) fn();
-        iters += batch;
-        dt = Number(process.hrtime.bigint() - t0);
-        if (dt >= seconds * 1e9) break;
-        if (batch < 4096) batch *= 2;
+        if (Number(process.hrtime.bigint() - t0) >= 200e3) break;
+        batch *= 2;
     }
-    return dt / iters; // ns per op
+    const per = [];
+    let total = 0;
+    let iters = 0;
+    while (total < seconds * 1e9) {
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < batch; i++) fn();
+        const dt = Number(process.hrtime.bigint() - t0);
+        per.push(dt / batch);
+        total += dt;
+        iters += batch;
+    }
+    per.sort((a, b) => a - b);
+    return { median: per[per.length >> 1], mean: total / iters };
 }
 let sink = 0;
 for (const e of entries) {
     const body = e.frame.subarray(1); // Baileys strips the flag byte before decoding
-    e.b_dec = timeIt(() => {
+    const d = timeIt(() => {
         sink += wab.decodeDecompressedBinaryNode(body, constants, { index: 0 }).tag.length;
     });
-    e.b_enc = timeIt(() => {
+    const n = timeIt(() => {
         sink += wab.encodeBinaryNode(e.tree).length;
     });
+    e.b_dec = d.median;
+    e.b_dec_mean = d.mean;
+    e.b_enc = n.median;
+    e.b_enc_mean = n.mean;
 }
 
 const fmt = (x, w) => String(x).padStart(w);
@@ -105,5 +122,10 @@ console.log(`${'mix'.padEnd(8)} ${fmt(tot.bytes, 5)} ${fmt(tot.nodes, 5)} | ` +
     `${fmt(mbs(tot.bytes, tot.bd), 7)} (${fmt(kn(tot.nodes, tot.bd), 6)}) ${fmt((tot.bd / tot.cd).toFixed(1), 5)} | ` +
     `${fmt(mbs(tot.bytes, tot.ce), 7)} (${fmt(kn(tot.nodes, tot.ce), 6)}) ` +
     `${fmt(mbs(tot.bytes, tot.be), 7)} (${fmt(kn(tot.nodes, tot.be), 6)}) ${fmt((tot.be / tot.ce).toFixed(1), 5)} |`);
-console.log('x = Baileys time / libwa time (higher: libwa faster)');
+console.log('x = Baileys time / libwa time (higher: libwa faster), from the median ns/op over timed batches');
+const m = { cd: 0, ce: 0, bd: 0, be: 0 };
+for (const e of entries) {
+    m.cd += c[e.name].decode_mean_ns; m.ce += c[e.name].encode_mean_ns; m.bd += e.b_dec_mean; m.be += e.b_enc_mean;
+}
+console.log(`from means instead (sensitive to load): mix decode ${(m.bd / m.cd).toFixed(1)}x, encode ${(m.be / m.ce).toFixed(1)}x`);
 if (sink < 0) console.log(sink);

@@ -13,6 +13,10 @@
  * All memory of a tree lives in one wa_arena (one per stanza): the decoder allocates into the
  * arena it is given, and the builders below copy every string and byte array into the arena
  * they are given. A tree is freed by wa_arena_cleanup. Nothing in a tree is ever freed alone.
+ * One exception: strings of a decoded tree that are dictionary tokens (and one-byte packed
+ * strings such as "0" or "12") point into the decoder's static tables instead of the arena.
+ * Those live as long as the program, so they outlive every tree; like every string of a tree
+ * they are const and must never be written through (nor freed).
  *
  * Strings (tag, attribute keys and values) are NUL-terminated and never contain a NUL (the
  * decoder refuses stanzas that would produce one). STRING/BYTES content carries its length and

@@ -999,6 +999,369 @@ static void test_tokens(void **state)
     assert_string_equal(wa_bnode_dict_v3.dbl[0][0], "read-self");
 }
 
+/* ---- decoder fast paths and memory ------------------------------------------------------ */
+
+/* Reference unpacking of nb packed bytes: 0 and out[0..*n) (NUL-terminated), *nul when a NUL
+ * lies within the string; -1 for an invalid nibble (12..14, the pad included). */
+static int ref_unpack(int hex, const uint8_t *b, size_t nb, int odd, char *out, size_t *n, int *nul)
+{
+    size_t len = 2 * nb - (odd && nb ? 1 : 0);
+
+    *nul = 0;
+    for (size_t i = 0; i < 2 * nb; i++) {
+        unsigned v = i % 2 ? b[i / 2] & 15u : b[i / 2] >> 4;
+        char c;
+        if (hex)
+            c = "0123456789ABCDEF"[v];
+        else if (v < 10)
+            c = (char)('0' + v);
+        else if (v == 10)
+            c = '-';
+        else if (v == 11)
+            c = '.';
+        else if (v == 15)
+            c = 0;
+        else
+            return -1;
+        out[i] = c;
+        if (i < len && c == 0)
+            *nul = 1;
+    }
+    out[len] = 0;
+    *n = len;
+    return 0;
+}
+
+/* One packed string (tag, start byte, bytes) as a tag, an attribute value and content. */
+static void check_packed(uint8_t tag, uint8_t start, const uint8_t *b, size_t nb)
+{
+    uint8_t buf[32];
+    char want[16];
+    size_t k, wn, hdr;
+    int nul, bad, rc;
+    wa_arena a;
+    wa_node *n;
+
+    bad = ref_unpack(tag == WA_BNODE_HEX_8, b, nb, start & 0x80, want, &wn, &nul) != 0;
+    for (int ctx = 0; ctx < 3; ctx++) {
+        static const uint8_t heads[3][8] = {{0xf8, 0x01},
+                                            {0xf8, 0x03, 0xfc, 0x01, 'x', 0xfc, 0x01, 'k'},
+                                            {0xf8, 0x02, 0xfc, 0x01, 'x'}};
+        hdr = ctx == 0 ? 2 : ctx == 1 ? 8 : 5;
+        memcpy(buf, heads[ctx], hdr);
+        k = hdr;
+        buf[k++] = tag;
+        buf[k++] = start;
+        memcpy(buf + k, b, nb);
+        k += nb;
+        wa_arena_init(&a, 1 << 20);
+        n = NULL;
+        rc = wa_bnode_decode(buf, k, 3, &a, &n);
+        if (bad || (ctx < 2 && nul) || (ctx == 0 && wn == 0)) {
+            if (rc != WA_EPROTO)
+                fail_msg("tag %02x start %02x b %02x%02x ctx %d: %s, want WA_EPROTO", tag, start,
+                         b[0], nb > 1 ? b[1] : 0, ctx, wa_err_name(rc));
+        } else {
+            const char *got = NULL;
+            size_t gl = 0;
+            if (rc != 0)
+                fail_msg("tag %02x start %02x b %02x%02x ctx %d: %s", tag, start, b[0],
+                         nb > 1 ? b[1] : 0, ctx, wa_err_name(rc));
+            if (ctx == 0)
+                got = n->tag, gl = n->tag_len;
+            else if (ctx == 1)
+                got = n->attrs[0].value, gl = n->attrs[0].value_len;
+            else {
+                assert_int_equal(n->content, WA_NODE_STRING);
+                got = (const char *)n->bytes, gl = n->len;
+            }
+            assert_int_equal(gl, wn);
+            assert_memory_equal(got, want, wn + 1); /* NUL-terminated too */
+            if (ctx < 2)
+                assert_int_equal(strlen(got), wn);
+        }
+        wa_arena_cleanup(&a);
+    }
+}
+
+static void test_packed_exhaustive(void **state)
+{
+    static const uint8_t second[] = {0x00, 0x0f, 0xf0, 0xff, 0x1c, 0xc1, 0x12, 0xab,
+                                     0x9f, 0xf9, 0x5e, 0xe5, 0xdd, 0x3b, 0xa0, 0x0a};
+    static const uint8_t tags[] = {WA_BNODE_NIBBLE_8, WA_BNODE_HEX_8};
+
+    (void)state;
+    for (size_t t = 0; t < 2; t++)
+        for (int odd = 0; odd <= 1; odd++) {
+            uint8_t b[2];
+            check_packed(tags[t], odd ? 0x80 : 0x00, b, 0);
+            for (int x = 0; x < 256; x++) {
+                /* one byte (the decoder's static short strings), then two bytes with the
+                 * varied byte first and last (the pad position) */
+                b[0] = (uint8_t)x;
+                check_packed(tags[t], (uint8_t)(odd << 7 | 1), b, 1);
+                for (size_t y = 0; y < sizeof second; y++) {
+                    b[0] = (uint8_t)x, b[1] = second[y];
+                    check_packed(tags[t], (uint8_t)(odd << 7 | 2), b, 2);
+                    b[0] = second[y], b[1] = (uint8_t)x;
+                    check_packed(tags[t], (uint8_t)(odd << 7 | 2), b, 2);
+                }
+            }
+        }
+}
+
+/* A JID attribute value decodes to want (or fails with err), every prefix is truncated, and
+ * as content it gives the same string. */
+static void check_jid(int v, const char *jid_hex, const char *want, int err)
+{
+    char hex[512];
+    uint8_t buf[256];
+    size_t n;
+    wa_arena a;
+    wa_node *t;
+
+    snprintf(hex, sizeof hex, "f8 03 fc 01 78 fc 01 6a %s", jid_hex);
+    n = unhex(hex, buf, sizeof buf);
+    if (err) {
+        assert_int_equal(decode_bytes(buf, n, v), err);
+    } else {
+        int rc = decode_bytes(buf, n, v);
+        if (rc)
+            fail_msg("v%d %s: %s", v, jid_hex, wa_err_name(rc));
+        assert_attr_decodes(v, jid_hex, want);
+        assert_prefixes_truncated(buf, n, v, 1);
+    }
+    snprintf(hex, sizeof hex, "f8 02 fc 01 78 %s", jid_hex);
+    n = unhex(hex, buf, sizeof buf);
+    wa_arena_init(&a, 1 << 20);
+    if (err) {
+        assert_int_equal(wa_bnode_decode(buf, n, v, &a, &t), err);
+    } else {
+        assert_int_equal(wa_bnode_decode(buf, n, v, &a, &t), 0);
+        assert_int_equal(t->content, WA_NODE_STRING);
+        assert_int_equal(t->len, strlen(want));
+        assert_string_equal((const char *)t->bytes, want);
+    }
+    wa_arena_cleanup(&a);
+}
+
+static void test_jid_fast_paths(void **state)
+{
+    /* users: nibble-packed (the fast path), and the other forms (the general path) */
+    static const struct {
+        const char *hex, *str;
+    } users[] = {{"ff 81 1f", "1"},
+                 {"ff 01 12", "12"},
+                 {"ff 87 55 11 98 76 54 32 1f", "5511987654321"},
+                 {"ff 02 12 34", "1234"},
+                 {"ff 82 12 3f", "123"},
+                 {"ff 00", ""},
+                 {"ff 80", ""},
+                 {"00", ""},
+                 {"fb 01 ab", "AB"},
+                 {"fc 02 61 62", "ab"},
+                 {"0e", NULL},     /* single-byte token 14 */
+                 {"ec 00", NULL}}; /* double-byte token 0, 0 */
+    static const int domains[] = {0, 1, 128, 129, 2, 77, 255};
+    static const int devices[] = {0, 1, 9, 10, 99, 100, 255};
+    char hex[256], want[256];
+
+    (void)state;
+    for (size_t u = 0; u < sizeof users / sizeof users[0]; u++) {
+        for (int v = 2; v <= 3; v++) {
+            const wa_bnode_dict *dict = wa_bnode_dict_get(v);
+            const char *ustr = users[u].str             ? users[u].str
+                               : users[u].hex[0] == '0' ? dict->single[14]
+                                                        : dict->dbl[0][0];
+            for (size_t di = 0; di < sizeof domains / sizeof domains[0]; di++)
+                for (size_t dv = 0; dv < sizeof devices / sizeof devices[0]; dv++) {
+                    int dom = domains[di], dev = devices[dv];
+                    int agent = dom != 0 && dom != 1 && dom != 128 && dom != 129;
+                    const char *server = dom == 1     ? "lid"
+                                         : dom == 128 ? "hosted"
+                                         : dom == 129 ? "hosted.lid"
+                                                      : "s.whatsapp.net";
+                    int w = snprintf(want, sizeof want, "%s", ustr);
+                    if (agent)
+                        w += snprintf(want + w, sizeof want - (size_t)w, ".%d", dom);
+                    if (agent || dev)
+                        w += snprintf(want + w, sizeof want - (size_t)w, ":%d", dev);
+                    snprintf(want + w, sizeof want - (size_t)w, "@%s", server);
+                    snprintf(hex, sizeof hex, "f7 %02x %02x %s", dom, dev, users[u].hex);
+                    check_jid(v, hex, want, 0);
+                }
+            /* JID_PAIR with servers as a single-byte token (fast path), a double-byte token,
+             * a packed and a raw string */
+            snprintf(want, sizeof want, "%s@%s", ustr, dict->single[3]);
+            snprintf(hex, sizeof hex, "fa %s 03", users[u].hex);
+            check_jid(v, hex, want, 0);
+            snprintf(want, sizeof want, "%s@%s", ustr, dict->dbl[0][0]);
+            snprintf(hex, sizeof hex, "fa %s ec 00", users[u].hex);
+            check_jid(v, hex, want, 0);
+            snprintf(want, sizeof want, "%s@1", ustr);
+            snprintf(hex, sizeof hex, "fa %s ff 81 1f", users[u].hex);
+            check_jid(v, hex, want, 0);
+            snprintf(want, sizeof want, "%s@a", ustr);
+            snprintf(hex, sizeof hex, "fa %s fc 01 61", users[u].hex);
+            check_jid(v, hex, want, 0);
+            /* empty server */
+            snprintf(hex, sizeof hex, "fa %s 00", users[u].hex);
+            check_jid(v, hex, NULL, WA_EPROTO);
+        }
+    }
+    /* a nibble-packed user with a bad nibble (also the pad) or a NUL */
+    check_jid(3, "f7 00 01 ff 02 1c 11", NULL, WA_EPROTO);
+    check_jid(3, "f7 00 01 ff 82 11 1d", NULL, WA_EPROTO);
+    check_jid(3, "fa ff 02 1c 11 03", NULL, WA_EPROTO);
+    check_jid(3, "fa ff 82 11 1e 03", NULL, WA_EPROTO);
+    /* a NUL in the user: refused in an attribute, kept in content */
+    {
+        static const char *const jids[] = {"f7 00 03 ff 02 1f 23", "fa ff 02 1f 23 03",
+                                           "fa fc 02 31 00 03", "f7 05 03 ff 02 1f 23"};
+#define WANT(s)                                                                                    \
+    {                                                                                              \
+        s, sizeof s - 1                                                                            \
+    }
+        static const struct {
+            const char *s;
+            size_t len;
+        } wants[] = {WANT("1\0"
+                          "23:3@s.whatsapp.net"),
+                     WANT("1\0"
+                          "23@s.whatsapp.net"),
+                     WANT("1\0@s.whatsapp.net"),
+                     WANT("1\0"
+                          "23.5:3@s.whatsapp.net")};
+#undef WANT
+        for (size_t i = 0; i < 4; i++) {
+            wa_arena a;
+            wa_node *t;
+            snprintf(hex, sizeof hex, "f8 03 fc 01 78 fc 01 6a %s", jids[i]);
+            assert_int_equal(decode_err(hex, 3), WA_EPROTO);
+            snprintf(hex, sizeof hex, "f8 02 fc 01 78 %s", jids[i]);
+            wa_arena_init(&a, 1 << 20);
+            assert_int_equal(decode_hex(&a, hex, 3, 0, &t), 0);
+            assert_int_equal(t->len, wants[i].len);
+            assert_memory_equal(t->bytes, wants[i].s, wants[i].len + 1);
+            wa_arena_cleanup(&a);
+        }
+    }
+}
+
+/* A stanza with many nodes, attributes, JIDs and binary contents of all sizes, so that the
+ * decoder takes several blocks and allocates big contents directly. */
+static wa_node *big_tree(wa_arena *a)
+{
+    static uint8_t blob[70000];
+    wa_node *root = wa_node_new(a, "iq"), *list;
+
+    for (size_t i = 0; i < sizeof blob; i++)
+        blob[i] = (uint8_t)(i * 7 + 3);
+    assert_int_equal(wa_node_set_attr(a, root, "id", "63401.40113-27"), 0);
+    assert_int_equal(wa_node_set_attr(a, root, "to", "5511987654321:3@s.whatsapp.net"), 0);
+    list = wa_node_new_child(a, root, "list");
+    for (int i = 0; i < 600; i++) {
+        char id[32], jid[64];
+        wa_node *c = wa_node_new_child(a, list, i % 3 ? "item" : "user");
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(jid, sizeof jid, "55119%08d%s@%s", i * 7919, i % 2 ? ":7" : "",
+                 i % 5 ? "s.whatsapp.net" : "lid");
+        assert_int_equal(wa_node_set_attr(a, c, "id", id), 0);
+        assert_int_equal(wa_node_set_attr(a, c, "jid", jid), 0);
+        if (i % 4 == 1)
+            assert_int_equal(wa_node_set_bytes(a, c, blob, (size_t)(i * 37) % 3000), 0);
+        else if (i % 4 == 2)
+            assert_int_equal(wa_node_set_string(a, c, "1718000123"), 0);
+    }
+    assert_int_equal(wa_node_set_bytes(a, wa_node_new_child(a, root, "big"), blob, sizeof blob), 0);
+    return root;
+}
+
+static void test_arena_caps(void **state)
+{
+    wa_arena a, ref_a, tree_a;
+    wa_node *tree, *ref, *n;
+    wa_buf b;
+    size_t need, cap;
+    int ok = 0;
+
+    (void)state;
+    wa_arena_init(&tree_a, WA_BNODE_ARENA_MAX);
+    wa_buf_init(&b, OUT_MAX);
+    tree = big_tree(&tree_a);
+    assert_int_equal(wa_bnode_encode(tree, 3, &b), 0);
+    wa_arena_init(&ref_a, WA_BNODE_ARENA_MAX);
+    assert_int_equal(wa_bnode_decode(b.data, b.len, 3, &ref_a, &ref), 0);
+    assert_true(wa_node_equal(tree, ref));
+    need = ref_a.total;
+    /* every cap: the same tree or WA_ELIMIT; enough for an unlimited decode is enough */
+    for (cap = 0; cap <= need + 4096; cap += cap < 4096 ? 97 : 1531) {
+        wa_arena_init(&a, cap);
+        n = NULL;
+        int rc = wa_bnode_decode(b.data, b.len, 3, &a, &n);
+        if (rc == 0) {
+            assert_true(wa_node_equal(ref, n));
+            ok++;
+        } else if (rc != WA_ELIMIT) {
+            fail_msg("cap %zu: %s", cap, wa_err_name(rc));
+        }
+        assert_true(a.total <= cap);
+        if (cap >= need)
+            assert_int_equal(rc, 0);
+        wa_arena_cleanup(&a);
+    }
+    assert_true(ok > 0);
+    /* allocation failure at every point: the same tree or WA_ENOMEM */
+    ok = 0;
+    for (long k = 0; k < 64 && !ok; k++) {
+        wa_arena_init(&a, WA_BNODE_ARENA_MAX);
+        wa__alloc_fail_after(k);
+        int rc = wa_bnode_decode(b.data, b.len, 3, &a, &n);
+        wa__alloc_fail_after(-1);
+        assert_true(rc == 0 || rc == WA_ENOMEM);
+        if (rc == 0) {
+            assert_true(wa_node_equal(ref, n));
+            ok = 1;
+        }
+        wa_arena_cleanup(&a);
+    }
+    assert_true(ok);
+    wa_arena_cleanup(&ref_a);
+    wa_arena_cleanup(&tree_a);
+    wa_buf_cleanup(&b);
+}
+
+static void test_static_strings(void **state)
+{
+    wa_arena a;
+    wa_node *n;
+
+    (void)state;
+    /* tokens are not copied: a decoded tree points into the static dictionary, which outlives
+     * every tree */
+    wa_arena_init(&a, 1 << 20);
+    assert_int_equal(decode_hex(&a, "f8 04 13 04 ec 00 f8 01 f8 01 13", 3, 0, &n), 0);
+    assert_ptr_equal(n->tag, wa_bnode_dict_v3.single[0x13]);
+    assert_ptr_equal(n->attrs[0].key, wa_bnode_dict_v3.single[0x04]);
+    assert_ptr_equal(n->attrs[0].value, wa_bnode_dict_v3.dbl[0][0]);
+    assert_ptr_equal(n->first->tag, wa_bnode_dict_v3.single[0x13]);
+    assert_int_equal(decode_hex(&a, "f8 03 13 04 ec 00", 2, 0, &n), 0);
+    assert_ptr_equal(n->tag, wa_bnode_dict_v2.single[0x13]);
+    assert_ptr_equal(n->attrs[0].value, wa_bnode_dict_v2.dbl[0][0]);
+    /* the tree stays valid after the input is gone */
+    {
+        uint8_t *in = malloc(16);
+        size_t len = unhex("f8 05 13 04 ff 81 2f 08 fc 02 61 62", in, 16);
+        assert_int_equal(wa_bnode_decode(in, len, 3, &a, &n), 0);
+        memset(in, 0, 16);
+        free(in);
+        assert_string_equal(n->tag, "message");
+        assert_string_equal(wa_node_attr(n, "type"), "2");
+        assert_string_equal(wa_node_attr(n, "id"), "ab");
+    }
+    wa_arena_cleanup(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1018,6 +1381,10 @@ int main(void)
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_xml),
         cmocka_unit_test(test_encode_errors),
+        cmocka_unit_test(test_packed_exhaustive),
+        cmocka_unit_test(test_jid_fast_paths),
+        cmocka_unit_test(test_arena_caps),
+        cmocka_unit_test(test_static_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
