@@ -70,6 +70,8 @@ static void check_done(wg_curluv *m)
         x->added = 0;
         m->running--;
         x->done(x, result);
+        if (m->closing) /* closed inside the callback: the multi handle is gone */
+            return;
     }
 }
 

@@ -23,7 +23,8 @@ typedef struct wg_curluv wg_curluv;
 typedef struct wg_curluv_xfer wg_curluv_xfer;
 
 /* A transfer finished (result CURLE_OK or the failure). The easy handle has already been
- * removed from the multi handle: the callback may clean it up, free x, and add new transfers. */
+ * removed from the multi handle: the callback may clean it up, free x, add new transfers, and
+ * even call wg_curluv_close. */
 typedef void (*wg_curluv_done_cb)(wg_curluv_xfer *x, CURLcode result);
 
 struct wg_curluv_xfer {
