@@ -2,6 +2,14 @@
  * accounts.c - the simulator's accounts: one virtual primary phone per phone number (device 0,
  * with its own Signal identity and LID) and its companion devices 1, 2, ...
  *
+ * Device ids are never reused: each phone counts them up (next_device_id, kept by --state), so a
+ * companion linked after another was unlinked gets a new id, and peers' Signal sessions with
+ * the old device's address (PHONE:ID) cannot be mistaken for sessions with the new one. The
+ * companions live in SIM_MAX_DEVICES slots, found by id (sim_phone_device). Linking and
+ * unlinking are announced with devices notifications (usync.c); an unlinked device that is
+ * connected gets stream:error 401 with <conflict type='device_removed'/>, as the real server
+ * sends it.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <stdio.h>
@@ -181,6 +189,7 @@ sim_phone *sim_phone_get(sim *s, const char *number)
     wa_random(p->appstate_key, sizeof p->appstate_key);
     p->appstate_key_ts = (int64_t)time(NULL) * 1000;
     p->next_key_index = 1;
+    p->next_device_id = 1;
     snprintf(p->push_name, sizeof p->push_name, "Phone %s", number);
     d = &p->devices[0];
     d->phone = p;
@@ -195,33 +204,57 @@ sim_phone *sim_phone_get(sim *s, const char *number)
     return p;
 }
 
+sim_device *sim_phone_device(sim_phone *p, unsigned id)
+{
+    unsigned i;
+
+    if (!p || id > SIM_DEVICE_ID_MAX)
+        return NULL;
+    if (id == 0)
+        return p->devices[0].present ? &p->devices[0] : NULL;
+    for (i = 1; i < SIM_MAX_DEVICES; i++)
+        if (p->devices[i].present && p->devices[i].id == id)
+            return &p->devices[i];
+    return NULL;
+}
+
 sim_device *sim_device_find(sim *s, const char *user, unsigned device)
 {
     sim_phone *p = sim_phone_find(s, user);
 
     if (!p)
         p = sim_phone_find_lid(s, user);
-    if (!p || device >= SIM_MAX_DEVICES || !p->devices[device].present)
-        return NULL;
-    return &p->devices[device];
+    return sim_phone_device(p, device);
 }
 
 sim_device *sim_device_new(sim_phone *p)
 {
     unsigned i;
 
+    if (p->next_device_id == 0)
+        p->next_device_id = 1;
+    if (p->next_device_id > SIM_DEVICE_ID_MAX) {
+        wa_log_warn("sim", "phone %s: device ids used up", p->number);
+        return NULL;
+    }
     for (i = 1; i < SIM_MAX_DEVICES; i++) {
         sim_device *d = &p->devices[i];
         if (!d->present && !d->phone) { /* a pending pairing holds d->phone */
             memset(d, 0, sizeof *d);
             d->phone = p;
-            d->id = (uint16_t)i;
+            d->id = (uint16_t)p->next_device_id++;
             d->present = 1;
             d->key_index = p->next_key_index++;
             return d;
         }
     }
     return NULL;
+}
+
+void sim_device_linked(sim *s, sim_device *d)
+{
+    if (d->present && d->id != 0)
+        sim_devices_notify(s, d->phone, d->id, d->key_index, 1);
 }
 
 void sim_keys_cleanup(sim_keys *k)
@@ -339,21 +372,26 @@ sim_device *sim_device_by_jid(sim *s, const char *jid, int *lid)
     if (!jid || wa_jid_parse(jid, &j) != 0)
         return NULL;
     p = phone_of(s, &j, lid);
-    if (!p || j.device >= SIM_MAX_DEVICES || !p->devices[j.device].present)
-        return NULL;
-    return &p->devices[j.device];
+    return sim_phone_device(p, j.device);
 }
 
 void sim_device_remove(sim *s, sim_device *d)
 {
-    (void)s;
+    sim_phone *p = d->phone;
+    uint16_t id = d->id;
+    uint32_t key_index = d->key_index;
+
     if (d->conn) {
         sim_conn *c = d->conn;
-        sim_send_stream_error(c, "401", NULL);
+        /* what the real server sends when the phone unlinks a companion (whatsmeow
+         * connectionevents.go: code 401 + conflict device_removed is LoggedOut) */
+        sim_send_stream_error(c, "401", "device_removed");
         c->device = NULL;
     }
     sim_state_device_removed(d);
     sim_route_drop_queue(d);
     sim_keys_cleanup(&d->keys);
     memset(d, 0, sizeof *d);
+    if (p && id != 0)
+        sim_devices_notify(s, p, id, key_index, 0);
 }

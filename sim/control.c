@@ -109,9 +109,9 @@ static void get_phone(sim_phone *p, wg_http_resp *resp)
         if (!d->present)
             continue;
         dj = json_object();
-        snprintf(jid, sizeof jid, "%s:%u@s.whatsapp.net", p->number, i);
+        snprintf(jid, sizeof jid, "%s:%u@s.whatsapp.net", p->number, (unsigned)d->id);
         json_object_set_new(dj, "jid", json_string(jid));
-        json_object_set_new(dj, "id", json_integer(i));
+        json_object_set_new(dj, "id", json_integer(d->id));
         json_object_set_new(dj, "online", json_boolean(d->conn != NULL));
         json_object_set_new(dj, "prekeys", json_integer((json_int_t)d->keys.nprekeys));
         json_object_set_new(dj, "queued", json_integer((json_int_t)d->queue_len));

@@ -257,6 +257,7 @@ void sim_pair_device_signed(sim_conn *c, const wa_node *iq)
     sim_state_device_save(d); /* --state: a paired device survives a restart */
     c->sim->stats.pairings++;
     wa_log_info("sim", "paired %s:%u", d->phone->number, (unsigned)d->id);
+    sim_device_linked(c->sim, d); /* devices notifications to the account's other devices */
     /* restart required: the client reconnects and logs in with its new credentials */
     if (lc_restart_later(c) != 0)
         sim_send_stream_error(c, "515", NULL);

@@ -1290,7 +1290,9 @@ int sim_phone_forget_sessions(sim *s, sim_phone *p, int *count)
         return WA_ENOMEM;
     for (q = s->phones; q; q = q->next) {
         for (i = 1; i < SIM_MAX_DEVICES; i++) {
-            rc = wa_signal_addr_make(&a, q->number, WA_SIGNAL_PN, (uint16_t)i);
+            if (!q->devices[i].present) /* (slots: the device ids are q->devices[i].id) */
+                continue;
+            rc = wa_signal_addr_make(&a, q->number, WA_SIGNAL_PN, q->devices[i].id);
             if (rc == 0)
                 rc = wa_signal_has_session(v->sig, &a);
             if (rc == 1)

@@ -65,6 +65,10 @@ sim_route *sim_route_state(sim *s)
             s->route->buckets[i] = -1;
             s->route->map[i].next = -1;
         }
+        for (i = 0; i < SIM_DEVSUB_BUCKETS; i++)
+            s->route->devsub_buckets[i] = -1;
+        for (i = 0; i < SIM_MAX_DEVSUBS; i++)
+            s->route->devsubs[i].next = -1;
     }
     return s->route;
 }
@@ -544,8 +548,9 @@ void sim_route_receipt(sim_conn *c, const wa_node *n, wa_arena *a)
         const sim_route_entry *e = lookup(s, ids[i], hint);
         dev[i] = NULL;
         lids[i] = 0;
-        if (e && e->phone->devices[e->device].present) {
-            dev[i] = &e->phone->devices[e->device];
+        if (e) {
+            /* NULL when the sender was unlinked since (its id is not reused) */
+            dev[i] = sim_phone_device(e->phone, e->device);
             lids[i] = e->lid;
         } else if (!e && hint_jid && wa_jid_parse(hint_jid, &hj) == 0 && hj.device) {
             /* not (or no longer) in the map: the receipt names the device itself */
@@ -642,8 +647,11 @@ void sim_route_presence(sim_conn *c, const wa_node *n, wa_arena *a)
             return;
         for (i = 0; i < SIM_MAX_SUBS; i++) {
             sim_sub *sub = &r->subs[i];
-            if (sub->subscriber && sub->target == p)
-                send_presence(&sub->subscriber->devices[sub->device], p, sub->lid);
+            sim_device *sd = sub->subscriber && sub->target == p
+                                 ? sim_phone_device(sub->subscriber, sub->device)
+                                 : NULL;
+            if (sd) /* (NULL too when the subscriber was unlinked) */
+                send_presence(sd, p, sub->lid);
         }
     } else if (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0) {
         int lid = 0;

@@ -26,11 +26,14 @@
 #include "tls/tls.h"
 #include "wire/wire.h"
 
-#define SIM_VERSION     "0.1.0"
-#define SIM_MAX_DEVICES 16 /* companion device ids 1..15 per phone, 0 is the phone */
-#define SIM_PHONE_LEN   20 /* digits of a phone number */
-#define SIM_JID_LEN     96
-#define SIM_REFS        6 /* pair-device refs sent at once */
+#define SIM_VERSION "0.1.0"
+/* device slots per phone: slot 0 is the phone (id 0); 1..15 hold companions, whatever their
+ * ids (sim_phone.next_device_id) */
+#define SIM_MAX_DEVICES   16
+#define SIM_DEVICE_ID_MAX 0xFFFF /* companion ids 1..65535 (uint16 in JIDs, Signal addresses) */
+#define SIM_PHONE_LEN     20     /* digits of a phone number */
+#define SIM_JID_LEN       96
+#define SIM_REFS          6 /* pair-device refs sent at once */
 /* wait after clientFinish before our first frame: Baileys 6.17 loses frames that come before its
  * key split (50 ms lost pair-device and success under load) */
 #define SIM_HELLO_DELAY_MS 250
@@ -41,16 +44,18 @@
 #define SIM_QUEUE_MAX          5000 /* offline stanzas kept per device (oldest dropped) */
 #define SIM_QUEUE_MAX_BYTES    (32u << 20)
 #define SIM_UNACKED_MAX        1000  /* delivered stanzas awaiting the client's ack, per device */
-#define SIM_REDELIVER_MAX      3     /* deliveries of one stanza before it is given up */
+#define SIM_REDELIVER_MAX      20    /* deliveries of one stanza before it is given up */
 #define SIM_MSG_ID_MAX         128   /* longest message id we route */
 #define SIM_ROUTE_MAP_SIZE     16384 /* message id -> sender device entries (ring) */
 #define SIM_GROUP_MAX_MEMBERS  1024
 #define SIM_MAX_GROUPS         10000
-#define SIM_SUBJECT_MAX        256  /* bytes of a group subject */
-#define SIM_MAX_SUBS           8192 /* presence subscriptions (ring) */
-#define SIM_RECEIPT_MAX_ITEMS  512  /* message ids in one receipt */
-#define SIM_USYNC_MAX_USERS    2000 /* users in one usync query */
-#define SIM_BUNDLE_MAX_USERS   2000 /* devices in one prekey bundle query */
+#define SIM_SUBJECT_MAX        256   /* bytes of a group subject */
+#define SIM_MAX_SUBS           8192  /* presence subscriptions (ring) */
+#define SIM_RECEIPT_MAX_ITEMS  512   /* message ids in one receipt */
+#define SIM_USYNC_MAX_USERS    2000  /* users in one usync query */
+#define SIM_BUNDLE_MAX_USERS   2000  /* devices in one prekey bundle query */
+#define SIM_MAX_DEVSUBS        16384 /* device-list fetches remembered for notifications (ring) */
+#define SIM_DEVSUB_BUCKETS     4096  /* ... in hash chains (user, fetcher, form) */
 
 typedef struct sim sim;
 typedef struct sim_conn sim_conn;
@@ -94,7 +99,7 @@ typedef struct sim_keys {
 
 typedef struct sim_device {
     sim_phone *phone;
-    uint16_t id;           /* device number */
+    uint16_t id;           /* device number (not the slot: see sim_phone.next_device_id) */
     int present;           /* slot in use */
     uint8_t noise_pub[32]; /* companion's Noise static key: login proof */
     uint32_t key_index;
@@ -125,6 +130,10 @@ struct sim_phone {
     uint8_t identity_priv[32];   /* the primary phone's Signal identity */
     uint8_t identity_pub[32];
     uint32_t next_key_index;
+    /* the next companion's device id: it only goes up, so an unlinked device's id (and JID,
+     * for which other devices may still hold Signal sessions) never comes back; kept by
+     * --state. devices[] are slots: find a companion by id with sim_phone_device. */
+    uint32_t next_device_id;
     sim_device devices[SIM_MAX_DEVICES];
     char push_name[64];
     /* the phone's own Signal keys (device 0); devices[0].keys holds the public halves */
@@ -173,6 +182,16 @@ typedef struct sim_sub {
     sim_phone *target;
 } sim_sub;
 
+/* A device that fetched a user's device list (usync devices): when that list changes, it gets a
+ * <notification type='devices'> in the form it asked in (usync.c). */
+typedef struct sim_devsub {
+    sim_phone *fetcher; /* NULL: free slot */
+    sim_phone *target;
+    uint16_t device; /* the fetcher's device id */
+    uint8_t lid;     /* asked by LID */
+    int32_t next;    /* hash chain (devsub_buckets), -1 ends */
+} sim_devsub;
+
 /* Routing state of the simulator (route.c); allocated on first use. */
 typedef struct sim_route {
     sim_route_entry map[SIM_ROUTE_MAP_SIZE];
@@ -183,6 +202,9 @@ typedef struct sim_route {
     sim_sub subs[SIM_MAX_SUBS];
     size_t subs_next;
     uint64_t mark_gen;
+    sim_devsub devsubs[SIM_MAX_DEVSUBS];
+    int32_t devsub_buckets[SIM_DEVSUB_BUCKETS];
+    size_t devsubs_next;
 } sim_route;
 
 enum sim_conn_state {
@@ -335,6 +357,16 @@ sim_phone *sim_phone_by_jid(sim *s, const char *jid, int *lid);
 sim_device *sim_device_by_jid(sim *s, const char *jid, int *lid);
 /* Remember who sent message id (for receipts). */
 void sim_route_remember(sim *s, const char *id, const sim_device *sender, int lid);
+/* usync.c: device-list change notifications, as the real server sends them (whatsmeow
+ * notification.go handleDeviceNotification, Baileys 7 messages-recv.js
+ * handleDevicesNotification):
+ *   <notification from=USER type='devices' id t [lid=LID_USER]><add|remove device_hash
+ *   [device_lid_hash]><device jid=USER:ID [key-index] [lid=LID:ID]/><key-index-list ts/>
+ *   </add|remove></notification>
+ * to every other companion of p and to every device that fetched p's device list (usync) in
+ * the form it fetched it (PN or LID), queued for those offline. id is the device linked
+ * (added 1) or unlinked (0), whose slot is already updated. */
+void sim_devices_notify(sim *s, sim_phone *p, uint16_t id, uint32_t key_index, int added);
 /* group.c */
 sim_group *sim_group_find(sim *s, const char *gid_jid);
 sim_group_member *sim_group_member_of(sim_group *g, const sim_phone *p);
@@ -351,11 +383,21 @@ sim_phone *sim_phone_find(sim *s, const char *number);
 sim_phone *sim_phone_find_lid(sim *s, const char *lid);
 sim_phone *sim_phone_get(sim *s, const char *number); /* find or create */
 sim_device *sim_device_find(sim *s, const char *user, unsigned device);
+/* The present device of p with this id (0: the phone itself), or NULL. */
+sim_device *sim_phone_device(sim_phone *p, unsigned id);
+/* A free slot with the phone's next device id (never one used before), present; NULL when
+ * every slot is taken or the ids are used up. */
 sim_device *sim_device_new(sim_phone *p);
+/* Pairing done (pair.c): d is present and saved; the phone's other devices and the devices
+ * that fetched its device list are told (sim_devices_notify). */
+void sim_device_linked(sim *s, sim_device *d);
 /* Hand out d's next one-time prekey (sim_keys_take_prekey, the change written to --state).
  * 0 or WA_ENOTFOUND (none left). */
 int sim_device_take_prekey(sim_device *d, sim_prekey *out);
-/* The phone unlinks d: a connected client gets stream:error 401; the slot is freed. */
+/* The phone unlinks d: a connected client gets <stream:error code='401'><conflict
+ * type='device_removed'/></stream:error> (whatsmeow: LoggedOut; Baileys: loggedOut 401), the
+ * slot is freed (its id is not handed out again) and the phone's other devices and those that
+ * fetched its device list are told (sim_devices_notify). */
 void sim_device_remove(sim *s, sim_device *d);
 void sim_keys_cleanup(sim_keys *k);
 int sim_keys_add_prekey(sim_keys *k, uint32_t id, const uint8_t pub[32]);

@@ -19,10 +19,10 @@
  * Kept: the server identity (the chain is re-issued under the same root and static key when
  *   it is about to expire); phones (number, LID, identity, signed prekey, registration id,
  *   one-time prekeys with their private halves and hand-out marks, app-state sync key, push
- *   name, next key index); companion devices (Noise key, key index, Signal identity, signed
- *   prekey, remaining one-time prekeys, push name, whether the key share went out); the offline
- *   queue and the delivered-but-unacknowledged list of every device, in order, with delivery
- *   attempts; groups (subject, creator, times, members and admin ranks); the receipt routing
+ *   name, next key index, next device id: ids are never reused); companion devices (Noise
+ *   key, key index, Signal identity, signed prekey, remaining one-time prekeys, push name,
+ *   whether the key share went out); the offline queue and the delivered-but-unacknowledged
+ *   list of every device, in order, with delivery attempts; groups (subject, creator, times, members and admin ranks); the receipt routing
  *   map (message id -> sending device), so receipts for messages sent before a restart still
  *   find their sender; the virtual phones' Signal identities of peers, sessions and sender
  *   keys (their store is wrapped: lib/signal's memstore cannot enumerate its records, so each
@@ -67,6 +67,7 @@ enum {
     Q_META_PUT,
     Q_PHONE_PUT,
     Q_PHONE_KEY_INDEX,
+    Q_PHONE_DEVICE_ID,
     Q_OPK_CLEAR,
     Q_OPK_PUT,
     Q_OPK_HANDED,
@@ -102,6 +103,8 @@ static const char *const sql_text[Q_COUNT] = {
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [Q_PHONE_KEY_INDEX] =
         "UPDATE phones SET next_key_index = ?2, next_opk_id = ?3 WHERE number = ?1",
+    [Q_PHONE_DEVICE_ID] =
+        "INSERT OR REPLACE INTO phone_device_ids(number, next_device) VALUES(?1, ?2)",
     [Q_OPK_CLEAR] = "DELETE FROM phone_prekeys WHERE number = ?1",
     [Q_OPK_PUT] = "INSERT OR REPLACE INTO phone_prekeys(number, id, pos, pub, priv, handed_out) "
                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -166,7 +169,11 @@ static const char schema[] =
     " id TEXT NOT NULL, number TEXT NOT NULL, device INTEGER NOT NULL, lid INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS phone_signal(number TEXT NOT NULL, kind INTEGER NOT NULL,"
     " grp TEXT NOT NULL, name TEXT NOT NULL, device INTEGER NOT NULL, rec BLOB NOT NULL,"
-    " PRIMARY KEY(number, kind, grp, name, device));";
+    " PRIMARY KEY(number, kind, grp, name, device));"
+    /* added after version 1 files were written: absent rows read as "after the highest device
+     * id stored" */
+    "CREATE TABLE IF NOT EXISTS phone_device_ids(number TEXT PRIMARY KEY,"
+    " next_device INTEGER NOT NULL);";
 
 struct sim_state {
     sqlite3 *db;
@@ -467,7 +474,14 @@ static int put_key_index(struct sim_state *st, const sim_phone *p)
     bind_text(q, 1, p->number);
     sqlite3_bind_int64(q, 2, p->next_key_index);
     sqlite3_bind_int64(q, 3, p->next_opk_id);
-    return run(st, q, "save phone counters");
+    if (run(st, q, "save phone counters") != 0)
+        return WA_ESTORE;
+    q = stmt(st, Q_PHONE_DEVICE_ID);
+    if (!q)
+        return WA_ESTORE;
+    bind_text(q, 1, p->number);
+    sqlite3_bind_int64(q, 2, p->next_device_id);
+    return run(st, q, "save next device id");
 }
 
 void sim_state_phone_save(sim_phone *p)
@@ -1187,12 +1201,15 @@ static int load_devices(sim *s, struct sim_state *st)
     while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
         sim_phone *p = row_phone(s, q, 0, &last);
         int64_t id = sqlite3_column_int64(q, 1);
-        sim_device *d;
-        if (!p || id < 1 || id >= SIM_MAX_DEVICES || p->devices[id].present) {
+        sim_device *d = NULL;
+        unsigned i;
+        if (p && id >= 1 && id <= SIM_DEVICE_ID_MAX && !sim_phone_device(p, (unsigned)id))
+            for (i = 1; i < SIM_MAX_DEVICES && !d; i++) /* a free slot */
+                d = p->devices[i].present ? NULL : &p->devices[i];
+        if (!d) {
             rc = WA_EPROTO;
             break;
         }
-        d = &p->devices[id];
         if (col_key(q, 2, d->noise_pub, 32) || col_u32(q, 3, &d->key_index) ||
             col_u32(q, 4, &d->keys.reg_id) || col_key(q, 5, d->keys.identity_pub, 32) ||
             col_u32(q, 6, &d->keys.spk_id) || col_key(q, 7, d->keys.spk_pub, 32) ||
@@ -1207,10 +1224,40 @@ static int load_devices(sim *s, struct sim_state *st)
         d->phone = p;
         d->id = (uint16_t)id;
         d->present = 1;
+        if (p->next_device_id <= (uint32_t)id)
+            p->next_device_id = (uint32_t)id + 1;
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = WA_ESTORE;
     sqlite3_finalize(q);
+    return rc;
+}
+
+/* Each phone's next device id: at least the stored counter (ids of devices unlinked since are
+ * not handed out again), and past every device loaded. */
+static int load_device_ids(sim *s, struct sim_state *st)
+{
+    sqlite3_stmt *q = NULL;
+    sim_phone *last = NULL;
+    int rc, step = SQLITE_DONE;
+
+    rc = prepare(st, "SELECT number, next_device FROM phone_device_ids ORDER BY number", &q);
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        sim_phone *p = row_phone(s, q, 0, &last);
+        uint32_t next;
+        if (!p || col_u32(q, 1, &next) || next > SIM_DEVICE_ID_MAX + 1u) {
+            rc = WA_EPROTO;
+            break;
+        }
+        if (next > p->next_device_id)
+            p->next_device_id = next;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = WA_ESTORE;
+    sqlite3_finalize(q);
+    for (last = s->phones; rc == 0 && last; last = last->next)
+        if (last->next_device_id == 0)
+            last->next_device_id = 1;
     return rc;
 }
 
@@ -1225,14 +1272,15 @@ static int load_device_prekeys(sim *s, struct sim_state *st)
     while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
         sim_phone *p = row_phone(s, q, 0, &last);
         int64_t dev = sqlite3_column_int64(q, 1);
+        sim_device *d =
+            dev >= 1 && dev <= SIM_DEVICE_ID_MAX ? sim_phone_device(p, (unsigned)dev) : NULL;
         uint8_t pub[32];
         uint32_t id;
-        if (!p || dev < 1 || dev >= SIM_MAX_DEVICES || !p->devices[dev].present ||
-            col_u32(q, 2, &id) || col_key(q, 3, pub, 32)) {
+        if (!d || col_u32(q, 2, &id) || col_key(q, 3, pub, 32)) {
             rc = WA_EPROTO;
             break;
         }
-        rc = sim_keys_add_prekey(&p->devices[dev].keys, id, pub);
+        rc = sim_keys_add_prekey(&d->keys, id, pub);
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = WA_ESTORE;
@@ -1255,9 +1303,10 @@ static int load_queues(sim *s, struct sim_state *st, size_t *count)
         int64_t dev = sqlite3_column_int64(q, 2);
         const void *data = sqlite3_column_blob(q, 7);
         size_t len = (size_t)sqlite3_column_bytes(q, 7);
+        sim_device *d =
+            dev >= 1 && dev <= SIM_DEVICE_ID_MAX ? sim_phone_device(p, (unsigned)dev) : NULL;
         sim_queued *e;
-        if (!p || dev < 1 || dev >= SIM_MAX_DEVICES || !p->devices[dev].present || !data ||
-            len > STATE_QUEUED_MAX) {
+        if (!d || !data || len > STATE_QUEUED_MAX) {
             rc = WA_EPROTO;
             break;
         }
@@ -1276,7 +1325,7 @@ static int load_queues(sim *s, struct sim_state *st, size_t *count)
         e->sid = sqlite3_column_int64(q, 0);
         e->len = len;
         memcpy(e->data, data, len);
-        sim_queue_restore(&p->devices[dev], e, sqlite3_column_int(q, 3) != 0);
+        sim_queue_restore(d, e, sqlite3_column_int(q, 3) != 0);
         (*count)++;
     }
     if (rc == 0 && step != SQLITE_DONE)
@@ -1383,7 +1432,7 @@ static int load_route(sim *s, struct sim_state *st, size_t *count)
     while (rc == 0 && n < SIM_ROUTE_MAP_SIZE && (step = sqlite3_step(q)) == SQLITE_ROW) {
         route_row *e = &rows[n];
         int64_t dev = sqlite3_column_int64(q, 2);
-        if (col_text(q, 0, e->id, sizeof e->id) || dev < 0 || dev >= SIM_MAX_DEVICES)
+        if (col_text(q, 0, e->id, sizeof e->id) || dev < 0 || dev > SIM_DEVICE_ID_MAX)
             continue;
         /* rows are ordered by seq, not number: the last-phone cache helps runs of one sender */
         e->phone = row_phone(s, q, 1, &last);
@@ -1427,6 +1476,8 @@ int sim_state_load(sim *s)
         rc = load_phone_prekeys(s, st);
     if (rc == 0)
         rc = load_devices(s, st);
+    if (rc == 0)
+        rc = load_device_ids(s, st);
     if (rc == 0)
         rc = load_device_prekeys(s, st);
     if (rc == 0)

@@ -26,13 +26,26 @@
  * query on a per-user <error/>. A companion that runs low on prekeys is told so with
  * <notification type='encrypt'><count value/></notification>, and uploads more.
  *
+ * Device-list changes: a device that asks for a user's devices is remembered (user, device,
+ * form: a ring of SIM_MAX_DEVSUBS, like the real server's list of who holds a user's device
+ * list). When a companion of that user is linked or unlinked, those devices, and every other
+ * companion of the user, get <notification type='devices' from=USER><add|remove device_hash>
+ * <device jid/><key-index-list ts/></add|remove></notification> (sim_devices_notify), queued
+ * while offline and acknowledged like every notification. Baileys 7 then adds the device to
+ * its cached list or drops the removed one and its Signal session; whatsmeow updates its cache
+ * when device_hash (participantListHashV2 of the new list) matches; Baileys 6.17 only logs it.
+ * Without them a sender that cached the list keeps encrypting for the old set of devices until
+ * its cache expires (Baileys: 5 minutes).
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/util.h"
+#include "crypto/crypto.h"
 #include "crypto/curve25519.h"
 #include "jid/jid.h"
 #include "sim.h"
@@ -68,10 +81,176 @@ static void add_devices(wa_arena *a, wa_node *user, const sim_phone *p)
         char id[8], ki[16];
         if (!d->present)
             continue;
-        snprintf(id, sizeof id, "%u", i);
+        snprintf(id, sizeof id, "%u", (unsigned)d->id);
         snprintf(ki, sizeof ki, "%u", (unsigned)d->key_index);
-        sim_child(a, list, "device", "id", id, "key-index", i ? ki : NULL, NULL);
+        sim_child(a, list, "device", "id", id, "key-index", d->id ? ki : NULL, NULL);
     }
+}
+
+/* ---- who holds which device list, and telling them of changes ------------------------------ */
+
+static uint32_t fnv_str(uint32_t h, const char *str)
+{
+    while (*str)
+        h = (h ^ (uint8_t)*str++) * 16777619u;
+    return h;
+}
+
+static uint32_t devsub_hash(const sim_phone *target, const sim_phone *fetcher, unsigned device,
+                            int lid)
+{
+    uint32_t h = fnv_str(fnv_str(2166136261u, target->number), fetcher->number);
+
+    h = (h ^ device) * 16777619u;
+    h = (h ^ (unsigned)lid) * 16777619u;
+    return h % SIM_DEVSUB_BUCKETS;
+}
+
+/* Device `by` fetched target's device list in PN (lid 0) or LID (1) form. */
+static void devsub_remember(sim *s, const sim_device *by, sim_phone *target, int lid)
+{
+    sim_route *r = sim_route_state(s);
+    sim_devsub *e;
+    int32_t i, slot, *pp;
+    uint32_t h;
+
+    if (!r || !by || by->id == 0)
+        return;
+    lid = lid ? 1 : 0;
+    h = devsub_hash(target, by->phone, by->id, lid);
+    for (i = r->devsub_buckets[h]; i != -1; i = r->devsubs[i].next) {
+        e = &r->devsubs[i];
+        if (e->target == target && e->fetcher == by->phone && e->device == by->id && e->lid == lid)
+            return;
+    }
+    slot = (int32_t)r->devsubs_next;
+    r->devsubs_next = (r->devsubs_next + 1) % SIM_MAX_DEVSUBS;
+    e = &r->devsubs[slot];
+    if (e->fetcher) { /* the ring wrapped: the oldest fetch is forgotten */
+        uint32_t old = devsub_hash(e->target, e->fetcher, e->device, e->lid);
+        for (pp = &r->devsub_buckets[old]; *pp != -1; pp = &r->devsubs[*pp].next) {
+            if (*pp == slot) {
+                *pp = e->next;
+                break;
+            }
+        }
+    }
+    e->fetcher = by->phone;
+    e->target = target;
+    e->device = by->id;
+    e->lid = (uint8_t)lid;
+    e->next = r->devsub_buckets[h];
+    r->devsub_buckets[h] = slot;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* whatsmeow's participantListHashV2 of p's device list in one form (LID or PN): "2:" and the
+ * base64 (no padding) of the first 6 bytes of SHA-256 over the sorted "USER.0:ID@SERVER"
+ * strings, concatenated. out gets "" on failure. */
+static void device_list_hash(const sim_phone *p, int lid, char out[16])
+{
+    char jids[SIM_MAX_DEVICES][SIM_JID_LEN], cat[SIM_MAX_DEVICES * SIM_JID_LEN];
+    const char *sorted[SIM_MAX_DEVICES];
+    uint8_t md[WA_SHA256_LEN];
+    size_t n = 0, len = 0, i;
+
+    for (i = 0; i < SIM_MAX_DEVICES; i++) {
+        const sim_device *d = &p->devices[i];
+        if (!d->present)
+            continue;
+        snprintf(jids[n], sizeof jids[n], "%s.0:%u@%s", lid ? p->lid : p->number, (unsigned)d->id,
+                 lid ? "lid" : "s.whatsapp.net");
+        sorted[n] = jids[n];
+        n++;
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_str);
+    for (i = 0; i < n; i++) {
+        size_t k = strlen(sorted[i]);
+        memcpy(cat + len, sorted[i], k);
+        len += k;
+    }
+    out[0] = '\0';
+    if (wa_sha256(md, cat, len) != 0)
+        return;
+    out[0] = '2';
+    out[1] = ':';
+    wa_base64_encode(out + 2, md, 6, 0); /* 8 characters, no padding */
+}
+
+/* The notification in one form (lid 0: PN, with the LID forms in lid= attributes). */
+static wa_node *devices_note(sim *s, wa_arena *a, const sim_phone *p, int lid, unsigned id,
+                             uint32_t key_index, int added)
+{
+    char nid[32], t[24], from[SIM_JID_LEN], alt[SIM_JID_LEN], dev[SIM_JID_LEN];
+    char dev_alt[SIM_JID_LEN], ki[16], hash[16], lid_hash[16];
+    wa_node *n, *change;
+
+    sim_make_id(s, nid, sizeof nid);
+    sim_unix_str(t, sizeof t);
+    sim_user_jid(p, lid, from, sizeof from);
+    sim_user_jid(p, 1, alt, sizeof alt);
+    snprintf(dev, sizeof dev, "%s:%u@%s", lid ? p->lid : p->number, id,
+             lid ? "lid" : "s.whatsapp.net");
+    snprintf(dev_alt, sizeof dev_alt, "%s:%u@lid", p->lid, id);
+    snprintf(ki, sizeof ki, "%u", (unsigned)key_index);
+    device_list_hash(p, lid, hash);
+    device_list_hash(p, 1, lid_hash);
+    n = sim_node(a, "notification", "from", from, "type", "devices", "id", nid, "t", t, "lid",
+                 lid ? NULL : alt, NULL);
+    change = sim_child(a, n, added ? "add" : "remove", "device_hash", hash[0] ? hash : NULL,
+                       "device_lid_hash", !lid && lid_hash[0] ? lid_hash : NULL, NULL);
+    if (!sim_child(a, change, "device", "jid", dev, "key-index", added ? ki : NULL, "lid",
+                   lid ? NULL : dev_alt, NULL) ||
+        !sim_child(a, change, "key-index-list", "ts", t, NULL))
+        return NULL;
+    return n;
+}
+
+void sim_devices_notify(sim *s, sim_phone *p, uint16_t id, uint32_t key_index, int added)
+{
+    sim_route *r = sim_route_state(s);
+    wa_node *note[2] = {NULL, NULL}; /* PN, LID form */
+    wa_arena a;
+    size_t k, told = 0;
+    unsigned i;
+
+    wa_arena_init(&a, 16384);
+    /* the account's other companions */
+    for (i = 1; i < SIM_MAX_DEVICES; i++) {
+        sim_device *d = &p->devices[i];
+        if (!d->present || d->id == id)
+            continue;
+        if (!note[0])
+            note[0] = devices_note(s, &a, p, 0, id, key_index, added);
+        if (note[0]) {
+            sim_route_deliver(s, d, note[0]);
+            told++;
+        }
+    }
+    /* the devices that fetched this list, in the form they asked in (their caches are keyed
+     * by it); an own companion already has the PN form */
+    for (k = 0; r && k < SIM_MAX_DEVSUBS; k++) {
+        const sim_devsub *e = &r->devsubs[k];
+        sim_device *d;
+        if (!e->fetcher || e->target != p || (e->fetcher == p && !e->lid))
+            continue;
+        d = sim_phone_device(e->fetcher, e->device);
+        if (!d || d->id == 0 || (e->fetcher == p && d->id == id))
+            continue;
+        if (!note[e->lid])
+            note[e->lid] = devices_note(s, &a, p, e->lid, id, key_index, added);
+        if (note[e->lid]) {
+            sim_route_deliver(s, d, note[e->lid]);
+            told++;
+        }
+    }
+    wa_log_info("sim", "devices of %s: %u %s, %zu devices told", p->number, (unsigned)id,
+                added ? "linked" : "unlinked", told);
+    wa_arena_cleanup(&a);
 }
 
 /* The digits of "+15550001111" (or "15550001111@s.whatsapp.net"), 0 on success. */
@@ -158,8 +337,11 @@ wa_node *sim_route_usync(sim_conn *c, const wa_node *iq, wa_arena *a)
         user = sim_child(a, olist, "user", "jid", out_jid, NULL);
         if (!user)
             return sim_iq_error(a, iq, 500, "internal-server-error");
-        if (protos & P_DEVICES)
+        if (protos & P_DEVICES) {
             add_devices(a, user, p);
+            if (p)
+                devsub_remember(s, c->device, p, lid);
+        }
         if (protos & P_CONTACT)
             sim_child(a, user, "contact", "type", p ? "in" : "out", NULL);
         if ((protos & P_LID) && p && !lid) {

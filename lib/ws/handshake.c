@@ -10,6 +10,9 @@
  * Connection, a Sec-WebSocket-Key of 16 base64 bytes and Sec-WebSocket-Version 13 (otherwise 426
  * with the version we speak, 4.4). Origin is optional and left to the caller to judge.
  *
+ * The server refuses a request as soon as its first bytes cannot begin "GET " (405 for another
+ * method, 400 for bytes that are no HTTP at all, such as a TLS ClientHello), without waiting for
+ * the header block to end.
  * Both sides take a header block of at most WA_WS_HTTP_MAX bytes, require CRLF line ends and
  * refuse obsolete line folding. Bytes after the block (frames sent right behind the 101) stay in
  * the input for the frame parser.
@@ -456,6 +459,26 @@ static int valid_key(const uint8_t *v, size_t n)
     return raw_len == WS_NONCE_LEN;
 }
 
+/* Can the bytes received so far start a GET request line? 0 while they are a prefix of "GET "
+ * (or longer and start with it), else the status the request line will get: 405 for another
+ * method token, 400 for bytes no request line starts with (a TLS ClientHello, 0x16 0x03, sent
+ * to a ws:// port). Checked as bytes arrive, so such a request is refused at its first bytes
+ * instead of once WA_WS_HTTP_MAX bytes have come (or never, when the peer waits for an
+ * answer). */
+static int method_prefix_status(const uint8_t *p, size_t n)
+{
+    static const char get[] = "GET ";
+    size_t i;
+
+    for (i = 0; i < n && i < sizeof get - 1; i++) {
+        if (p[i] == (uint8_t)get[i])
+            continue;
+        /* another token (or a shorter one ended by SP) is a method we do not serve */
+        return is_tchar(p[i]) || (p[i] == ' ' && i > 0) ? 405 : 400;
+    }
+    return 0;
+}
+
 int wa__ws_parse_request(wa_ws *ws, wa_ws_event *ev)
 {
     const uint8_t *p, *q, *end;
@@ -465,6 +488,12 @@ int wa__ws_parse_request(wa_ws *ws, wa_ws_event *ev)
     int hosts = 0, origins = 0, keys = 0, versions = 0;
     hdr_field f;
 
+    status = ws->in.len > ws->in_pos
+                 ? method_prefix_status(ws->in.data + ws->in_pos, ws->in.len - ws->in_pos)
+                 : 0;
+    if (status)
+        return refuse(ws, WA_EHTTP, status,
+                      status == 405 ? "method not GET" : "malformed request line");
     rc = find_block(ws, &block);
     if (rc == WA_ELIMIT)
         return refuse(ws, rc, 431, "request header block too large");

@@ -7,7 +7,8 @@
 //     of its own), refuse (new connections refused for N s, then accepted); every one counted
 //     in GET /stats;
 //   - bad input while the two clients keep working (iq round trips and messages during each
-//     case): bytes that are not HTTP, oversized headers and messages, WebSockets of non-WA
+//     case): bytes that are not HTTP (a TLS ClientHello refused at its first bytes), oversized
+//     headers and messages, WebSockets of non-WA
 //     frames, junk Noise handshakes, a completed handshake followed by garbage or a junk
 //     ClientPayload; each closes only its own connection, with a logged reason, and
 //     bad_input_closes grows; silent or stuck handshakes are dropped at the handshake deadline;
@@ -371,6 +372,15 @@ test('bad input: each bad connection is closed with a logged reason while the cl
     const reasons = [];
     const cases = [
         ['binary garbage', () => J.rawTcp(WS_HOST, WS_PORT, [J.randomBytes(64), '\r\n\r\n'])],
+        // refused at its first bytes (they cannot start "GET "), not at the handshake deadline
+        ['a TLS ClientHello on the ws port', async () => {
+            const r = await J.rawTcp(WS_HOST, WS_PORT,
+                [Buffer.from('16030100c4010000c00303', 'hex'), J.randomBytes(200)]);
+            assert.match(r.data.toString('latin1'), /^HTTP\/1\.1 400 /);
+            // the 400 at once; the close after wasim's linger (1 s), long before the deadline
+            assert.ok(r.ms < 3000, `closed after ${r.ms} ms`);
+            return r;
+        }],
         ['a header line of 100 KiB', () => J.rawTcp(WS_HOST, WS_PORT,
             [`GET /ws/chat HTTP/1.1\r\nX-Junk: ${'a'.repeat(100 * 1024)}\r\n\r\n`])],
         ['HTTP without an upgrade', () => J.rawTcp(WS_HOST, WS_PORT,
@@ -430,9 +440,6 @@ test('bad input: each bad connection is closed with a logged reason while the cl
         idle.push({ what, early, t0: Date.now(), ...J.idleTcp(WS_HOST, WS_PORT, chunks) });
     hold('silent TCP', []);
     hold('half an HTTP request', ['GET /ws/chat HTTP/1.1\r\nHost: x\r\n']);
-    // lib/ws reads the whole header block (up to 8 KiB) before judging it: the deadline ends
-    // this one unless it is refused earlier
-    hold('a TLS hello on the ws port', [Buffer.from('16030100c4010000c00303', 'hex'), J.randomBytes(200)], true);
     // a legal 16 MiB frame length in the handshake: the frame never comes
     hold('intro, then a frame of 16 MiB that never comes',
         [J.UPGRADE, J.maskedFrame(Buffer.concat([J.intro(3), Buffer.from([0xff, 0xff, 0xff])]))], true);
@@ -615,7 +622,7 @@ test('every fault is counted in /stats; silent connections hit the handshake dea
     for (const k of ['dropped', 'stalled', 'delayed', 'refused', 'iq_errors', 'stream_errors']) {
         assert.ok(s.faults[k] > 0, `faults.${k} = ${s.faults[k]}`);
     }
-    assert.ok(s.bad_input_closes >= 14, `bad_input_closes = ${s.bad_input_closes}`);
+    assert.ok(s.bad_input_closes >= 15, `bad_input_closes = ${s.bad_input_closes}`);
     const bad0 = s.bad_input_closes;
     for (const i of idle) {
         const left = HANDSHAKE_DEADLINE_MS + 3000 - (Date.now() - i.t0);

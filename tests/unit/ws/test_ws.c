@@ -1080,6 +1080,79 @@ static void test_bad_requests(void **state)
     }
 }
 
+/* Bytes that cannot begin "GET " are refused at once, before a header block ends: a TLS
+ * ClientHello on a ws:// port, another method, a blank or space-led line. */
+static void test_early_reject(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t len;
+        int status;
+        const char *reason;
+    } v[] = {
+        {"TLS ClientHello", B("\x16\x03\x01\x00\xc4\x01\x00\x00\xc0\x03\x03"), 400,
+         "malformed request line"},
+        {"one byte 0x16", B("\x16"), 400, "malformed request line"},
+        {"NUL", "\0", 1, 400, "malformed request line"},
+        {"POST", B("POST /ws HTTP/1.1\r\n"), 405, "method not GET"},
+        {"P", B("P"), 405, "method not GET"},
+        {"get (lower case)", B("get"), 405, "method not GET"},
+        {"GEX", B("GEX"), 405, "method not GET"},
+        {"GETX", B("GETX /ws"), 405, "method not GET"},
+        {"GE then space", B("GE /ws"), 405, "method not GET"},
+        {"leading space", B(" GET"), 400, "malformed request line"},
+        {"blank line", B("\r\n"), 400, "malformed request line"},
+        {"G then TLS", B("G\x16"), 400, "malformed request line"},
+    };
+    static const char req[] = REQ_OK_HEAD REQ_UP REQ_KEY REQ_VER "\r\n";
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < WA_ARRAY_SIZE(v); i++) {
+        wa_ws ws;
+        wa_ws_event ev;
+        wa_buf out;
+        char line[64];
+
+        print_message("early reject: %s\n", v[i].name);
+        wa_buf_init(&out, 1 << 16);
+        assert_int_equal(wa_ws_init(&ws, WA_WS_SERVER, 0), 0);
+        assert_int_equal(wa_ws_feed(&ws, (const uint8_t *)v[i].bytes, v[i].len), 0);
+        assert_int_equal(next(&ws, &ev), WA_EHTTP);
+        assert_string_equal(wa_ws_error_reason(&ws), v[i].reason);
+        assert_int_equal(wa_ws_http_status(&ws), v[i].status);
+        assert_int_equal(wa_ws_take_output(&ws, &out), 0);
+        snprintf(line, sizeof line, "HTTP/1.1 %d ", v[i].status);
+        assert_memory_equal(out.data, line, strlen(line));
+        assert_int_equal(next(&ws, &ev), WA_EHTTP); /* sticky */
+        assert_idle(&ws);
+        wa_ws_cleanup(&ws);
+        wa_buf_cleanup(&out);
+    }
+    /* a valid request fed byte by byte waits at every prefix, then is taken whole */
+    for (k = 1; k <= sizeof req - 1; k++) {
+        wa_ws ws;
+        wa_ws_event ev;
+        size_t j;
+
+        assert_int_equal(wa_ws_init(&ws, WA_WS_SERVER, 0), 0);
+        for (j = 0; j < k; j++) {
+            assert_int_equal(wa_ws_feed(&ws, (const uint8_t *)req + j, 1), 0);
+            if (j + 1 < sizeof req - 1)
+                assert_int_equal(next(&ws, &ev), WA_EAGAIN);
+        }
+        if (k < sizeof req - 1) {
+            /* the rest in one piece */
+            assert_int_equal(wa_ws_feed(&ws, (const uint8_t *)req + k, sizeof req - 1 - k), 0);
+        }
+        assert_int_equal(next(&ws, &ev), 0);
+        assert_int_equal(ev.type, WA_WS_EV_HANDSHAKE_REQUEST);
+        assert_slice_str(ev.path, "/ws");
+        wa_ws_cleanup(&ws);
+    }
+}
+
 /* Tokens are case-insensitive and may be part of lists. */
 static void test_request_variants(void **state)
 {
@@ -1497,6 +1570,7 @@ int main(void)
         cmocka_unit_test(test_too_big_early),
         cmocka_unit_test(test_feed_cap),
         cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_early_reject),
         cmocka_unit_test(test_request_variants),
         cmocka_unit_test(test_header_too_large),
         cmocka_unit_test(test_bad_responses),
