@@ -155,7 +155,12 @@ typedef struct wa_client_message {
     int64_t timestamp; /* unix seconds (the stanza's t) */
     int from_me;       /* sent by another device of this account (chat = its recipient) */
     int offline;       /* delivered from the server's offline queue */
-    int kind;          /* enum wa_client_msg_kind */
+    /* 1: this message was committed by an earlier run of the client that stopped (crash,
+     * SIGKILL) between handing it to the application and marking it handed over, so the
+     * application MAY have seen it already: deduplicate by id. Delivery is exactly once except
+     * in that window, where it is at least once and flagged (never silently twice). */
+    int maybe_repeat;
+    int kind; /* enum wa_client_msg_kind */
     const char *text;
     const char *quoted_id; /* reply: the quoted message id, its sender and text */
     const char *quoted_sender;

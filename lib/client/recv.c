@@ -54,7 +54,8 @@ typedef struct rmsg {
     const char *id, *from, *participant, *recipient, *notify, *category;
     int64_t t;
     int group, from_me, offline;
-    wa_jid author; /* the sending device */
+    int maybe_repeat; /* handed over from the committed-but-not-done state of an earlier run */
+    wa_jid author;    /* the sending device */
     char chat[WA_JID_STR_MAX], sender[WA_JID_STR_MAX];
     char sender_pn[WA_JID_STR_MAX], sender_lid[WA_JID_STR_MAX];
     char key[KEY_MAX]; /* msg_seen chat key */
@@ -324,6 +325,7 @@ static void emit_message(wa_client *c, const rmsg *m, const wa__incoming *in, co
     ev.timestamp = m->t;
     ev.from_me = m->from_me;
     ev.offline = m->offline;
+    ev.maybe_repeat = m->maybe_repeat;
     ev.kind = in->kind;
     ev.text = in->text;
     ev.quoted_id = in->quoted_id;
@@ -658,6 +660,9 @@ void wa__recv_message(wa_client *c, const wa_node *n)
             send_delivery(c, &m);
             wa__client_ack(c, n);
         } else {
+            /* committed by an earlier run that may have handed it over and stopped before the
+             * done mark: the callback cannot be atomic with the mark, so say so */
+            m.maybe_repeat = 1;
             deliver(c, &m, content.data, content.len);
         }
         goto out;

@@ -13,7 +13,7 @@
  *          "retry_ms":0}
  *         {"event":"logged_out"}
  *         {"event":"message","id":..,"chat":..,"sender":..,"sender_pn":..,"sender_lid":..,
- *          "push_name":..,"timestamp":N,"from_me":b,"offline":b,"kind":"text"|"reaction"|"edit"|
+ *          "push_name":..,"timestamp":N,"from_me":b,"offline":b,["maybe_repeat":true,]"kind":"text"|"reaction"|"edit"|
  *          "revoke"|"other","text":..[,"quoted_id","quoted_sender","quoted_text"]
  *          [,"mentions":[..]][,"target_id","target_sender","target_from_me"]}
  *         {"event":"receipt","type":"delivered"|"read"|"played"|"retry"|"other","type_name":..,
@@ -324,6 +324,8 @@ static void on_message(wa_client *c, const wa_client_message *m, void *ud)
     json_kv("push_name", m->push_name);
     printf(",\"timestamp\":%lld,\"from_me\":%s,\"offline\":%s", (long long)m->timestamp,
            m->from_me ? "true" : "false", m->offline ? "true" : "false");
+    if (m->maybe_repeat)
+        printf(",\"maybe_repeat\":true");
     json_kv("kind", kind_name(m->kind));
     json_kv("text", m->text);
     if (m->quoted_id[0]) {
