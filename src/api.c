@@ -489,6 +489,7 @@ static void h_session_delete(wg_gateway *gw, wg_http_req *req, wg_http_resp *res
         session_error(resp, rc, params[0]);
         return;
     }
+    wg_gateway_session_deleted(gw, params[0]); /* its backups too */
     /* its deliveries still waiting go with it (the target may not exist: WA_ENOTFOUND) */
     rc = wg_events_remove_webhook(gw->events, params[0], 1);
     if (rc && rc != WA_ENOTFOUND)
@@ -816,6 +817,372 @@ out:
     json_decref(body);
 }
 
+/* ---- messages ---- */
+
+/* How long a send waits for the server's ack before 504 (the send may still go out). */
+#define SEND_WAIT_MS  30000
+#define TEXT_MAX      65536 /* bytes of a text message */
+#define JID_FIELD_MAX 191
+#define MSG_ID_MAX    63
+#define READ_IDS_MAX  256
+#define MENTIONS_MAX  64 /* WA_CLIENT_MENTIONS_MAX */
+
+typedef struct send_wait {
+    wg_gateway *gw;
+    char name[WG_SESSION_NAME_MAX + 1];
+    wg_http_pending *p;
+    uv_timer_t timer;
+} send_wait;
+
+static void send_wait_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void send_wait_end(send_wait *sw)
+{
+    sw->p = NULL;
+    uv_timer_stop(&sw->timer);
+    if (!uv_is_closing((uv_handle_t *)&sw->timer))
+        uv_close((uv_handle_t *)&sw->timer, send_wait_closed);
+}
+
+/* Forget the backend's callback (the session may be gone: looked up by name). */
+static void send_wait_forget(send_wait *sw)
+{
+    wg_session *s = wg_sessions_find(sw->gw->sessions, sw->name);
+
+    if (s)
+        wg_sessions_send_cancel(sw->gw->sessions, s, sw);
+}
+
+static void send_wait_answer(send_wait *sw, int status, json_t *body)
+{
+    wg_http_resp r;
+
+    memset(&r, 0, sizeof r);
+    add_header(&r, "X-Content-Type-Options", "nosniff");
+    add_header(&r, "Cache-Control", "no-store");
+    send_json(&r, status, body);
+    wg_http_resume_with(sw->p, &r);
+    send_wait_end(sw);
+}
+
+static void send_wait_done(void *ud, const wg_send_result *r)
+{
+    send_wait *sw = ud;
+
+    if (!sw->p)
+        return;
+    if (r->not_registered)
+        send_wait_answer(sw, 422,
+                         error_json("not_on_whatsapp",
+                                    "to: this phone number is not on WhatsApp; nothing was sent "
+                                    "(sending to unregistered numbers gets accounts restricted)"));
+    else if (!r->err)
+        send_wait_answer(sw, 201, json_pack("{s:s, s:s}", "id", r->id, "status", "sent"));
+    else if (r->err == WA_ETIMEDOUT)
+        send_wait_answer(sw, 504,
+                         error_json("timeout", "the server did not acknowledge message %s: %s",
+                                    r->id, r->detail));
+    else if (r->err == WA_ECLOSED)
+        send_wait_answer(sw, 503,
+                         error_json("session_unavailable",
+                                    "the connection ended before the server acknowledged the "
+                                    "message%s%s; it may not have been sent",
+                                    r->detail[0] ? ": " : "", r->detail));
+    else
+        send_wait_answer(sw, 502,
+                         error_json("send_failed", "message %s not sent: %s", r->id,
+                                    r->detail[0] ? r->detail : wa_strerror(r->err)));
+}
+
+static void send_wait_timeout(uv_timer_t *t)
+{
+    send_wait *sw = t->data;
+
+    send_wait_forget(sw);
+    send_wait_answer(sw, 504,
+                     error_json("timeout",
+                                "no acknowledgement from WhatsApp within %u ms; the message may "
+                                "still be delivered (watch message.ack events)",
+                                (unsigned)SEND_WAIT_MS));
+}
+
+static void send_wait_cancel(void *ud)
+{
+    send_wait *sw = ud;
+
+    send_wait_forget(sw);
+    send_wait_end(sw);
+}
+
+/* 1 if the session can send now; else the error is set (409: it needs an action first;
+ * 503: it is (re)connecting, try again). */
+static int session_can_send(wg_session *s, wg_http_resp *resp)
+{
+    switch (s->status) {
+    case WG_STATUS_WORKING:
+        return 1;
+    case WG_STATUS_STARTING:
+    case WG_STATUS_DISCONNECTED:
+        add_header(resp, "Retry-After", "5");
+        send_error(resp, 503, "session_unavailable", NULL,
+                   "session %s is %s%s%s: it is (re)connecting, try again shortly (only text "
+                   "sends of a paired session are queued)",
+                   s->name, wg_status_name(s->status), s->reason[0] ? ": " : "", s->reason);
+        return 0;
+    default:
+        send_error(resp, 409, "invalid_state", NULL, "session %s is %s: it must be WORKING to send",
+                   s->name, wg_status_name(s->status));
+        return 0;
+    }
+}
+
+/* A required (or optional) string field of at most max bytes; else 400 naming it. */
+static const char *str_field(json_t *body, const char *key, int required, size_t min, size_t max,
+                             wg_http_resp *resp)
+{
+    json_t *v = json_object_get(body, key);
+
+    if (!v && !required)
+        return "";
+    if (!json_is_string(v) || json_string_length(v) < min || json_string_length(v) > max ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        send_error(resp, 400, "invalid_field", key, "%s: %s a string of %zu to %zu bytes", key,
+                   required ? "required," : "must be", min, max);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* `to`: a phone number (digits with country code, optional '+') or a JID. */
+static int to_valid(const char *to)
+{
+    char digits[PHONE_DIGITS_MAX + 1];
+
+    if (strchr(to, '@'))
+        return !has_ctl_or_space(to) && to[0] != '@';
+    return phone_digits(to, digits, sizeof digits);
+}
+
+enum { SEND_TEXT, SEND_REACTION, SEND_EDIT, SEND_REVOKE };
+
+static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                        const char *const *params, int kind)
+{
+    static const char *const f_text[] = {"to", "text", "reply_to", "mentions", NULL};
+    static const char *const f_reaction[] = {"to",     "message_id", "emoji",
+                                             "sender", "from_me",    NULL};
+    static const char *const f_edit[] = {"to", "message_id", "text", NULL};
+    static const char *const f_revoke[] = {"to", "message_id", NULL};
+    static const char *const *const fields[] = {f_text, f_reaction, f_edit, f_revoke};
+    static const char *const kinds[] = {"text", "reaction", "edit", "revoke"};
+    json_t *body = NULL, *v;
+    const char *to;
+    wg_session *s;
+    send_wait *sw;
+    size_t i;
+    int rc;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (!only_fields(body, fields[kind], "", resp))
+        goto out;
+    if (!(to = str_field(body, "to", 1, 1, JID_FIELD_MAX, resp)))
+        goto out;
+    if (!to_valid(to)) {
+        send_error(resp, 400, "invalid_field", "to",
+                   "to: a phone number with its country code (e.g. \"+15551234567\") or a JID "
+                   "(\"15551234567@s.whatsapp.net\", \"...@lid\", \"...@g.us\")");
+        goto out;
+    }
+    if (kind == SEND_TEXT || kind == SEND_EDIT) {
+        if (!str_field(body, "text", 1, 1, TEXT_MAX, resp))
+            goto out;
+    }
+    if (kind != SEND_TEXT && !str_field(body, "message_id", 1, 1, MSG_ID_MAX, resp))
+        goto out;
+    if (kind == SEND_TEXT) {
+        if (!str_field(body, "reply_to", 0, 1, MSG_ID_MAX, resp))
+            goto out;
+        v = json_object_get(body, "mentions");
+        if (v && (!json_is_array(v) || json_array_size(v) > MENTIONS_MAX)) {
+            send_error(resp, 400, "invalid_field", "mentions",
+                       "mentions: an array of at most %d phone numbers or JIDs", MENTIONS_MAX);
+            goto out;
+        }
+        for (i = 0; v && i < json_array_size(v); i++) {
+            json_t *m = json_array_get(v, i);
+            if (!json_is_string(m) || json_string_length(m) > JID_FIELD_MAX ||
+                !to_valid(json_string_value(m))) {
+                send_error(resp, 400, "invalid_field", "mentions",
+                           "mentions[%zu]: a phone number or a JID", i);
+                goto out;
+            }
+        }
+    }
+    if (kind == SEND_REACTION) {
+        if (!str_field(body, "emoji", 0, 0, 64, resp) ||
+            !str_field(body, "sender", 0, 1, JID_FIELD_MAX, resp))
+            goto out;
+        v = json_object_get(body, "from_me");
+        if (v && !json_is_boolean(v)) {
+            send_error(resp, 400, "invalid_field", "from_me", "from_me: must be a boolean");
+            goto out;
+        }
+    }
+    if (kind == SEND_TEXT && s->me[0] && s->want_running &&
+        (s->status == WG_STATUS_STARTING || s->status == WG_STATUS_DISCONNECTED)) {
+        /* reconnecting: queued durably, sent once WORKING again (message.ack follows) */
+        char qid[WG_QUEUE_ID_MAX];
+        if (json_object_set_new(body, "kind", json_string(kinds[kind]))) {
+            send_error(resp, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
+        rc = wg_sessions_queue(gw->sessions, s, body, qid);
+        if (rc == WA_ELIMIT)
+            send_error(resp, 429, "queue_full", NULL,
+                       "session %s is %s and already has %d queued sends", s->name,
+                       wg_status_name(s->status), WG_SEND_QUEUE_MAX);
+        else if (rc)
+            send_error(resp, 500, "store_error", NULL, "the send could not be queued: %s",
+                       wa_strerror(rc));
+        else
+            send_json(resp, 202, json_pack("{s:s, s:s}", "id", qid, "status", "queued"));
+        goto out;
+    }
+    if (!session_can_send(s, resp))
+        goto out;
+    sw = calloc(1, sizeof *sw);
+    if (!sw || json_object_set_new(body, "kind", json_string(kinds[kind]))) {
+        free(sw);
+        send_error(resp, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    sw->gw = gw;
+    snprintf(sw->name, sizeof sw->name, "%s", s->name);
+    uv_timer_init(gw->loop, &sw->timer);
+    sw->timer.data = sw;
+    rc = wg_sessions_send(gw->sessions, s, body, send_wait_done, sw);
+    if (rc) {
+        uv_close((uv_handle_t *)&sw->timer, send_wait_closed);
+        if (rc == WA_ENOTFOUND)
+            send_error(resp, 422, "not_on_whatsapp", "to",
+                       "to: this phone number is not on WhatsApp; nothing was sent (sending to "
+                       "unregistered numbers gets accounts restricted)");
+        else if (rc == WA_ESTATE)
+            send_error(resp, 503, "session_unavailable", NULL,
+                       "session %s is not connected; try again shortly", s->name);
+        else if (rc == WA_ELIMIT)
+            send_error(resp, 429, "too_many_sends", NULL,
+                       "too many sends in flight on session %s; try again shortly", s->name);
+        else if (rc == WA_EINVAL)
+            send_error(resp, 400, "invalid_field", "to", "to/message: rejected: %s",
+                       wa_strerror(rc));
+        else if (rc == WA_EUNSUPPORTED)
+            send_error(resp, 501, "not_implemented", NULL, "the session backend cannot send");
+        else
+            send_error(resp, 500, "backend_error", NULL, "session %s: %s", s->name,
+                       wa_strerror(rc));
+        goto out;
+    }
+    sw->p = wg_http_suspend(req, send_wait_cancel, sw);
+    if (!sw->p) {
+        /* the backend keeps the slot until the ack; forget the callback */
+        wg_sessions_send_cancel(gw->sessions, s, sw);
+        uv_close((uv_handle_t *)&sw->timer, send_wait_closed);
+        send_error(resp, 500, "internal", NULL, "cannot wait for the acknowledgement");
+        goto out;
+    }
+    uv_timer_start(&sw->timer, send_wait_timeout, SEND_WAIT_MS, 0);
+out:
+    json_decref(body);
+}
+
+static void h_send_text(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                        const char *const *params)
+{
+    send_common(gw, req, resp, params, SEND_TEXT);
+}
+
+static void h_send_reaction(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                            const char *const *params)
+{
+    send_common(gw, req, resp, params, SEND_REACTION);
+}
+
+static void h_send_edit(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                        const char *const *params)
+{
+    send_common(gw, req, resp, params, SEND_EDIT);
+}
+
+static void h_send_revoke(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                          const char *const *params)
+{
+    send_common(gw, req, resp, params, SEND_REVOKE);
+}
+
+/* POST .../read {"chat", "ids": [...], "sender"?} -> 200 {"read": n} */
+static void h_read(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, const char *const *params)
+{
+    static const char *const fields[] = {"chat", "ids", "sender", NULL};
+    const char *ids[READ_IDS_MAX];
+    const char *chat, *sender;
+    json_t *body = NULL, *v;
+    wg_session *s;
+    size_t i, n;
+    int rc;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (!only_fields(body, fields, "", resp))
+        goto out;
+    if (!(chat = str_field(body, "chat", 1, 1, JID_FIELD_MAX, resp)) ||
+        !(sender = str_field(body, "sender", 0, 1, JID_FIELD_MAX, resp)))
+        goto out;
+    if (!to_valid(chat)) {
+        send_error(resp, 400, "invalid_field", "chat", "chat: a phone number or a JID");
+        goto out;
+    }
+    v = json_object_get(body, "ids");
+    n = json_array_size(v);
+    if (!json_is_array(v) || n < 1 || n > READ_IDS_MAX) {
+        send_error(resp, 400, "invalid_field", "ids", "ids: an array of 1 to %d message ids",
+                   READ_IDS_MAX);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        json_t *id = json_array_get(v, i);
+        if (!json_is_string(id) || json_string_length(id) < 1 ||
+            json_string_length(id) > MSG_ID_MAX) {
+            send_error(resp, 400, "invalid_field", "ids", "ids[%zu]: a message id", i);
+            goto out;
+        }
+        ids[i] = json_string_value(id);
+    }
+    if (!session_can_send(s, resp))
+        goto out;
+    rc = wg_sessions_mark_read(gw->sessions, s, chat, sender[0] ? sender : NULL, ids, n);
+    if (rc == WA_ESTATE)
+        send_error(resp, 503, "session_unavailable", NULL, "session %s is not connected", s->name);
+    else if (rc == WA_EINVAL)
+        send_error(resp, 400, "invalid_field", "chat", "chat/sender: rejected");
+    else if (rc == WA_EUNSUPPORTED)
+        send_error(resp, 501, "not_implemented", NULL, "the session backend cannot send receipts");
+    else if (rc)
+        send_error(resp, 500, "backend_error", NULL, "session %s: %s", s->name, wa_strerror(rc));
+    else
+        send_json(resp, 200, json_pack("{s:I}", "read", (json_int_t)n));
+out:
+    json_decref(body);
+}
+
 /* ---- health, readiness, metrics ---- */
 
 static void h_health(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
@@ -952,13 +1319,13 @@ const wg_route wg_routes[] = {
     {"GET", "/api/sessions/{name}/qr", h_session_qr, 0},
     {"POST", "/api/sessions/{name}/pair-code", h_session_pair_code, 0},
     /* planned (issue 6): need libwa's messaging or the message store */
-    PLANNED("POST", "/api/sessions/{name}/messages"),
-    PLANNED("POST", "/api/sessions/{name}/messages/reaction"),
-    PLANNED("POST", "/api/sessions/{name}/messages/edit"),
-    PLANNED("POST", "/api/sessions/{name}/messages/revoke"),
+    {"POST", "/api/sessions/{name}/messages", h_send_text, 0},
+    {"POST", "/api/sessions/{name}/messages/reaction", h_send_reaction, 0},
+    {"POST", "/api/sessions/{name}/messages/edit", h_send_edit, 0},
+    {"POST", "/api/sessions/{name}/messages/revoke", h_send_revoke, 0},
     PLANNED("POST", "/api/sessions/{name}/messages/location"),
     PLANNED("POST", "/api/sessions/{name}/messages/contact"),
-    PLANNED("POST", "/api/sessions/{name}/read"),
+    {"POST", "/api/sessions/{name}/read", h_read, 0},
     PLANNED("POST", "/api/sessions/{name}/presence"),
     PLANNED("POST", "/api/sessions/{name}/contacts/check"),
     PLANNED("POST", "/api/sessions/{name}/groups"),

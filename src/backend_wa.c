@@ -29,6 +29,15 @@
  * account's credentials in the store (durable). When the session is not connected only the
  * local wipe is possible, and the reason says so.
  *
+ * Messaging: wg_backend_ops.send maps a JSON request onto wa_client_send_text / _reaction /
+ * _edit / _revoke and answers through the `sent` callback (at most WA_CLIENT_MAX_SENDS in
+ * flight; every pending send fails with WA_ECLOSED when the client is freed). A bare phone
+ * number is first checked with wa_client_check_phones (the answer cached PHONE_CACHE_TTL_S per
+ * session); a number not on WhatsApp is never sent to. Client callbacks become events:
+ * message / message.reaction / message.edited / message.revoked (by kind), message.ack (sent
+ * from the `sent` callback, delivered / read / played from receipts), message.decrypt_failed,
+ * group.update. Payloads carry ids, JIDs, names and text only: no key material, no raw bytes.
+ *
  * Metrics: connects (each login), disconnects by reason (libwa's names; "stopped" when a
  * logged-in session is stopped), reconnects (each retry libwa schedules). The keep-alive
  * round trip is not fed: libwa's client does not report it (no callback or accessor yet).
@@ -43,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -59,6 +69,12 @@
 /* Longest phone number the client takes (digits). */
 #define PHONE_MAX 20
 #define PROXY_MAX 1024
+/* Sends in flight per session (HTTP requests waiting for the server's ack). */
+#define SENDS_MAX WA_CLIENT_MAX_SENDS
+/* Phone numbers remembered as on / not on WhatsApp per session, and for how long. */
+#define PHONE_CACHE_MAX   64
+#define PHONE_CACHE_TTL_S 3600
+#define MENTIONS_MAX      WA_CLIENT_MENTIONS_MAX
 
 struct wg_backend_wa {
     uv_loop_t *loop;
@@ -70,6 +86,22 @@ struct wg_backend_wa {
     wg_stats *stats;
 };
 
+typedef struct pending_send {
+    int used;
+    int checking;  /* waiting for the phone check */
+    json_t *req;   /* the request (a reference) */
+    wg_send_cb cb; /* NULL once cancelled */
+    void *ud;
+    char id[WA_CLIENT_MSG_ID_MAX];
+} pending_send;
+
+typedef struct phone_entry {
+    char phone[PHONE_MAX + 1];
+    char jid[WG_SESSION_JID_MAX];
+    int exists;
+    int64_t at; /* unix seconds; 0 = free */
+} phone_entry;
+
 typedef struct wa_handle {
     wg_backend_wa *be;
     wg_session *s;
@@ -78,6 +110,8 @@ typedef struct wa_handle {
     char phone[PHONE_MAX + 1]; /* pairing by code with this number; "" for QR */
     unsigned failures;         /* connection attempts in a row that ended before a login */
     int connected;             /* between connected and disconnected */
+    pending_send sends[SENDS_MAX];
+    phone_entry phones[PHONE_CACHE_MAX];
 } wa_handle;
 
 static const wa_client_callbacks callbacks;
@@ -125,6 +159,35 @@ static int account_paired(wg_backend_wa *be, const char *name)
     return wa_store_account(be->store, name, 0, &id) == 0 && wa_store_account_paired(be->store, id);
 }
 
+static void finish_send(pending_send *ps, int err, int not_registered, const char *detail)
+{
+    wg_send_result r;
+    wg_send_cb cb = ps->cb;
+    void *ud = ps->ud;
+    char id[WA_CLIENT_MSG_ID_MAX];
+
+    memcpy(id, ps->id, sizeof id);
+    json_decref(ps->req);
+    memset(ps, 0, sizeof *ps);
+    if (!cb)
+        return;
+    r.err = err;
+    r.not_registered = not_registered;
+    r.id = id;
+    r.detail = detail ? detail : "";
+    cb(ud, &r);
+}
+
+/* Answer every pending send (the connection is gone or the session stops). */
+static void fail_sends(wa_handle *h, int err, const char *detail)
+{
+    size_t i;
+
+    for (i = 0; i < SENDS_MAX; i++)
+        if (h->sends[i].used)
+            finish_send(&h->sends[i], err, 0, detail);
+}
+
 /* Free the client (no callback follows); counts a disconnect when it was logged in. */
 static void drop_client(wa_handle *h)
 {
@@ -135,6 +198,7 @@ static void drop_client(wa_handle *h)
     h->connected = 0;
     wa_client_free(h->c);
     h->c = NULL;
+    fail_sends(h, WA_ECLOSED, "the session stopped");
 }
 
 /* A new client for the session, started (pairing by code when h->phone is set). */
@@ -278,6 +342,353 @@ static void on_disconnected(wa_client *c, const wa_client_disconnect_info *info,
     wg_session_report_status(h->s, WG_STATUS_DISCONNECTED, reason);
 }
 
+/* ---- messaging ---------------------------------------------------------------------------- */
+
+static const char *jstr(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static phone_entry *phone_lookup(wa_handle *h, const char *phone)
+{
+    int64_t now = (int64_t)time(NULL);
+    size_t i;
+
+    for (i = 0; i < PHONE_CACHE_MAX; i++)
+        if (h->phones[i].at && now - h->phones[i].at < PHONE_CACHE_TTL_S &&
+            !strcmp(h->phones[i].phone, phone))
+            return &h->phones[i];
+    return NULL;
+}
+
+static void phone_remember(wa_handle *h, const wa_client_contact *ct)
+{
+    phone_entry *e = NULL;
+    size_t i;
+
+    if (strlen(ct->phone) > PHONE_MAX)
+        return;
+    for (i = 0; i < PHONE_CACHE_MAX; i++) {
+        if (!strcmp(h->phones[i].phone, ct->phone) || !h->phones[i].at) {
+            e = &h->phones[i];
+            break;
+        }
+        if (!e || h->phones[i].at < e->at)
+            e = &h->phones[i]; /* the oldest, unless a match or a free one comes */
+    }
+    snprintf(e->phone, sizeof e->phone, "%s", ct->phone);
+    snprintf(e->jid, sizeof e->jid, "%s", ct->jid);
+    e->exists = ct->exists;
+    e->at = (int64_t)time(NULL);
+}
+
+/* "+15551234567" / "15551234567" -> digits; 0 when `to` is not a bare phone number. */
+static int to_phone(const char *to, char *out)
+{
+    size_t n;
+
+    if (*to == '+')
+        to++;
+    n = strlen(to);
+    if (n < 5 || n > PHONE_MAX || strspn(to, "0123456789") != n || to[0] == '0')
+        return 0;
+    memcpy(out, to, n + 1);
+    return 1;
+}
+
+/* Send slot's request to jid (the chat). */
+static int do_send(wa_handle *h, pending_send *ps, const char *jid)
+{
+    json_t *req = ps->req, *men = json_object_get(req, "mentions"), *v;
+    const char *kind = jstr(req, "kind"), *text = jstr(req, "text");
+    const char *mlist[MENTIONS_MAX];
+    char(*mbuf)[WG_SESSION_JID_MAX] = NULL;
+    char digits[PHONE_MAX + 1];
+    wa_client_send_opts o;
+    size_t i, n = 0;
+    int rc;
+
+    if (!kind || !strcmp(kind, "text")) {
+        memset(&o, 0, sizeof o);
+        o.id = jstr(req, "id"); /* set for queued sends (the id answered with 202) */
+        o.quoted_id = jstr(req, "reply_to");
+        if (json_array_size(men) > 0) {
+            if (json_array_size(men) > MENTIONS_MAX)
+                return WA_EINVAL;
+            if (!(mbuf = calloc(MENTIONS_MAX, sizeof *mbuf)))
+                return WA_ENOMEM;
+            json_array_foreach(men, i, v)
+            {
+                const char *m = json_string_value(v);
+                if (!m) {
+                    free(mbuf);
+                    return WA_EINVAL;
+                }
+                if (to_phone(m, digits))
+                    snprintf(mbuf[n], sizeof mbuf[n], "%s@s.whatsapp.net", digits);
+                else
+                    snprintf(mbuf[n], sizeof mbuf[n], "%s", m);
+                mlist[n] = mbuf[n];
+                n++;
+            }
+            o.mentions = mlist;
+            o.n_mentions = n;
+        }
+        rc = wa_client_send_text(h->c, jid, text ? text : "", &o, ps->id);
+        free(mbuf);
+        return rc;
+    }
+    if (!strcmp(kind, "reaction"))
+        return wa_client_send_reaction(h->c, jid, jstr(req, "message_id"), jstr(req, "sender"),
+                                       json_is_true(json_object_get(req, "from_me")),
+                                       jstr(req, "emoji") ? jstr(req, "emoji") : "", ps->id);
+    if (!strcmp(kind, "edit"))
+        return wa_client_send_edit(h->c, jid, jstr(req, "message_id"), text ? text : "", ps->id);
+    if (!strcmp(kind, "revoke"))
+        return wa_client_send_revoke(h->c, jid, jstr(req, "message_id"), ps->id);
+    return WA_EINVAL;
+}
+
+static void on_checked(wa_client *c, int err, const wa_client_contact *res, size_t n, void *ud)
+{
+    wa_handle *h = wa_client_user_data(c);
+    pending_send *ps = ud;
+    char detail[WG_SESSION_REASON_MAX];
+    size_t i;
+    int rc;
+
+    ps->checking = 0;
+    for (i = 0; i < n; i++)
+        phone_remember(h, &res[i]);
+    if (err) {
+        snprintf(detail, sizeof detail, "the WhatsApp contact check failed: %s", wa_strerror(err));
+        finish_send(ps, err, 0, detail);
+        return;
+    }
+    if (n < 1 || !res[0].exists) {
+        finish_send(ps, WA_ENOTFOUND, 1, "the phone number is not on WhatsApp");
+        return;
+    }
+    if (!ps->cb) { /* cancelled while checking: do not send any more */
+        finish_send(ps, WA_ECLOSED, 0, NULL);
+        return;
+    }
+    if ((rc = do_send(h, ps, res[0].jid)) != 0) {
+        snprintf(detail, sizeof detail, "the send failed: %s", wa_strerror(rc));
+        finish_send(ps, rc, 0, detail);
+    }
+}
+
+static int wa_send(void *ctx, void *handle, json_t *req, wg_send_cb cb, void *ud)
+{
+    wa_handle *h = handle;
+    pending_send *ps = NULL;
+    const char *to = jstr(req, "to"), *phones[1];
+    char digits[PHONE_MAX + 1];
+    phone_entry *pe;
+    size_t i;
+    int rc;
+
+    (void)ctx;
+    if (!to)
+        return WA_EINVAL;
+    if (!h->c || !h->connected)
+        return WA_ESTATE;
+    for (i = 0; i < SENDS_MAX && !ps; i++)
+        if (!h->sends[i].used)
+            ps = &h->sends[i];
+    if (!ps)
+        return WA_ELIMIT;
+    if (to_phone(to, digits) && (pe = phone_lookup(h, digits)) != NULL) {
+        if (!pe->exists)
+            return WA_ENOTFOUND;
+        to = pe->jid;
+    }
+    memset(ps, 0, sizeof *ps);
+    ps->used = 1;
+    ps->req = json_incref(req);
+    ps->cb = cb;
+    ps->ud = ud;
+    if (to_phone(to, digits)) {
+        phones[0] = digits;
+        ps->checking = 1;
+        rc = wa_client_check_phones(h->c, phones, 1, on_checked, ps);
+    } else {
+        rc = do_send(h, ps, to);
+    }
+    if (rc) {
+        json_decref(ps->req);
+        memset(ps, 0, sizeof *ps);
+    }
+    return rc;
+}
+
+static void wa_send_cancel(void *ctx, void *handle, void *ud)
+{
+    wa_handle *h = handle;
+    size_t i;
+
+    (void)ctx;
+    for (i = 0; i < SENDS_MAX; i++)
+        if (h->sends[i].used && h->sends[i].ud == ud)
+            h->sends[i].cb = NULL; /* the slot is freed when the send finishes */
+}
+
+static int wa_mark_read(void *ctx, void *handle, const char *chat, const char *sender,
+                        const char *const *ids, size_t n)
+{
+    wa_handle *h = handle;
+    char digits[PHONE_MAX + 1], jid[WG_SESSION_JID_MAX];
+
+    (void)ctx;
+    if (!h->c || !h->connected)
+        return WA_ESTATE;
+    if (to_phone(chat, digits)) {
+        snprintf(jid, sizeof jid, "%s@s.whatsapp.net", digits);
+        chat = jid;
+    }
+    return wa_client_mark_read(h->c, chat, sender, ids, n);
+}
+
+static void on_sent(wa_client *c, const char *id, int err, void *ud)
+{
+    wa_handle *h = ud;
+    char detail[WG_SESSION_REASON_MAX];
+    size_t i;
+
+    (void)c;
+    if (!err && h->be->stats)
+        wg_stats_message(h->be->stats, 1);
+    if (!err)
+        wg_session_report_event(h->s, "message.ack",
+                                json_pack("{s:s, s:s, s:I}", "id", id, "status", "sent",
+                                          "timestamp", (json_int_t)time(NULL)));
+    for (i = 0; i < SENDS_MAX; i++) {
+        pending_send *ps = &h->sends[i];
+        if (ps->used && !ps->checking && !strcmp(ps->id, id)) {
+            snprintf(detail, sizeof detail, "%s", err ? wa_strerror(err) : "");
+            finish_send(ps, err, 0, detail);
+            return;
+        }
+    }
+}
+
+static json_t *str_array(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* "" -> JSON null, else the string. */
+static json_t *str_or_null(const char *s)
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+static void on_message(wa_client *c, const wa_client_message *m, void *ud)
+{
+    wa_handle *h = ud;
+    const char *event = "message";
+    json_t *p;
+
+    (void)c;
+    p = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:b, s:b}", "id", m->id, "chat", m->chat,
+                  "from", m->sender, "from_pn", str_or_null(m->sender_pn), "from_lid",
+                  str_or_null(m->sender_lid), "push_name", str_or_null(m->push_name), "timestamp",
+                  (json_int_t)m->timestamp, "from_me", m->from_me, "offline", m->offline);
+    if (!p)
+        return;
+    switch (m->kind) {
+    case WA_MSG_TEXT:
+        json_object_set_new(p, "type", json_string("text"));
+        json_object_set_new(p, "text", json_string(m->text));
+        if (m->quoted_id[0])
+            json_object_set_new(p, "quoted",
+                                json_pack("{s:s, s:o, s:o}", "id", m->quoted_id, "sender",
+                                          str_or_null(m->quoted_sender), "text",
+                                          str_or_null(m->quoted_text)));
+        json_object_set_new(p, "mentions", str_array(m->mentions, m->n_mentions));
+        break;
+    case WA_MSG_REACTION:
+        event = "message.reaction";
+        json_object_set_new(p, "emoji", json_string(m->text));
+        break;
+    case WA_MSG_EDIT:
+        event = "message.edited";
+        json_object_set_new(p, "text", json_string(m->text));
+        break;
+    case WA_MSG_REVOKE:
+        event = "message.revoked";
+        break;
+    default:
+        json_object_set_new(p, "type", json_string("other"));
+        json_object_set_new(p, "raw_size", json_integer((json_int_t)m->raw_len));
+        break;
+    }
+    if (m->kind == WA_MSG_REACTION || m->kind == WA_MSG_EDIT || m->kind == WA_MSG_REVOKE)
+        json_object_set_new(p, "target",
+                            json_pack("{s:s, s:o, s:b}", "id", m->target_id, "sender",
+                                      str_or_null(m->target_sender), "from_me", m->target_from_me));
+    if (h->be->stats)
+        wg_stats_message(h->be->stats, 0);
+    wg_session_report_event(h->s, event, p);
+}
+
+static void on_receipt(wa_client *c, const wa_client_receipt *r, void *ud)
+{
+    wa_handle *h = ud;
+    const char *status;
+
+    (void)c;
+    switch (r->type) {
+    case WA_RECEIPT_DELIVERED:
+        status = "delivered";
+        break;
+    case WA_RECEIPT_READ:
+        status = "read";
+        break;
+    case WA_RECEIPT_PLAYED:
+        status = "played";
+        break;
+    default:
+        return; /* retry receipts are the client's business */
+    }
+    wg_session_report_event(
+        h->s, "message.ack",
+        json_pack("{s:o, s:s, s:s, s:s, s:I}", "ids", str_array(r->ids, r->n_ids), "status", status,
+                  "chat", r->chat, "from", r->from, "timestamp", (json_int_t)r->timestamp));
+}
+
+static void on_decrypt_failed(wa_client *c, const wa_client_decrypt_failure *f, void *ud)
+{
+    wa_handle *h = ud;
+
+    (void)c;
+    wg_session_report_event(h->s, "message.decrypt_failed",
+                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "id", f->id, "chat",
+                                      f->chat, "from", f->sender, "enc_type", f->enc_type, "reason",
+                                      f->reason, "retry_count", f->retry_count));
+}
+
+static void on_group_update(wa_client *c, const wa_client_group_update *u, void *ud)
+{
+    wa_handle *h = ud;
+
+    (void)c;
+    wg_session_report_event(h->s, "group.update",
+                            json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}", "group", u->jid, "action",
+                                      u->action, "actor", str_or_null(u->actor), "subject",
+                                      str_or_null(u->subject), "participants",
+                                      str_array(u->participants, u->n_participants), "timestamp",
+                                      (json_int_t)u->timestamp));
+}
+
 static const wa_client_callbacks callbacks = {
     .qr = on_qr,
     .pair_code = on_pair_code,
@@ -286,6 +697,11 @@ static const wa_client_callbacks callbacks = {
     .disconnected = on_disconnected,
     .logged_out = NULL, /* handled in on_disconnected (reason logged_out) */
     .stanza = NULL,
+    .message = on_message,
+    .receipt = on_receipt,
+    .decrypt_failed = on_decrypt_failed,
+    .sent = on_sent,
+    .group_update = on_group_update,
 };
 
 /* ---- backend operations -------------------------------------------------------------------- */
@@ -473,6 +889,9 @@ const wg_backend_ops wg_backend_wa_ops = {
     .memory = wa_memory,
     .trim = NULL,
     .pair_phone = wa_pair_phone,
+    .send = wa_send,
+    .send_cancel = wa_send_cancel,
+    .mark_read = wa_mark_read,
 };
 
 /* ---- context ----------------------------------------------------------------------------------

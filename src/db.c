@@ -36,6 +36,13 @@ static const char schema[] = "CREATE TABLE IF NOT EXISTS sessions ("
                              "CREATE TABLE IF NOT EXISTS health ("
                              " id INTEGER PRIMARY KEY CHECK (id = 1),"
                              " checked_at INTEGER NOT NULL);"
+                             "CREATE TABLE IF NOT EXISTS send_queue ("
+                             " id TEXT PRIMARY KEY NOT NULL,"
+                             " session TEXT NOT NULL,"
+                             " body TEXT NOT NULL,"
+                             " queued_at INTEGER NOT NULL);"
+                             "CREATE INDEX IF NOT EXISTS send_queue_session"
+                             " ON send_queue(session, queued_at);"
                              "PRAGMA user_version = 1;";
 
 static int exec(wg_db *db, const char *sql)
@@ -220,6 +227,81 @@ int wg_db_probe(wg_db *db)
         return rc;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : WA_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- the queue of sends made while a session reconnects ---- */
+
+int wg_db_queue_add(wg_db *db, const char *id, const char *session, const char *body,
+                    int64_t queued_at)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(
+             db, "INSERT INTO send_queue(id, session, body, queued_at) VALUES (?, ?, ?, ?)", &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, session, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, queued_at);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : WA_ESTORE;
+    if (rc)
+        wa_log_error(COMPONENT, "queue: %s", sqlite3_errmsg(db->sql));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int wg_db_queue_delete(wg_db *db, const char *id)
+{
+    return update_one(db, "DELETE FROM send_queue WHERE id = ?", id, 0, 0);
+}
+
+int wg_db_queue_purge(wg_db *db, const char *session)
+{
+    int rc = update_one(db, "DELETE FROM send_queue WHERE session = ?", session, 0, 0);
+
+    return rc == WA_ENOTFOUND ? 0 : rc;
+}
+
+int wg_db_queue_count(wg_db *db, const char *session, size_t *n)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(db, "SELECT count(*) FROM send_queue WHERE session = ?", &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = (size_t)sqlite3_column_int64(st, 0);
+    else
+        rc = WA_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int wg_db_queue_load(wg_db *db, const char *session, size_t limit, wg_db_queue_cb cb,
+                     void *user_data)
+{
+    sqlite3_stmt *st;
+    int rc, step;
+
+    if ((rc = prepare(db,
+                      "SELECT id, body FROM send_queue WHERE session = ? "
+                      "ORDER BY queued_at, rowid LIMIT ?",
+                      &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *body = (const char *)sqlite3_column_text(st, 1);
+        if ((rc = cb(id ? id : "", body ? body : "{}", user_data)) != 0)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = WA_ESTORE;
     sqlite3_finalize(st);
     return rc;
 }

@@ -12,6 +12,7 @@
 #ifndef WG_DB_H
 #define WG_DB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct wg_db wg_db;
@@ -42,5 +43,18 @@ int wg_db_sessions_load(wg_db *db, wg_db_session_cb cb, void *user_data);
 
 /* Health probe: write (and commit) one row. 0 if the store is writable, WA_ESTORE if not. */
 int wg_db_probe(wg_db *db);
+
+/* The durable queue of sends accepted while a session was reconnecting (body: the request as
+ * JSON text with its message id). 0 or WA_ESTORE (delete: WA_ENOTFOUND when absent). */
+int wg_db_queue_add(wg_db *db, const char *id, const char *session, const char *body,
+                    int64_t queued_at);
+int wg_db_queue_delete(wg_db *db, const char *id);
+/* Drop every queued send of a session (deleted). */
+int wg_db_queue_purge(wg_db *db, const char *session);
+int wg_db_queue_count(wg_db *db, const char *session, size_t *n);
+/* The oldest `limit` queued sends of session, in order; cb returning non-zero stops. */
+typedef int (*wg_db_queue_cb)(const char *id, const char *body, void *user_data);
+int wg_db_queue_load(wg_db *db, const char *session, size_t limit, wg_db_queue_cb cb,
+                     void *user_data);
 
 #endif

@@ -33,6 +33,7 @@
 
 #include "api.h"
 #include "backend_wa.h"
+#include "backup/backup.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "logging.h"
@@ -115,6 +116,8 @@ out:
     return rc;
 }
 
+static void backup_collect(wg_gateway *gw);
+
 static void refresh_counts(wg_gateway *gw)
 {
     size_t counts[WG_STATUS_COUNT], i;
@@ -146,6 +149,7 @@ void wg_gateway_collect(wg_gateway *gw)
     wg_metric_set(wg_metric_get0(st->loop_lag_max), gw->health.max_lag);
     wg_metric_set(wg_metric_get0(st->health_ok), gw->health.ok);
     wg_metric_set(wg_metric_get0(st->store_writable), gw->health.store_ok);
+    backup_collect(gw);
 }
 
 static void memory_debug(wg_gateway *gw)
@@ -219,6 +223,151 @@ static void on_webhook_attempt(const wg_webhook_attempt *a, void *user_data)
                              a->outcome == WG_WEBHOOK_FAILED, a->seconds);
 }
 
+/* ---- session backups (backup/backup.h) ---- */
+
+/* The metadata stored with a session's backups is its row: {"created_at", "want_running",
+ * "config"?} (config: the options as stored, a JSON text), so that a restore into an empty
+ * DATA_DIR recreates it. */
+struct meta_walk {
+    wg_backup *b;
+    const char *name; /* NULL: every row */
+};
+
+static int backup_meta_row(const char *name, int64_t created_at, int want_running,
+                           const char *config_json, void *user_data)
+{
+    struct meta_walk *w = user_data;
+    json_t *m;
+    char *text = NULL;
+    int rc = WA_ENOMEM;
+
+    if (w->name && strcmp(w->name, name) != 0)
+        return 0;
+    m = json_pack("{s:I, s:b}", "created_at", (json_int_t)created_at, "want_running", want_running);
+    if (m && config_json)
+        json_object_set_new(m, "config", json_string(config_json));
+    if (m)
+        text = json_dumps(m, JSON_COMPACT);
+    if (text)
+        rc = wg_backup_set_meta(w->b, name, text, strlen(text));
+    if (rc)
+        wa_log_warn(COMPONENT, "session %s: backup metadata not set: %s", name, wa_strerror(rc));
+    free(text);
+    json_decref(m);
+    return 0;
+}
+
+/* Push the session row(s) to the backup engine (name NULL: all). */
+static void backup_meta_sync(wg_gateway *gw, const char *name)
+{
+    struct meta_walk w;
+
+    if (!gw->backup || !gw->db)
+        return;
+    w.b = gw->backup;
+    w.name = name;
+    if (wg_db_sessions_load(gw->db, backup_meta_row, &w))
+        wa_log_warn(COMPONENT, "backup metadata: the session database could not be read");
+}
+
+/* A session imported from a backup: recreate its row (and webhook) from the metadata. */
+static void on_backup_restored(const char *session, const uint8_t *meta, size_t meta_len,
+                               const char *object, void *user_data)
+{
+    wg_gateway *gw = user_data;
+    json_error_t jerr;
+    json_t *m = NULL, *v;
+    int64_t created_at = (int64_t)time(NULL);
+    int want_running = 1, rc;
+    const char *config = NULL;
+
+    if (meta_len)
+        m = json_loadb((const char *)meta, meta_len, 0, &jerr);
+    if (meta_len && !json_is_object(m))
+        wa_log_warn(COMPONENT, "session %s: backup %s has unreadable metadata; defaults used",
+                    session, object);
+    if (json_is_object(m)) {
+        if (json_is_integer(v = json_object_get(m, "created_at")))
+            created_at = (int64_t)json_integer_value(v);
+        if (json_is_boolean(v = json_object_get(m, "want_running")))
+            want_running = json_is_true(v);
+        config = json_string_value(json_object_get(m, "config"));
+    }
+    rc = gw->db ? wg_db_session_insert(gw->db, session, created_at, want_running, config)
+                : WA_ESTATE;
+    if (rc && rc != WA_EEXIST)
+        wa_log_error(COMPONENT, "session %s: restored from %s but its row not recreated: %s",
+                     session, object, wa_strerror(rc));
+    else if (!rc && config && (rc = wg_gateway_session_webhook(gw, session, config)))
+        wa_log_warn(COMPONENT, "session %s: its webhook could not be set: %s", session,
+                    wa_strerror(rc));
+    if (!rc)
+        wa_log_info(COMPONENT, "session %s restored from backup %s", session, object);
+    json_decref(m);
+}
+
+/* The boot restore is over: now the sessions load and the wanted ones connect. */
+static void on_backup_restore_done(const wg_backup_restore_report *rep, void *user_data)
+{
+    wg_gateway *gw = user_data;
+    int rc;
+
+    gw->restoring = 0;
+    wa_log_info(COMPONENT,
+                "backup restore from %s: %u sessions in the store, %u restored, %u present "
+                "locally, %u failed, %u fallbacks to an older generation, %.3f s",
+                wg_backup_store_name(gw->backup), rep->sessions, rep->restored, rep->skipped,
+                rep->failed, rep->fallbacks, rep->seconds);
+    if (gw->shutting_down || !gw->sessions)
+        return;
+    if ((rc = wg_sessions_load(gw->sessions)))
+        wa_log_error(COMPONENT, "the sessions could not be loaded: %s", wa_strerror(rc));
+    backup_meta_sync(gw, NULL);
+}
+
+/* Status changes that matter to backups: pairing done (WORKING), logged out (purge). */
+static void backup_on_status(wg_gateway *gw, wg_session *s, int old_status)
+{
+    int rc = 0;
+
+    if (!gw->backup || gw->restoring)
+        return;
+    if (s->status == WG_STATUS_LOGGED_OUT) {
+        rc = wg_backup_untrack(gw->backup, s->name, 1);
+    } else {
+        backup_meta_sync(gw, s->name);
+        if (s->status == WG_STATUS_WORKING && old_status != WG_STATUS_WORKING)
+            rc = wg_backup_request(gw->backup, s->name);
+    }
+    if (rc)
+        wa_log_warn(COMPONENT, "session %s: backup not requested: %s", s->name, wa_strerror(rc));
+}
+
+void wg_gateway_session_deleted(wg_gateway *gw, const char *name)
+{
+    int rc;
+
+    if (gw->backup && (rc = wg_backup_untrack(gw->backup, name, 1)))
+        wa_log_warn(COMPONENT, "session %s: its backups not deleted: %s", name, wa_strerror(rc));
+}
+
+static void backup_collect(wg_gateway *gw)
+{
+    wg_stats *st = &gw->stats;
+    wg_backup_stats bs;
+
+    if (!gw->backup)
+        return;
+    wg_backup_get_stats(gw->backup, &bs);
+    wg_metric_set(wg_metric_get1(st->backups, "success"), (double)bs.backups_ok);
+    wg_metric_set(wg_metric_get1(st->backups, "failure"), (double)bs.backups_failed);
+    wg_metric_set(wg_metric_get0(st->backup_last_success), (double)bs.last_success_ms / 1000.0);
+    wg_metric_set(wg_metric_get0(st->backup_bytes), (double)bs.bytes_uploaded);
+    wg_metric_set(wg_metric_get0(st->backup_duration), bs.last_duration_s);
+    wg_metric_set(wg_metric_get0(st->backup_restored), (double)bs.restored);
+    wg_metric_set(wg_metric_get0(st->backup_restore_fallbacks), (double)bs.restore_fallbacks);
+}
+
 /* Every status change becomes a session.status event {status, reason?, me?}. */
 static void on_session_status(wg_session *s, int old_status, void *user_data)
 {
@@ -230,6 +379,7 @@ static void on_session_status(wg_session *s, int old_status, void *user_data)
     /* the stop of a shutdown is not news: the session comes back at the next start */
     if (!gw->events || gw->shutting_down)
         return;
+    backup_on_status(gw, s, old_status);
     p = json_pack("{s:s}", "status", wg_status_name(s->status));
     if (p && s->reason[0])
         json_object_set_new(p, "reason", json_string(s->reason));
@@ -243,6 +393,19 @@ static void on_session_status(wg_session *s, int old_status, void *user_data)
     if (rc)
         wa_log_warn(COMPONENT, "session %s: session.status %s not published: %s", s->name,
                     wg_status_name(s->status), wa_strerror(rc));
+}
+
+/* Backend events (message, message.ack, ...) go out as they are. */
+static void on_session_event(wg_session *s, const char *event, json_t *payload, void *user_data)
+{
+    wg_gateway *gw = user_data;
+    int rc;
+
+    if (!gw->events)
+        return;
+    rc = wg_events_publish(gw->events, s->name, event, json_incref(payload), NULL);
+    if (rc)
+        wa_log_warn(COMPONENT, "session %s: %s not published: %s", s->name, event, wa_strerror(rc));
 }
 
 int wg_gateway_session_webhook(wg_gateway *gw, const char *name, const char *config_json)
@@ -343,11 +506,6 @@ static void warn_unimplemented(const wg_gateway *gw)
     if (!gw->backend.ops->connects_to_whatsapp)
         wa_log_warn(COMPONENT, "session backend \"%s\" does NOT connect to WhatsApp",
                     gw->backend.ops->name);
-    if (gw->cfg.storage_type != WG_STORAGE_LOCAL)
-        wa_log_warn(COMPONENT,
-                    "SESSION_STORAGE_TYPE=%s: remote backups are not implemented yet; "
-                    "sessions are kept in DATA_DIR only",
-                    wg_storage_type_name(gw->cfg.storage_type));
 }
 
 int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_options *opts,
@@ -422,9 +580,29 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
     if ((rc = wg_sessions_new(gw->db, &gw->backend, &gw->sessions)))
         goto fail;
     wg_sessions_set_observer(gw->sessions, on_session_status, gw);
+    wg_sessions_set_event_sink(gw->sessions, on_session_event, gw);
     warn_unimplemented(gw);
-    if ((rc = wg_sessions_load(gw->sessions)))
+    if (opts->backup) {
+        wg_backup_restore_options ro;
+
+        if ((rc = wg_backup_open(loop, opts->backup, NULL, &gw->backup)))
+            goto fail;
+        wa_log_info(COMPONENT, "session backups: %s at %s", wg_backup_store_name(gw->backup),
+                    wg_backup_store_where(gw->backup));
+        /* the sessions load once the restore is done (on_backup_restore_done); HTTP answers
+         * /health meanwhile */
+        memset(&ro, 0, sizeof ro);
+        ro.restored = on_backup_restored;
+        ro.done = on_backup_restore_done;
+        ro.user_data = gw;
+        gw->restoring = 1;
+        if ((rc = wg_backup_restore(gw->backup, &ro))) {
+            gw->restoring = 0;
+            goto fail;
+        }
+    } else if ((rc = wg_sessions_load(gw->sessions))) {
         goto fail;
+    }
     gw->http = wg_httpd_start(loop, cfg->host, cfg->port, WG_MAX_BODY, wg_api_handle, gw);
     if (!gw->http) {
         wa_log_error(COMPONENT, "cannot listen on %s:%d (in use, or not permitted)", cfg->host,
@@ -502,6 +680,25 @@ static void on_shutdown_timer(uv_timer_t *t)
     uv_close((uv_handle_t *)t, on_shutdown_timer_closed);
 }
 
+static void on_backup_closed(void *user_data)
+{
+    wg_gateway *gw = user_data;
+
+    gw->backup = NULL;
+}
+
+static void on_backup_flushed(int ok, void *user_data)
+{
+    wg_gateway *gw = user_data;
+
+    if (ok)
+        wa_log_info(COMPONENT, "session backups flushed");
+    else
+        wa_log_warn(COMPONENT, "session backups: the final flush did not finish; the last "
+                               "uploaded generation stays the newest");
+    wg_backup_close(gw->backup, on_backup_closed, gw);
+}
+
 static void on_flushed(void *user_data)
 {
     wg_gateway *gw = user_data;
@@ -534,6 +731,9 @@ void wg_gateway_shutdown(wg_gateway *gw)
     gw->sessions = NULL;
     wg_db_close(gw->db);
     gw->db = NULL;
+    /* alongside the events flush: changed sessions backed up, then the engine closed */
+    if (gw->backup && wg_backup_flush(gw->backup, WG_SHUTDOWN_BACKUP_MS, on_backup_flushed, gw))
+        wg_backup_close(gw->backup, on_backup_closed, gw);
     if (!gw->events) {
         wg_httpd_stop(gw->http);
         gw->http = NULL;
@@ -549,7 +749,7 @@ void wg_gateway_free(wg_gateway *gw)
     if (!gw)
         return;
     wg_gateway_shutdown(gw);
-    if (gw->events || gw->http) {
+    if (gw->events || gw->http || gw->backup) {
         /* the loop was not run to the end of the shutdown: the hub still points at gw */
         wa_log_error(COMPONENT, "wg_gateway_free before the shutdown finished: leaking it");
         return;

@@ -36,6 +36,8 @@
 /* SIGTERM: pending webhook deliveries are tried (once each) for at most this long; what is
  * left stays in the outbox for the next start. Well inside WG_SHUTDOWN_DEADLINE_S. */
 #define WG_SHUTDOWN_FLUSH_MS 3000
+/* SIGTERM: changed sessions are backed up for at most this long, alongside the events flush. */
+#define WG_SHUTDOWN_BACKUP_MS 5000
 
 typedef struct wg_gateway_options {
     const wg_backend_ops *backend; /* NULL: libwa's client (backend_wa.h), made from the config */
@@ -48,6 +50,8 @@ typedef struct wg_gateway_options {
     /* Event hub tuning (tests shorten the retries); NULL: defaults. db_path, on_attempt and
      * user_data are always the gateway's own. */
     const wg_events_options *events;
+    /* Session backups (backup/backup.h: wg_backup_env_load); NULL: none (local DATA_DIR only). */
+    const struct wg_backup_env *backup;
 } wg_gateway_options;
 
 typedef struct wg_gateway {
@@ -73,6 +77,8 @@ typedef struct wg_gateway {
     uv_timer_t shutdown_timer; /* runs the events close outside the hub's own callback */
     void (*on_closed)(void *user_data);
     void *on_closed_data;
+    struct wg_backup *backup; /* NULL: no backups (or closed) */
+    int restoring;            /* 1 until the boot restore is done and the sessions loaded */
 } wg_gateway;
 
 /* Start everything and listen on cfg->host:cfg->port. cfg is copied. opts may be NULL.
@@ -92,6 +98,8 @@ int wg_gateway_port(const wg_gateway *gw);
  * Idempotent. */
 void wg_gateway_shutdown(wg_gateway *gw);
 void wg_gateway_free(wg_gateway *gw);
+/* A session was deleted: its backups go too (a restore must not bring it back). */
+void wg_gateway_session_deleted(wg_gateway *gw, const char *name);
 
 /* Set the webhook target of session `name` from its options (config_json, as stored: {"webhook":
  * {"url", "events"?, "secret"?}}); nothing when it has none. 0, WA_EINVAL (bad JSON or

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "backup/backup.h"
 #include "config.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -117,6 +118,8 @@ int main(int argc, char **argv)
 {
     uv_loop_t loop;
     wg_config cfg;
+    wg_backup_env benv;
+    wg_gateway_options gopts;
     char err[512];
     int i, rc;
 
@@ -141,14 +144,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "wagate: invalid configuration: %s\n", err);
         return 2;
     }
+    if (wg_backup_env_load(&benv, cfg.storage_type, cfg.backup_interval_ms, cfg.data_dir, NULL,
+                           NULL, err, sizeof err)) {
+        fprintf(stderr, "wagate: invalid configuration: %s\n", err);
+        wg_config_wipe(&cfg);
+        return 2;
+    }
     wg_logging_init(cfg.log_format, cfg.log_level, stderr);
     signal(SIGPIPE, SIG_IGN);
     if (uv_loop_init(&loop)) {
         wa_log_error(COMPONENT, "cannot create the event loop");
         return 1;
     }
-    rc = wg_gateway_start(&loop, &cfg, NULL, &gateway);
+    memset(&gopts, 0, sizeof gopts);
+    /* local storage backs up only when given a directory (another volume): DATA_DIR alone
+     * is the default, as before */
+    if (cfg.storage_type != WG_STORAGE_LOCAL || getenv("SESSION_BACKUP_DIR"))
+        gopts.backup = &benv; /* copied by the backup engine */
+    rc = wg_gateway_start(&loop, &cfg, &gopts, &gateway);
     wg_config_wipe(&cfg);
+    wg_backup_env_wipe(&benv);
     if (rc) {
         wa_log_error(COMPONENT, "start-up failed");
         if (gateway) {

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "core/log.h"
+#include "core/util.h"
 #include "wa/error.h"
 
 #define COMPONENT "session"
@@ -26,6 +29,9 @@ struct wg_sessions {
     size_t n, cap;
     wg_session_status_cb observer;
     void *observer_data;
+    wg_session_event_cb sink;
+    void *sink_data;
+    int freeing; /* wg_sessions_free runs: records are being freed, no lookups */
 };
 
 static const char *const status_names[WG_STATUS_COUNT] = {
@@ -128,12 +134,172 @@ void wg_sessions_free(wg_sessions *ss)
 
     if (!ss)
         return;
+    ss->freeing = 1;
     for (i = 0; i < ss->n; i++) {
         close_handle(ss, ss->v[i]);
         session_free(ss->v[i]);
     }
     free(ss->v);
     free(ss);
+}
+
+void wg_sessions_set_event_sink(wg_sessions *ss, wg_session_event_cb cb, void *user_data)
+{
+    ss->sink = cb;
+    ss->sink_data = user_data;
+}
+
+void wg_session_report_event(wg_session *s, const char *event, json_t *payload)
+{
+    if (payload && s->owner->sink)
+        s->owner->sink(s, event, payload, s->owner->sink_data);
+    json_decref(payload);
+}
+
+int wg_sessions_send(wg_sessions *ss, wg_session *s, json_t *req, wg_send_cb cb, void *user_data)
+{
+    if (!ss->be->ops->send || !ss->be->ops->send_cancel)
+        return WA_EUNSUPPORTED;
+    if (!s->backend || !s->want_running)
+        return WA_ESTATE;
+    return ss->be->ops->send(ss->be->ctx, s->backend, req, cb, user_data);
+}
+
+void wg_sessions_send_cancel(wg_sessions *ss, wg_session *s, void *user_data)
+{
+    if (s->backend && ss->be->ops->send_cancel)
+        ss->be->ops->send_cancel(ss->be->ctx, s->backend, user_data);
+}
+
+int wg_sessions_mark_read(wg_sessions *ss, wg_session *s, const char *chat, const char *sender,
+                          const char *const *ids, size_t n)
+{
+    if (!ss->be->ops->mark_read)
+        return WA_EUNSUPPORTED;
+    if (!s->backend || !s->want_running)
+        return WA_ESTATE;
+    return ss->be->ops->mark_read(ss->be->ctx, s->backend, chat, sender, ids, n);
+}
+
+/* ---- the durable send queue ---- */
+
+/* Queued sends handed to the backend at once (the next batch follows when they finished). */
+#define QUEUE_BATCH 16
+
+typedef struct queued_send {
+    wg_sessions *ss;
+    char name[WG_SESSION_NAME_MAX + 1];
+    char id[WG_QUEUE_ID_MAX];
+} queued_send;
+
+static void queue_flush(wg_sessions *ss, wg_session *s);
+
+static void queue_failed(wg_session *s, const char *id, const char *error, const char *detail)
+{
+    wg_session_report_event(s, "message.ack",
+                            json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", id, "status", "failed",
+                                      "error", error, "message", detail, "queued", 1));
+}
+
+static void queue_done(void *ud, const wg_send_result *r)
+{
+    queued_send *q = ud;
+    wg_sessions *ss = q->ss;
+    wg_session *s = ss->freeing ? NULL : wg_sessions_find(ss, q->name);
+    int drop = 1;
+
+    if (s && s->queue_inflight)
+        s->queue_inflight--;
+    if (r->not_registered) {
+        if (s)
+            queue_failed(s, q->id, "not_on_whatsapp", "the phone number is not on WhatsApp");
+    } else if (r->err == WA_ECLOSED || r->err == WA_ETIMEDOUT) {
+        drop = 0; /* the connection ended first: it goes out at the next WORKING */
+    } else if (r->err && s) {
+        queue_failed(s, q->id, "send_failed", r->detail[0] ? r->detail : wa_strerror(r->err));
+    }
+    if (ss->freeing)
+        drop = 0; /* shutting down: the outcome is unknown, it stays queued */
+    if (drop && wg_db_queue_delete(ss->db, q->id) != 0)
+        wa_log_warn(COMPONENT, "queued send %s: cannot delete it from the queue", q->id);
+    free(q);
+    if (s && !s->queue_inflight && drop)
+        queue_flush(ss, s);
+}
+
+struct flush_ctx {
+    wg_sessions *ss;
+    wg_session *s;
+    int stop;
+};
+
+static int flush_one(const char *id, const char *body, void *user_data)
+{
+    struct flush_ctx *fc = user_data;
+    json_t *req = json_loads(body, 0, NULL);
+    queued_send *q = calloc(1, sizeof *q);
+    int rc = WA_ENOMEM;
+
+    if (req && q) {
+        q->ss = fc->ss;
+        snprintf(q->name, sizeof q->name, "%s", fc->s->name);
+        snprintf(q->id, sizeof q->id, "%s", id);
+        rc = wg_sessions_send(fc->ss, fc->s, req, queue_done, q);
+    }
+    json_decref(req);
+    if (rc == 0) {
+        fc->s->queue_inflight++;
+        return 0;
+    }
+    free(q);
+    if (rc == WA_ESTATE || rc == WA_ELIMIT || rc == WA_ENOMEM || rc == WA_EUNSUPPORTED) {
+        fc->stop = 1;
+        return 1; /* later */
+    }
+    queue_failed(fc->s, id, rc == WA_ENOTFOUND ? "not_on_whatsapp" : "send_failed",
+                 rc == WA_ENOTFOUND ? "the phone number is not on WhatsApp" : wa_strerror(rc));
+    wg_db_queue_delete(fc->ss->db, id);
+    return 0;
+}
+
+/* Hand the next batch of queued sends to the backend (the session is WORKING). */
+static void queue_flush(wg_sessions *ss, wg_session *s)
+{
+    struct flush_ctx fc = {ss, s, 0};
+
+    if (s->status != WG_STATUS_WORKING || s->queue_inflight)
+        return;
+    if (wg_db_queue_load(ss->db, s->name, QUEUE_BATCH, flush_one, &fc) != 0 && !fc.stop)
+        wa_log_warn(COMPONENT, "session %s: the send queue cannot be read", s->name);
+}
+
+int wg_sessions_queue(wg_sessions *ss, wg_session *s, json_t *req, char *id_out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    uint8_t rnd[9];
+    char id[WG_QUEUE_ID_MAX], *body = NULL;
+    size_t n = 0, i;
+    int rc;
+
+    if ((rc = wg_db_queue_count(ss->db, s->name, &n)) != 0)
+        return rc;
+    if (n >= WG_SEND_QUEUE_MAX)
+        return WA_ELIMIT;
+    if (wa_random(rnd, sizeof rnd))
+        return WA_EIO;
+    memcpy(id, "3EB0", 4);
+    for (i = 0; i < sizeof rnd; i++) {
+        id[4 + 2 * i] = hex[rnd[i] >> 4];
+        id[5 + 2 * i] = hex[rnd[i] & 15];
+    }
+    id[4 + 2 * sizeof rnd] = '\0';
+    if (json_object_set_new(req, "id", json_string(id)) || !(body = json_dumps(req, JSON_COMPACT)))
+        return WA_ENOMEM;
+    rc = wg_db_queue_add(ss->db, id, s->name, body, (int64_t)time(NULL));
+    free(body);
+    if (rc == 0)
+        memcpy(id_out, id, strlen(id) + 1);
+    return rc;
 }
 
 void wg_sessions_set_observer(wg_sessions *ss, wg_session_status_cb cb, void *user_data)
@@ -406,6 +572,8 @@ int wg_sessions_delete(wg_sessions *ss, wg_session *s)
                     wa_strerror(rc));
     if ((rc = wg_db_session_delete(ss->db, s->name)) && rc != WA_ENOTFOUND)
         return rc;
+    if (wg_db_queue_purge(ss->db, s->name))
+        wa_log_warn(COMPONENT, "session %s: its queued sends could not be dropped", s->name);
     wa_log_info(COMPONENT, "session %s deleted", s->name);
     remove_record(ss, s);
     return 0;
@@ -504,6 +672,8 @@ void wg_session_report_status(wg_session *s, int status, const char *reason)
             s->owner->observer(s, old, s->owner->observer_data);
     }
     notify(s);
+    if (status == WG_STATUS_WORKING && old != status)
+        queue_flush(s->owner, s);
 }
 
 void wg_session_report_qr(wg_session *s, const char *text)

@@ -58,6 +58,7 @@ typedef struct wg_session {
     int64_t created_at;                  /* unix seconds */
     int want_running;                    /* desired state, persisted: started at boot if 1 */
     void *backend;                       /* the backend's handle, NULL while closed */
+    unsigned queue_inflight;             /* queued sends handed to the backend, not finished */
     wg_sessions *owner;
 } wg_session;
 
@@ -66,6 +67,17 @@ typedef struct wg_session {
  * required unless marked optional. Calls happen on the loop thread; a backend reports changes
  * with wg_session_report_*() at any time (inside these calls too).
  */
+struct json_t; /* jansson */
+
+/* Outcome of a backend send (wg_backend_ops.send). */
+typedef struct wg_send_result {
+    int err;            /* 0: the server acknowledged message id; else WA_E* */
+    int not_registered; /* the recipient phone number is not on WhatsApp (nothing was sent) */
+    const char *id;     /* the message id ("" when nothing was sent) */
+    const char *detail; /* readable detail of a failure, or "" */
+} wg_send_result;
+typedef void (*wg_send_cb)(void *user_data, const wg_send_result *r);
+
 typedef struct wg_backend_ops {
     const char *name;         /* "offline", "libwa" */
     int connects_to_whatsapp; /* 0 for a backend that does not (shown in /ready and logs) */
@@ -89,6 +101,20 @@ typedef struct wg_backend_ops {
      * digits with country code). Reports STARTING, then the code (wg_session_report_pair_code)
      * or FAILED. 0, WA_EINVAL (bad number), WA_ESTATE (already paired), WA_E*. */
     int (*pair_phone)(void *ctx, void *handle, const char *phone);
+    /* Optional: send a message described by req (a JSON object, borrowed: the backend keeps
+     * a reference while it needs it): {"kind": "text"|"reaction"|"edit"|"revoke", "to",
+     * "text"?, "reply_to"?, "mentions"?, "message_id"?, "emoji"?, "from_me"?}. A phone number
+     * in "to" is first checked to be on WhatsApp. cb runs once, later (never inside this
+     * call), unless send_cancel(user_data) ran first. 0, WA_ESTATE (not connected),
+     * WA_ENOTFOUND (the phone number is known not to be on WhatsApp: nothing sent),
+     * WA_EINVAL, WA_ELIMIT (too many in flight), WA_ENOMEM. */
+    int (*send)(void *ctx, void *handle, struct json_t *req, wg_send_cb cb, void *user_data);
+    /* Optional (required with send): forget the callback of the send with user_data. */
+    void (*send_cancel)(void *ctx, void *handle, void *user_data);
+    /* Optional: read receipts for ids[0..n) of chat (sender: the author in groups, or NULL).
+     * 0, WA_ESTATE, WA_EINVAL. */
+    int (*mark_read)(void *ctx, void *handle, const char *chat, const char *sender,
+                     const char *const *ids, size_t n);
 } wg_backend_ops;
 
 typedef struct wg_backend {
@@ -112,6 +138,9 @@ void wg_session_watch_remove(wg_session *s, wg_session_watch *w);
 
 /* Observer of status changes (hook for session.status events, webhooks, streams). */
 typedef void (*wg_session_status_cb)(wg_session *s, int old_status, void *user_data);
+/* Sink of the other events a backend reports (message, message.ack, ...); payload borrowed. */
+typedef void (*wg_session_event_cb)(wg_session *s, const char *event, struct json_t *payload,
+                                    void *user_data);
 
 const char *wg_status_name(int status);
 int wg_session_name_valid(const char *name);
@@ -121,6 +150,7 @@ int wg_sessions_new(wg_db *db, const wg_backend *backend, wg_sessions **out);
 /* Close every handle (no stop is reported to the db: desired states stay as they are). */
 void wg_sessions_free(wg_sessions *ss);
 void wg_sessions_set_observer(wg_sessions *ss, wg_session_status_cb cb, void *user_data);
+void wg_sessions_set_event_sink(wg_sessions *ss, wg_session_event_cb cb, void *user_data);
 
 /* Load the persisted sessions and start those whose desired state is running.
  * 0 or WA_ESTORE. */
@@ -151,6 +181,22 @@ int wg_sessions_logout(wg_sessions *ss, wg_session *s);
  * (the backend cannot), WA_EINVAL (bad number), WA_ESTATE (already paired), WA_ESTORE,
  * backend errors (the session then keeps its previous desired state). */
 int wg_sessions_pair_phone(wg_sessions *ss, wg_session *s, const char *phone);
+/* Send through the session's backend (see wg_backend_ops.send). WA_EUNSUPPORTED when the
+ * backend cannot, WA_ESTATE when the session is not running, else the backend's answer. */
+int wg_sessions_send(wg_sessions *ss, wg_session *s, struct json_t *req, wg_send_cb cb,
+                     void *user_data);
+void wg_sessions_send_cancel(wg_sessions *ss, wg_session *s, void *user_data);
+/* Queue a text send (a JSON request as for send) durably while the session reconnects: a
+ * message id is made (set in req as "id", written to id_out, WG_QUEUE_ID_MAX bytes) and the
+ * request goes out, in order, once the session is WORKING again; its outcome comes as
+ * message.ack events (sent, or failed with the error). 0, WA_ELIMIT (WG_SEND_QUEUE_MAX queued
+ * already), WA_ESTORE, WA_ENOMEM. */
+#define WG_SEND_QUEUE_MAX 1000
+#define WG_QUEUE_ID_MAX   32
+int wg_sessions_queue(wg_sessions *ss, wg_session *s, struct json_t *req, char *id_out);
+/* Read receipts (see wg_backend_ops.mark_read); WA_EUNSUPPORTED, WA_ESTATE, backend errors. */
+int wg_sessions_mark_read(wg_sessions *ss, wg_session *s, const char *chat, const char *sender,
+                          const char *const *ids, size_t n);
 /* Stop, purge the backend's state, delete the record. s is freed. 0, WA_ESTORE. */
 int wg_sessions_delete(wg_sessions *ss, wg_session *s);
 /* Shutdown: stop every running session without changing its persisted desired state. */
@@ -164,6 +210,9 @@ size_t wg_session_memory(const wg_session *s);
  * running state (persisted): a session unlinked from the phone does not pair again by itself
  * at the next boot. */
 void wg_session_report_status(wg_session *s, int status, const char *reason);
+/* An event (message, message.ack, ...) for the event sink; payload is stolen (may be NULL:
+ * nothing is published). */
+void wg_session_report_event(wg_session *s, const char *event, struct json_t *payload);
 /* A QR text to show: SCAN_QR. */
 void wg_session_report_qr(wg_session *s, const char *text);
 /* A pairing code to type on the phone: PAIRING_CODE. */

@@ -98,6 +98,14 @@ int wg_stats_init(wg_stats *st, const char *version)
         NULL, 0);
     ADD(backup_last_success, WG_METRIC_GAUGE, "wagate_backup_last_success_timestamp_seconds",
         "Time of the last successful backup since the Unix epoch (0: none yet).", NULL, NULL, 0);
+    ADD(backup_bytes, WG_METRIC_COUNTER, "wagate_backup_bytes_total",
+        "Bytes of backup objects uploaded.", NULL, NULL, 0);
+    ADD(backup_duration, WG_METRIC_GAUGE, "wagate_backup_duration_seconds",
+        "Duration of the last successful backup (snapshot to upload done).", NULL, NULL, 0);
+    ADD(backup_restored, WG_METRIC_COUNTER, "wagate_backup_restored_total",
+        "Sessions restored from a backup at boot.", NULL, NULL, 0);
+    ADD(backup_restore_fallbacks, WG_METRIC_COUNTER, "wagate_backup_restore_fallbacks_total",
+        "Unusable backup objects passed over for an older generation at restore.", NULL, NULL, 0);
 #undef ADD
     {
         const char *v[1] = {version};
@@ -133,6 +141,10 @@ int wg_stats_init(wg_stats *st, const char *version)
     wg_metric_get0(st->webhook_failures);
     wg_metric_get0(st->webhook_latency);
     wg_metric_get0(st->backup_last_success);
+    wg_metric_get0(st->backup_bytes);
+    wg_metric_get0(st->backup_duration);
+    wg_metric_get0(st->backup_restored);
+    wg_metric_get0(st->backup_restore_fallbacks);
     return 0;
 fail:
     wg_stats_cleanup(st);

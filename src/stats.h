@@ -27,6 +27,7 @@ typedef struct wg_stats {
     wg_metric *messages; /* {direction: in, out} */
     wg_metric *webhook_deliveries, *webhook_failures, *webhook_latency;
     wg_metric *backups, *backup_last_success;
+    wg_metric *backup_bytes, *backup_duration, *backup_restored, *backup_restore_fallbacks;
 } wg_stats;
 
 /* Register every family (and the zero series of families whose label values are known).

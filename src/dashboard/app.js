@@ -21,9 +21,8 @@ const WG = (() => {
   const REFRESH_DELAY_MS = 150; // events in a burst make one refresh
   const EVENTS_MAX = 200;
   const KEY_STORE = 'wagate.apiKey';
-  // Flip once POST /api/sessions/{name}/messages is implemented (it answers 501 until libwa's
-  // messaging is wired into wagate).
-  const MESSAGING_READY = false;
+  // POST /api/sessions/{name}/messages is implemented (false hides the send form's use).
+  const MESSAGING_READY = true;
 
   const sessions = new Map(); // name -> session as GET /api/sessions gives it
   let selected = null; // name of the session in the link panel

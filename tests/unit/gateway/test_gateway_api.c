@@ -154,9 +154,9 @@ static int r_pair_phone(void *ctx, void *h, const char *phone)
     return 0;
 }
 
-static const wg_backend_ops rec_ops = {"recording", 1,        r_open,      r_start,
-                                       r_stop,      r_logout, r_close,     r_purge,
-                                       r_memory,    r_trim,   r_pair_phone};
+static const wg_backend_ops rec_ops = {"recording",  1,       r_open,  r_start,  r_stop,
+                                       r_logout,     r_close, r_purge, r_memory, r_trim,
+                                       r_pair_phone, NULL,    NULL,    NULL};
 
 /* ---- HTTP client on a thread ---- */
 
@@ -466,6 +466,29 @@ static void test_session_lifecycle(void **state)
     expect_error(POST("/api/sessions/alpha/start", NULL), 409, "invalid_state");
     assert_int_equal(f->backend.starts, 1);
 
+    /* sends: the fields are checked first; this backend cannot send */
+    expect_error(POST("/api/sessions/alpha/messages", "{\"text\":\"hi\"}"), 400, "invalid_field");
+    expect_error(POST("/api/sessions/alpha/messages", "{\"to\":\"abc\",\"text\":\"hi\"}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/alpha/messages", "{\"to\":\"+15550002222\",\"text\":5}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/alpha/messages", "{\"to\":\"+15550002222\",\"text\":\"\"}"),
+                 400, "invalid_field");
+    expect_error(POST("/api/sessions/alpha/messages",
+                      "{\"to\":\"+15550002222\",\"text\":\"hi\",\"mentions\":[1]}"),
+                 400, "invalid_field");
+    expect_error(POST("/api/sessions/alpha/messages",
+                      "{\"to\":\"+15550002222\",\"text\":\"hi\",\"extra\":1}"),
+                 400, "invalid_field");
+    expect_error(POST("/api/sessions/alpha/messages", "{\"to\":\"+15550002222\",\"text\":\"hi\"}"),
+                 501, "not_implemented");
+    expect_error(POST("/api/sessions/alpha/messages/revoke", "{\"to\":\"+15550002222\"}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/alpha/read", "{\"chat\":\"+15550002222\",\"ids\":[]}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/alpha/read", "{\"chat\":\"+15550002222\",\"ids\":[\"A\"]}"),
+                 501, "not_implemented");
+
     r = GET("/api/sessions/alpha");
     assert_int_equal(r->status, 200);
     expect_error(GET("/api/sessions/beta"), 404, "session_not_found");
@@ -596,7 +619,8 @@ static void test_routes_misc(void **state)
     assert_non_null(strstr(r->headers, "Allow: GET, POST\r\n"));
     expect_error(http(f, "POST", "/health", NULL, NULL), 405, "method_not_allowed");
     expect_error(GET("/api/sessions/x/qr?format=raw"), 404, "session_not_found");
-    expect_error(POST("/api/sessions/x/messages", "{}"), 501, "not_implemented");
+    expect_error(POST("/api/sessions/x/messages/location", "{}"), 501, "not_implemented");
+    expect_error(POST("/api/sessions/x/messages", "{}"), 404, "session_not_found");
     expect_error(http(f, "GET", "/nothing", NULL, NULL), 404, "not_found");
     expect_error(http(f, "GET", "/api/sessions/", KEY, NULL), 404, "not_found");
     memset(big, 'a', sizeof big - 1);

@@ -352,6 +352,15 @@ static int collect(const char *name, int64_t created_at, int want_running, const
     return 0;
 }
 
+static int collect_queue(const char *id, const char *body, void *ud)
+{
+    rows *r = ud;
+
+    snprintf(r->names[r->n], sizeof r->names[0], "%s", id);
+    snprintf(r->cfg[r->n++], sizeof r->cfg[0], "%s", body);
+    return 0;
+}
+
 static void test_db(void **state)
 {
     char path[128];
@@ -371,10 +380,37 @@ static void test_db(void **state)
     assert_int_equal(wg_db_session_set_running(db, "a", 1), 0);
     assert_int_equal(wg_db_session_set_running(db, "zz", 1), WA_ENOTFOUND);
     assert_int_equal(wg_db_probe(db), 0);
+    /* the send queue: per session, oldest first */
+    assert_int_equal(wg_db_queue_add(db, "Q2", "b", "{\"text\":\"2\"}", 20), 0);
+    assert_int_equal(wg_db_queue_add(db, "Q1", "b", "{\"text\":\"1\"}", 10), 0);
+    assert_int_equal(wg_db_queue_add(db, "Q3", "a", "{}", 5), 0);
+    assert_int_equal(wg_db_queue_add(db, "Q3", "a", "{}", 5), WA_ESTORE); /* same id */
     wg_db_close(db);
 
     /* everything survives a reopen */
     assert_int_equal(wg_db_open(path, &db), 0);
+    {
+        size_t n = 0;
+        assert_int_equal(wg_db_queue_count(db, "b", &n), 0);
+        assert_int_equal(n, 2);
+        memset(&r, 0, sizeof r);
+        assert_int_equal(wg_db_queue_load(db, "b", 10, collect_queue, &r), 0);
+        assert_int_equal(r.n, 2);
+        assert_string_equal(r.names[0], "Q1");
+        assert_string_equal(r.cfg[0], "{\"text\":\"1\"}");
+        assert_string_equal(r.names[1], "Q2");
+        memset(&r, 0, sizeof r);
+        assert_int_equal(wg_db_queue_load(db, "b", 1, collect_queue, &r), 0);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(wg_db_queue_delete(db, "Q1"), 0);
+        assert_int_equal(wg_db_queue_delete(db, "Q1"), WA_ENOTFOUND);
+        assert_int_equal(wg_db_queue_purge(db, "a"), 0);
+        assert_int_equal(wg_db_queue_purge(db, "a"), 0);
+        assert_int_equal(wg_db_queue_count(db, "a", &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(wg_db_queue_count(db, "b", &n), 0);
+        assert_int_equal(n, 1);
+    }
     memset(&r, 0, sizeof r);
     assert_int_equal(wg_db_sessions_load(db, collect, &r), 0);
     assert_int_equal(r.n, 2);
