@@ -166,8 +166,8 @@ async function main() {
     check('the event stream is live (SSE with ?api_key=)',
           await waitFor(async () => (await page.textContent('#stream')) === 'live', 5000),
           await page.textContent('#stream'));
-    check('the send form is disabled with a note while messaging is not wired in',
-          await page.isDisabled('#send-button') && /Not available yet/.test(await page.textContent('#send-note')),
+    check('the send form is disabled with a note until a WORKING session is selected',
+          await page.isDisabled('#send-button') && /Select a WORKING session/.test(await page.textContent('#send-note')),
           await page.textContent('#send-note'));
 
     // --- create a session in the page: live QR ---
