@@ -22,17 +22,16 @@
  *   name, next key index, next device id: ids are never reused); companion devices (Noise
  *   key, key index, Signal identity, signed prekey, remaining one-time prekeys, push name,
  *   whether the key share went out); the offline queue and the delivered-but-unacknowledged
- *   list of every device, in order, with delivery attempts; groups (subject, creator, times, members and admin ranks); the receipt routing
- *   map (message id -> sending device), so receipts for messages sent before a restart still
- *   find their sender; the virtual phones' Signal identities of peers, sessions and sender
- *   keys (their store is wrapped: lib/signal's memstore cannot enumerate its records, so each
- *   store/delete callback is mirrored, and the records are put back into a fresh memstore when
- *   the phone's Signal state is made).
- * Not kept (rebuilt or runtime only): connections and their registration or pairing in
- *   progress (pairing codes, a scanned QR whose pair-device-sign had not arrived), presence and
- *   subscriptions (clients subscribe again), faults, statistics, the virtual phones' inboxes,
- *   receipts, messages kept for retries and the marks of which devices have their sender key
- *   (a phone sends its SKDM again after a restart, which clients accept).
+ *   list of every device, in order, with delivery attempts; groups (subject, creator, times,
+ * members and admin ranks); the receipt routing map (message id -> sending device), so receipts for
+ * messages sent before a restart still find their sender; the virtual phones' Signal identities of
+ * peers, sessions and sender keys (their store is wrapped: lib/signal's memstore cannot enumerate
+ * its records, so each store/delete callback is mirrored, and the records are put back into a fresh
+ * memstore when the phone's Signal state is made). Not kept (rebuilt or runtime only): connections
+ * and their registration or pairing in progress (pairing codes, a scanned QR whose pair-device-sign
+ * had not arrived), presence and subscriptions (clients subscribe again), faults, statistics, the
+ * virtual phones' inboxes, receipts, messages kept for retries and the marks of which devices have
+ * their sender key (a phone sends its SKDM again after a restart, which clients accept).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
