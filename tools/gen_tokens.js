@@ -117,6 +117,7 @@ function generate(lists, meta) {
     L.push(' *');
     L.push(' * SPDX-License-Identifier: GPL-3.0-or-later');
     L.push(' */');
+    L.push('/* clang-format off */ /* generated tables: one item per line, as the generator writes them */');
     L.push('#include "bnode/tokens.h"');
     L.push('');
     L.push(`static const char *const single[${SINGLE_COUNT}] = {`);
@@ -165,6 +166,7 @@ function generate(lists, meta) {
     L.push(`    .slot_mask = ${HASH_SLOTS - 1},`);
     L.push(`    .max_token_len = ${maxLen},`);
     L.push('};');
+    L.push('/* clang-format on */');
     return L.join('\n') + '\n';
 }
 

@@ -11,6 +11,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+/* clang-format off */ /* generated tables: one item per line, as the generator writes them */
 #include "bnode/tokens.h"
 
 static const char *const single[236] = {
@@ -1738,3 +1739,4 @@ const wa_bnode_dict wa_bnode_dict_v2 = {
     .slot_mask = 4095,
     .max_token_len = 57,
 };
+/* clang-format on */

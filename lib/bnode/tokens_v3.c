@@ -13,6 +13,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+/* clang-format off */ /* generated tables: one item per line, as the generator writes them */
 #include "bnode/tokens.h"
 
 static const char *const single[236] = {
@@ -1740,3 +1741,4 @@ const wa_bnode_dict wa_bnode_dict_v3 = {
     .slot_mask = 4095,
     .max_token_len = 48,
 };
+/* clang-format on */
