@@ -48,8 +48,14 @@
  *
  * Options: --account NAME (default "default"), --url URL (default the real WhatsApp),
  * --root-key HEX (trusted Noise root), --ca FILE (extra TLS CA), --proxy URL,
- * --keepalive MS, --reconnect-base MS, --reconnect-max MS, --version A.B.C, --push-name NAME,
- * --log-level LEVEL (stderr; default warn).
+ * --keepalive MS, --reconnect-base MS, --reconnect-max MS, --version A.B.C|auto,
+ * --version-url URL, --push-name NAME, --log-level LEVEL (stderr; default warn).
+ *
+ * --version auto fetches the current WhatsApp Web version once at start, as whatsmeow's
+ * update.go (GetLatestVersion) does: GET https://web.whatsapp.com/ with a browser's headers and
+ * take `"client_revision":N,` from the page as 2.3000.N; a check-update style JSON answer
+ * (`"currentVersion":"2.3000.N"`) is accepted too. --version-url overrides the URL (tests). On
+ * any failure it warns on stderr and keeps libwa's default (WA_CLIENT_DEFAULT_VERSION).
  *
  * stdout is line-buffered so scripts see each line as it happens.
  *
@@ -61,6 +67,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "core/log.h"
@@ -71,6 +78,14 @@
 
 #define LINE_MAX_LEN 70000 /* one stdin command (a text up to 64 KiB) */
 #define MAX_ARGS     WA_CLIENT_CHECK_MAX
+
+#define VERSION_URL_DEFAULT "https://web.whatsapp.com/"
+#define VERSION_BODY_MAX    (4u << 20) /* the web page is about 100 KiB */
+#define VERSION_TIMEOUT_S   10L
+#define VERSION_STR_MAX     32
+#define VERSION_UA                                                                                 \
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 "     \
+    "Safari/537.36"
 
 enum { CMD_PAIR = 1, CMD_LISTEN, CMD_SEND, CMD_CHECK };
 
@@ -100,8 +115,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: wa-cli --store FILE [--account NAME] [--url URL] [--root-key HEX]\n"
                "              [--ca FILE] [--proxy URL] [--keepalive MS] [--reconnect-base MS]\n"
-               "              [--reconnect-max MS] [--version A.B.C] [--push-name NAME]\n"
-               "              [--log-level LEVEL] (pair [--phone NUMBER] |\n"
+               "              [--reconnect-max MS] [--version A.B.C|auto]\n"
+               "              [--version-url URL] [--push-name NAME] [--log-level LEVEL]\n"
+               "              (pair [--phone NUMBER] |\n"
                "              listen [--rotate-signed-prekey] [--auto-read] |\n"
                "              send TO TEXT | check PHONE...)\n");
 }
@@ -749,6 +765,143 @@ static void on_signal(uv_signal_t *s, int signum)
     stop_and_quit(k, 0);
 }
 
+typedef struct http_body {
+    char *data;
+    size_t len;
+    int too_big;
+} http_body;
+
+static size_t body_write(char *ptr, size_t size, size_t n, void *ud)
+{
+    http_body *b = ud;
+    size_t add = size * n;
+    char *p;
+
+    if (add > VERSION_BODY_MAX - b->len) {
+        b->too_big = 1;
+        return 0;
+    }
+    p = realloc(b->data, b->len + add + 1);
+    if (!p)
+        return 0;
+    memcpy(p + b->len, ptr, add);
+    b->len += add;
+    p[b->len] = '\0';
+    b->data = p;
+    return add;
+}
+
+/* Digits at s, at most 10 of them (a uint32); their count, 0 if none or too many. */
+static size_t digits(const char *s)
+{
+    size_t n = 0;
+
+    while (s[n] >= '0' && s[n] <= '9')
+        n++;
+    return n > 10 ? 0 : n;
+}
+
+/* The version in body: `"client_revision":N,` (the web page) or `"currentVersion":"A.B.C"`
+ * (check-update JSON). Writes out (VERSION_STR_MAX) and returns 0, or -1. */
+static int parse_version(const char *body, char *out)
+{
+    const char *p;
+    size_t a, b, c;
+
+    if ((p = strstr(body, "\"client_revision\":")) != NULL) {
+        p += strlen("\"client_revision\":");
+        a = digits(p);
+        if (!a || p[a] != ',')
+            return -1;
+        snprintf(out, VERSION_STR_MAX, "2.3000.%.*s", (int)a, p);
+        return 0;
+    }
+    if ((p = strstr(body, "\"currentVersion\"")) != NULL) {
+        p += strlen("\"currentVersion\"");
+        while (*p == ' ')
+            p++;
+        if (*p++ != ':')
+            return -1;
+        while (*p == ' ')
+            p++;
+        if (*p++ != '"')
+            return -1;
+        a = digits(p);
+        if (!a || p[a] != '.')
+            return -1;
+        b = digits(p + a + 1);
+        if (!b || p[a + 1 + b] != '.')
+            return -1;
+        c = digits(p + a + 1 + b + 1);
+        if (!c || p[a + b + c + 2] != '"')
+            return -1;
+        snprintf(out, VERSION_STR_MAX, "%.*s", (int)(a + b + c + 2), p);
+        return 0;
+    }
+    return -1;
+}
+
+/* Fetch the current WhatsApp Web version from url into out (VERSION_STR_MAX). 0 or -1 with a
+ * warning on stderr. Blocking: runs once before the loop starts. */
+static int fetch_version(const char *url, char *out)
+{
+    http_body b = {0};
+    struct curl_slist *h = NULL;
+    CURL *e;
+    CURLcode cc;
+    long status = 0;
+    int rc = -1;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "wa-cli: warning: version fetch: curl init failed\n");
+        return -1;
+    }
+    e = curl_easy_init();
+    if (!e) {
+        fprintf(stderr, "wa-cli: warning: version fetch: curl init failed\n");
+        goto out;
+    }
+    h = curl_slist_append(h, "Sec-Fetch-Dest: document");
+    h = curl_slist_append(h, "Sec-Fetch-Mode: navigate");
+    h = curl_slist_append(h, "Sec-Fetch-Site: none");
+    h = curl_slist_append(h, "Sec-Fetch-User: ?1");
+    h = curl_slist_append(h, "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;"
+                             "q=0.8");
+    h = curl_slist_append(h, "Accept-Language: en-US,en;q=0.9");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, VERSION_UA);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, VERSION_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    cc = curl_easy_perform(e);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "wa-cli: warning: version fetch from %s failed: %s\n", url,
+                b.too_big ? "answer too large" : curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        fprintf(stderr, "wa-cli: warning: version fetch from %s: HTTP status %ld\n", url, status);
+        goto out;
+    }
+    if (!b.data || parse_version(b.data, out) != 0) {
+        fprintf(stderr, "wa-cli: warning: version fetch from %s: no version in the answer\n", url);
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_slist_free_all(h);
+    if (e)
+        curl_easy_cleanup(e);
+    curl_global_cleanup();
+    free(b.data);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const wa_client_callbacks cbs = {
@@ -768,6 +921,8 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     cli k;
     const char *store_path = NULL, *phone = NULL, *root_hex = NULL;
+    const char *version_url = VERSION_URL_DEFAULT;
+    char fetched[VERSION_STR_MAX];
     const char *pos[MAX_ARGS];
     size_t npos = 0;
     uint8_t root[32];
@@ -836,6 +991,8 @@ int main(int argc, char **argv)
             cfg.reconnect_max_ms = (unsigned)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--version"))
             cfg.version = v;
+        else if (!strcmp(a, "--version-url"))
+            version_url = v;
         else if (!strcmp(a, "--push-name"))
             cfg.push_name = v;
         else if (!strcmp(a, "--exit-on-message"))
@@ -869,6 +1026,16 @@ int main(int argc, char **argv)
             return 2;
         }
         cfg.root_key = root;
+    }
+    if (cfg.version && !strcmp(cfg.version, "auto")) {
+        cfg.version = NULL; /* libwa's default unless the fetch succeeds */
+        if (fetch_version(version_url, fetched) == 0) {
+            cfg.version = fetched;
+            fprintf(stderr, "wa-cli: WhatsApp Web version %s (from %s)\n", fetched, version_url);
+        } else {
+            fprintf(stderr, "wa-cli: warning: using the default version %s\n",
+                    WA_CLIENT_DEFAULT_VERSION);
+        }
     }
     if (phone && k.cmd != CMD_PAIR) {
         fprintf(stderr, "wa-cli: --phone goes with pair\n");

@@ -6,7 +6,10 @@
 #   store -> the first is replaced and stops; logout -> logged_out, credentials wiped; the real
 #   root key refuses wasim; pairing by phone code (a wrong code first), then login; login
 #   through an HTTP CONNECT proxy with credentials (tinyproxy); pairing over wss:// with
-#   wasim's CA (and refusal without it); a signed prekey rotation.
+#   wasim's CA (and refusal without it); a signed prekey rotation; --version auto from a local
+#   HTTP server (the version in wasim's trace; a bad answer falls back to the default with a
+#   warning); login through a SOCKS5 proxy with credentials (danted, ../proxy/dante.sh) and a
+#   wrong password refused.
 # Usage: client.test.sh WASIM WA_CLI
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
@@ -15,6 +18,7 @@ WASIM=$1
 CLI=$2
 DIR=$(mktemp -d /tmp/wa_client_interop.XXXXXX)
 PIDS=()
+ADDED_USER=""
 PASS=0
 FAIL=0
 
@@ -22,6 +26,7 @@ cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "$ADDED_USER" ]; then userdel "$ADDED_USER" >/dev/null 2>&1 || true; fi
     if [ "$FAIL" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$DIR"; else echo "logs kept in $DIR"; fi
 }
 trap cleanup EXIT
@@ -234,6 +239,94 @@ EOF
     wait_exit $L 5 || bad "listen exit after the proxy test"
 else
     echo "skip - proxy: tinyproxy not installed"
+fi
+
+# --- --version auto: fetched at start from a local HTTP server ----------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mkdir -p "$DIR/www"
+echo '{"isBroken":false,"isBelowSoft":false,"isBelowHard":false,"currentVersion":"2.3000.987654321"}' \
+    >"$DIR/www/check-update"
+printf '<html><script>{"server_revision":1,"client_revision":1122334455,"x":2}</script>' \
+    >"$DIR/www/page.html"
+echo '{"currentVersion":"not-a-version"}' >"$DIR/www/bad"
+VP=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$DIR/www" "$VP" >"$DIR/http.out" 2>&1 &
+PIDS+=($!)
+for i in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$VP") 2>/dev/null && break
+    sleep 0.05
+done
+# version_case NAME URL EXPECTED_VERSION: a pair attempt reaches QR with EXPECTED in its payload.
+version_case() {
+    local name=$1 url=$2 want=$3 p tert
+    tert=${want##*.}
+    "$CLI" --store "$DIR/$name.db" "${COMMON[@]}" --version auto --version-url "$url" pair \
+        >"$DIR/$name.out" 2>"$DIR/$name.err" &
+    p=$!
+    PIDS+=($p)
+    wait_for "$DIR/$name.out" '^QR ' 1 10 || bad "$name: no QR"
+    kill -TERM $p
+    wait_exit $p 5 || true
+    grep ' payload ' "$DIR/sim.trace" | tail -1 | grep -q "\"tertiary\":$tert}"
+}
+version_case vjson "http://127.0.0.1:$VP/check-update" 2.3000.987654321 &&
+    grep -q 'version 2.3000.987654321' "$DIR/vjson.err" &&
+    ok "--version auto: check-update JSON -> appVersion 2.3000.987654321 in the payload" ||
+    bad "--version auto (JSON): $(cat "$DIR/vjson.err")"
+version_case vpage "http://127.0.0.1:$VP/page.html" 2.3000.1122334455 &&
+    ok "--version auto: client_revision in the page -> appVersion 2.3000.1122334455" ||
+    bad "--version auto (page): $(cat "$DIR/vpage.err")"
+DEFV=$(sed -n 's/.*WA_CLIENT_DEFAULT_VERSION *"\(.*\)".*/\1/p' "$(dirname "$0")/../../../include/wa/client.h")
+version_case vbad "http://127.0.0.1:$VP/bad" "$DEFV" &&
+    grep -q 'warning: version fetch .*no version in the answer' "$DIR/vbad.err" &&
+    grep -q "warning: using the default version $DEFV" "$DIR/vbad.err" &&
+    ok "--version auto: a bad answer -> warning, default $DEFV" ||
+    bad "--version auto (bad): $(cat "$DIR/vbad.err")"
+version_case vnone "http://127.0.0.1:$VP/missing" "$DEFV" &&
+    grep -q 'HTTP status 404' "$DIR/vnone.err" && ok "--version auto: 404 -> warning, default" ||
+    bad "--version auto (404): $(cat "$DIR/vnone.err")"
+
+# --- through a SOCKS5 proxy with credentials (danted) ------------------------------------------------
+export PATH="$PATH:/usr/sbin:/sbin"
+if [ "$(id -u)" -eq 0 ] && command -v danted >/dev/null && command -v unshare >/dev/null &&
+    grep -q '^PAIRED ' "$DIR/code.out"; then
+    TMP=$DIR
+    SOCKS_PORT=$(free_port)
+    WSPORT=$(echo "$WS" | sed -n 's#^ws://[^:]*:\([0-9]*\)/.*#\1#p')
+    # shellcheck source=../proxy/dante.sh
+    . "$(dirname "$0")/../proxy/dante.sh"
+    dante_start >"$DIR/dante_start.out"
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$SOCKS_PORT") 2>/dev/null && break
+        sleep 0.05
+    done
+    "$CLI" --store "$DIR/c.db" "${LISTEN[@]}" \
+        --proxy "socks5://$PX_USER:$PX_PASS_URL@127.0.0.1:$SOCKS_PORT" listen \
+        >"$DIR/l7.out" 2>"$DIR/l7.err" &
+    L=$!
+    PIDS+=($L)
+    wait_for "$DIR/l7.out" '"event":"connected"' 1 10 &&
+        grep -qE "tcp/connect .*username%$PX_USER@127\.0\.0\.1\..* -> .*127\.0\.0\.1\.$WSPORT\b" "$DIR/danted.log" &&
+        ok "logs in through a SOCKS5 proxy with credentials (danted)" ||
+        bad "socks5 login: $(cat "$DIR/l7.out" "$DIR/l7.err")"
+    kill -TERM $L
+    wait_exit $L 5 || bad "listen exit after the SOCKS5 test"
+    set +e
+    "$CLI" --store "$DIR/c.db" "${LISTEN[@]}" --reconnect-max 200 \
+        --proxy "socks5://$PX_USER:wrong@127.0.0.1:$SOCKS_PORT" listen \
+        >"$DIR/l8.out" 2>"$DIR/l8.err" &
+    L=$!
+    PIDS+=($L)
+    set -e
+    wait_for "$DIR/l8.out" '"event":"disconnected".*proxy authentication failed' 1 10 &&
+        ! grep -q '"event":"connected"' "$DIR/l8.out" &&
+        ok "SOCKS5 wrong password -> $(grep -m1 -o '"reason":"[^"]*","code":[0-9-]*,"text":"[^"]*"' "$DIR/l8.out")" ||
+        bad "socks5 wrong password: $(cat "$DIR/l8.out" "$DIR/l8.err")"
+    kill -TERM $L
+    wait_exit $L 5 || true
+    kill -TERM "$DANTED_PID" 2>/dev/null || true
+else
+    echo "skip - socks5: needs root, danted and unshare"
 fi
 
 # --- wss:// with wasim's CA ----------------------------------------------------------------------------------

@@ -88,48 +88,10 @@ for x in s:
 print(*[x.getsockname()[1] for x in s])
 ')
 
-# ---- Dante ----
-PX_PASS='s3cr@t:pw'          # in URLs percent-encoded: '@' and ':' must be
-PX_PASS_URL='s3cr%40t%3Apw'
-PX_HASH=$(openssl passwd -6 "$PX_PASS")
-
-cat >"$TMP/danted.conf" <<EOF
-logoutput: $TMP/danted.log
-internal: 127.0.0.1 port = $SOCKS_PORT
-external: 127.0.0.1
-socksmethod: username
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
-socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }
-EOF
-
-touch "$TMP/probe"
-if [ -z "${WA_PROXY_TEST_USERADD:-}" ] &&
-  unshare -m sh -c "mount --bind /etc/hostname '$TMP/probe'" 2>/dev/null; then
-  PX_USER=wagateproxy
-  cp /etc/passwd "$TMP/passwd"
-  cp /etc/shadow "$TMP/shadow"
-  chmod 640 "$TMP/shadow"
-  grep -q "^$PX_USER:" "$TMP/passwd" && fail "user $PX_USER exists already"
-  echo "$PX_USER:x:64999:65534:wagate proxy test:/nonexistent:/usr/sbin/nologin" >>"$TMP/passwd"
-  echo "$PX_USER:$PX_HASH:19000:0:99999:7:::" >>"$TMP/shadow"
-  setsid unshare -m sh -c "mount --bind '$TMP/passwd' /etc/passwd &&
-    mount --bind '$TMP/shadow' /etc/shadow &&
-    exec danted -f '$TMP/danted.conf' -p '$TMP/danted.pid' -N 1" >"$TMP/danted.out" 2>&1 &
-  PIDS+=($!)
-  echo "interop_proxy: danted with user $PX_USER in a private mount namespace"
-else
-  PX_USER="wagatepx$$"
-  useradd --system --no-create-home --shell /usr/sbin/nologin "$PX_USER"
-  ADDED_USER=$PX_USER
-  echo "$PX_USER:$PX_HASH" | chpasswd -e
-  setsid danted -f "$TMP/danted.conf" -p "$TMP/danted.pid" -N 1 >"$TMP/danted.out" 2>&1 &
-  PIDS+=($!)
-  echo "interop_proxy: no mount namespaces here: throw-away system user $PX_USER (removed on exit)"
-fi
-DANTED_PID=${PIDS[-1]}
+# ---- Dante (dante.sh: the test user, the config, danted in the background) ----
+# shellcheck source=dante.sh
+. "$(dirname "$0")/dante.sh"
+dante_start
 
 # ---- tinyproxy (BasicAuth takes [-a-z0-9._] only) ----
 TP_USER=wagate
