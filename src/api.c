@@ -521,36 +521,34 @@ static void h_session_start(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp
     send_json(resp, 200, session_json(s));
 }
 
-static void h_session_stop(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
-                           const char *const *params)
+/* A session action that answers with the session: find, act, report. */
+static void session_action(wg_gateway *gw, wg_http_resp *resp, const char *name,
+                           int (*act)(wg_sessions *, wg_session *))
 {
-    wg_session *s = find_session(gw, params[0], resp);
+    wg_session *s = find_session(gw, name, resp);
     int rc;
 
-    (void)req;
     if (!s)
         return;
-    if ((rc = wg_sessions_stop(gw->sessions, s))) {
-        session_error(resp, rc, params[0]);
+    if ((rc = act(gw->sessions, s))) {
+        session_error(resp, rc, name);
         return;
     }
     send_json(resp, 200, session_json(s));
 }
 
+static void h_session_stop(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                           const char *const *params)
+{
+    (void)req;
+    session_action(gw, resp, params[0], wg_sessions_stop);
+}
+
 static void h_session_logout(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
                              const char *const *params)
 {
-    wg_session *s = find_session(gw, params[0], resp);
-    int rc;
-
     (void)req;
-    if (!s)
-        return;
-    if ((rc = wg_sessions_logout(gw->sessions, s))) {
-        session_error(resp, rc, params[0]);
-        return;
-    }
-    send_json(resp, 200, session_json(s));
+    session_action(gw, resp, params[0], wg_sessions_logout);
 }
 
 /* ---- QR and pairing by code ---- */

@@ -24,22 +24,8 @@
 
 static const uint8_t empty_msg[1];
 
-/* libsignal-protocol-c 2.3.3 declares `void *hmac_context;` uninitialised in hkdf_extract
- * (hkdf.c) and signal_message_get_mac (protocol.c) and calls the cleanup callback on it after
- * a failed init: start every init by clearing the pointer, so that cleanup sees NULL. */
-static int hmac_init_cleared(void **hmac_context, const uint8_t *key, size_t key_len,
-                             void *user_data)
-{
-    signal_crypto_provider p;
-
-    *hmac_context = NULL;
-    wa_signal_provider_fill(&p);
-    return p.hmac_sha256_init_func(hmac_context, key, key_len, user_data);
-}
-
 int wa_signal_new(wa_signal **out, const wa_signal_store *st)
 {
-    signal_crypto_provider prov;
     wa_signal *s;
     int rc;
 
@@ -55,15 +41,11 @@ int wa_signal_new(wa_signal **out, const wa_signal_store *st)
     s->store = *st;
     s->reason = "";
     wa__signal_op_init(s);
+    /* the provider clears the HMAC context pointer on init (libsignal-protocol-c 2.3.3 cleans
+     * up an uninitialised one after a failed init: see lib/crypto/provider.c) */
     rc = wa_signal_ctx_new(&s->ctx);
     if (rc)
         goto fail;
-    wa_signal_provider_fill(&prov);
-    prov.hmac_sha256_init_func = hmac_init_cleared;
-    if (signal_context_set_crypto_provider(s->ctx, &prov) < 0) {
-        rc = WA_ECRYPTO;
-        goto fail;
-    }
     if (signal_protocol_store_context_create(&s->sctx, s->ctx) < 0 || !s->sctx) {
         s->sctx = NULL;
         rc = WA_ENOMEM;
