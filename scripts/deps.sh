@@ -13,7 +13,7 @@ PKGS=(
   libcmocka-dev zlib1g-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
   libjansson-dev libqrencode-dev libpng-dev sqlite3 curl ca-certificates openssl python3
   dante-server tinyproxy prometheus python3-yaml debootstrap zbar-tools
-  chromium
+  chromium wrk
 )
 
 missing=()

@@ -22,6 +22,7 @@
 #include "crypto/curve25519.h"
 #include "jid/jid.h"
 #include "sim.h"
+#include "util.h"
 #include "wa/error.h"
 
 sim_phone *sim_phone_find(sim *s, const char *number)
@@ -394,4 +395,65 @@ void sim_device_remove(sim *s, sim_device *d)
     memset(d, 0, sizeof *d);
     if (p && id != 0)
         sim_devices_notify(s, p, id, key_index, 0);
+}
+
+/* The phone is reinstalled (a new phone, a restore without keys): a new identity key pair,
+ * signed prekey and one-time prekeys; its own Signal state (sessions, sender keys) starts
+ * afresh. Companions stay linked (the real phone would unlink them: not needed by the tests
+ * that use this). With notify, the server tells the devices that fetched this phone's device
+ * list (usync), in the form they asked in, with <notification from=USER type='encrypt' id t>
+ * <identity/></notification> (whatsmeow handleEncryptNotification, Baileys 7
+ * handleEncryptNotification). *told (may be NULL) = devices told. Without --state only (the
+ * state file would give the phone its old sessions back). 0, WA_ECRYPTO, WA_ENOMEM. */
+int sim_phone_reinstall(sim *s, sim_phone *p, int notify, size_t *told)
+{
+    sim_route *r = sim_route_state(s);
+    wa_node *note[2] = {NULL, NULL};
+    wa_arena a;
+    size_t k, n = 0;
+    int rc;
+
+    sim_vphone_free(p);
+    rc = wa_x25519_keygen(p->identity_priv, p->identity_pub);
+    if (rc == 0)
+        rc = make_phone_spk(p);
+    if (rc == 0) {
+        if (p->opks)
+            wa_wipe(p->opks, p->nopks * sizeof *p->opks);
+        p->nopks = 0;
+        rc = make_phone_prekeys(p);
+    }
+    if (rc)
+        return rc;
+    memcpy(p->devices[0].keys.identity_pub, p->identity_pub, 32);
+    sim_state_phone_save(p);
+    wa_log_info("sim", "phone %s reinstalled: new identity", p->number);
+    wa_arena_init(&a, 4096);
+    for (k = 0; notify && r && k < SIM_MAX_DEVSUBS; k++) {
+        const sim_devsub *e = &r->devsubs[k];
+        sim_device *d;
+        if (!e->fetcher || e->target != p || e->fetcher == p)
+            continue;
+        d = sim_phone_device(e->fetcher, e->device);
+        if (!d || d->id == 0)
+            continue;
+        if (!note[e->lid]) {
+            char nid[32], t[24], from[SIM_JID_LEN];
+            sim_make_id(s, nid, sizeof nid);
+            sim_unix_str(t, sizeof t);
+            sim_user_jid(p, e->lid, from, sizeof from);
+            note[e->lid] = sim_node(&a, "notification", "from", from, "type", "encrypt", "id", nid,
+                                    "t", t, NULL);
+            if (!note[e->lid] || !sim_child(&a, note[e->lid], "identity", NULL)) {
+                note[e->lid] = NULL;
+                continue;
+            }
+        }
+        sim_route_deliver(s, d, note[e->lid]);
+        n++;
+    }
+    wa_arena_cleanup(&a);
+    if (told)
+        *told = n;
+    return 0;
 }

@@ -88,6 +88,7 @@ static void get_stats(sim *s, wg_http_resp *resp)
     json_object_set_new(faults, "iq_errors", json_integer((json_int_t)s->stats.faults_iq_errors));
     json_object_set_new(faults, "stream_errors",
                         json_integer((json_int_t)s->stats.faults_stream_errors));
+    json_object_set_new(faults, "injected", json_integer((json_int_t)s->stats.faults_injected));
     json_object_set_new(j, "faults", faults);
     reply_json(resp, 200, j);
 }
@@ -244,6 +245,31 @@ static void phone_link_code(sim *s, sim_phone *p, wg_http_req *req, wg_http_resp
     json_decref(body);
 }
 
+/* POST /phones/{phone}/reinstall {"notify": true|false}: the phone gets a new identity key
+ * (sim_phone_reinstall); notify (default true) sends the identity notification. 200 {told: N,
+ * identity: HEX}. */
+static void phone_reinstall(sim *s, sim_phone *p, wg_http_req *req, wg_http_resp *resp)
+{
+    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    json_t *nv = body ? json_object_get(body, "notify") : NULL;
+    char hex[65];
+    size_t told = 0;
+    int rc;
+
+    if (s->state) {
+        wg_http_json_error(resp, 409, "state", "reinstall is not supported with --state");
+    } else if ((rc = sim_phone_reinstall(s, p, !json_is_false(nv), &told)) != 0) {
+        wg_http_json_error(resp, 500, "reinstall_failed", wa_strerror(rc));
+    } else {
+        json_t *j = json_object();
+        wa_hex_encode(hex, p->identity_pub, 32);
+        json_object_set_new(j, "told", json_integer((json_int_t)told));
+        json_object_set_new(j, "identity", json_string(hex));
+        reply_json(resp, 200, j);
+    }
+    json_decref(body);
+}
+
 /* GET /phones/{phone}/link-code: where the newest pairing-code request for this phone stands.
  * 200 waiting_for_code | paired, 202 code_sent, 422 wrong_code (another code may be typed),
  * 410 expired, 404 none. */
@@ -295,6 +321,43 @@ static sim_device *device_from_jid(sim *s, const char *text, wg_http_resp *resp)
     if (!d)
         wg_http_json_error(resp, 404, "no_such_device", "no such device");
     return d;
+}
+
+/* A stanza from JSON for POST /devices/{jid}/inject: {"tag":"iq","attrs":{"k":"v"},
+ * "children":[...]} with content either "text" (a string) or "bytes" (N zero bytes, at most
+ * 16 MiB). Anything goes otherwise (missing or wrong attributes are the point). NULL if bad. */
+static wa_node *inject_node(wa_arena *a, json_t *j, int depth)
+{
+    const char *tag = json_string_value(json_object_get(j, "tag")), *k;
+    json_t *attrs = json_object_get(j, "attrs"), *kids = json_object_get(j, "children"), *v;
+    json_t *text = json_object_get(j, "text"), *bytes = json_object_get(j, "bytes");
+    wa_node *n;
+    size_t i;
+
+    if (depth > 8 || !tag || !tag[0] || (attrs && !json_is_object(attrs)) ||
+        (kids && !json_is_array(kids)) || !(n = wa_node_new(a, tag)))
+        return NULL;
+    json_object_foreach(attrs, k, v)
+    {
+        if (!json_is_string(v) || wa_node_set_attr(a, n, k, json_string_value(v)) != 0)
+            return NULL;
+    }
+    if (json_is_string(text) && wa_node_set_string(a, n, json_string_value(text)) != 0)
+        return NULL;
+    if (json_is_integer(bytes)) {
+        json_int_t len = json_integer_value(bytes);
+        void *p = len >= 0 && len <= (16 << 20) ? calloc(1, (size_t)len + 1) : NULL;
+        int rc = p ? wa_node_set_bytes(a, n, p, (size_t)len) : -1;
+        free(p);
+        if (rc != 0)
+            return NULL;
+    }
+    for (i = 0; kids && i < json_array_size(kids); i++) {
+        wa_node *c = inject_node(a, json_array_get(kids, i), depth + 1);
+        if (!c || wa_node_add_child(n, c) != 0)
+            return NULL;
+    }
+    return n;
 }
 
 static void device_action(sim *s, const char *jid, const char *action, wg_http_req *req,
@@ -375,6 +438,30 @@ static void device_action(sim *s, const char *jid, const char *action, wg_http_r
         }
         s->stats.faults_stream_errors++;
         sim_send_stream_error(d->conn, code, json_string_value(conflict));
+    } else if (strcmp(action, "inject") == 0) {
+        wa_arena a;
+        wa_node *n;
+        int rc;
+        if (!d->conn) {
+            wg_http_json_error(resp, 409, "offline", "device is not connected");
+            return;
+        }
+        body = parse_body(req, resp);
+        if (!body)
+            return;
+        wa_arena_init(&a, 64u << 20);
+        n = inject_node(&a, body, 0);
+        rc = n ? sim_conn_send(d->conn, n) : WA_EINVAL;
+        wa_arena_cleanup(&a);
+        if (rc != 0) {
+            json_decref(body);
+            wg_http_json_error(resp, n ? 409 : 400, n ? "send_failed" : "bad_node",
+                               n ? wa_strerror(rc)
+                                 : "need {\"tag\", \"attrs\": {..}, \"children\": [..], "
+                                   "\"text\" or \"bytes\": N}");
+            return;
+        }
+        s->stats.faults_injected++;
     } else {
         wg_http_json_error(resp, 404, "not_found", "no such device action");
         return;
@@ -489,6 +576,8 @@ static void handle(wg_http_req *req, wg_http_resp *resp, void *ud)
             sim_control_phone_inbox(s, p, seg[2], req, resp);
         else if (post && n == 3 && strcmp(seg[2], "forget-sessions") == 0)
             sim_control_phone_forget(s, p, req, resp);
+        else if (post && n == 3 && strcmp(seg[2], "reinstall") == 0)
+            phone_reinstall(s, p, req, resp);
         else
             wg_http_json_error(resp, 404, "not_found", "no such route");
     } else if (post && n == 3 && strcmp(seg[0], "devices") == 0) {

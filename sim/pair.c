@@ -132,7 +132,7 @@ int sim_pair_send_success(sim_conn *c, sim_device *d, const uint8_t adv_secret[3
     snprintf(jid, sizeof jid, "%s:%u@s.whatsapp.net", p->number, (unsigned)d->id);
     snprintf(lid, sizeof lid, "%s:%u@lid", p->lid, (unsigned)d->id);
     sim_unix_str(t, sizeof t);
-    iq = sim_node(&a, "iq", "from", "s.whatsapp.net", "type", "set", "id", id, "xmlns", "md", "t",
+    iq = sim_node(&a, "iq", "from", "@s.whatsapp.net", "type", "set", "id", id, "xmlns", "md", "t",
                   t, NULL);
     ps = sim_child(&a, iq, "pair-success", NULL);
     sim_bytes(&a, sim_child(&a, ps, "device-identity", NULL), outer.data, outer.len);
@@ -730,7 +730,7 @@ int sim_pair_link_code(sim *s, sim_phone *p, const char *code)
         goto out;
     sim_make_id(s, id, sizeof id);
     sim_unix_str(t, sizeof t);
-    n = sim_node(&a, "notification", "from", "s.whatsapp.net", "type", "link_code_companion_reg",
+    n = sim_node(&a, "notification", "from", "@s.whatsapp.net", "type", "link_code_companion_reg",
                  "id", id, "t", t, NULL);
     r = sim_child(&a, n, "link_code_companion_reg", "stage", "primary_hello", NULL);
     if (!sim_bytes(&a, sim_child(&a, r, "link_code_pairing_ref", NULL), l->ref, strlen(l->ref)) ||

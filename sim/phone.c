@@ -39,7 +39,8 @@
  *              sending device as a phone does; a message that does not decrypt gets a retry
  *              receipt carrying the phone's registration id and a fresh bundle (at most
  *              SIM_VPHONE_RETRY_MAX times per id).
- * Control: GET /phones/{phone}/messages, GET /phones/{phone}/receipts[?id=ID], and
+ * Control: GET /phones/{phone}/messages (each with `plain`: the decrypted Message of every enc, in
+ * hex, for the wire-fidelity test), GET /phones/{phone}/receipts[?id=ID], and
  * POST /phones/{phone}/forget-sessions (the phone drops its 1:1 sessions: tests the retry path).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -77,6 +78,7 @@
 #define VP_RETRY_DELAY_MS   300
 #define VP_PENDING_MAX      256 /* receipts waiting for their delay (more are sent at once) */
 #define VP_RETRY_COUNT_MAX  99  /* <enc count> of a resend */
+#define VP_PLAIN_KEEP       8   /* decrypted encs kept per inbox message */
 
 /* A receipt to send later (a list, VP_PENDING_MAX long at most). */
 typedef struct vp_pending {
@@ -116,6 +118,7 @@ typedef struct vp_msg {
     uint64_t t;
     int from_me;
     unsigned retries; /* retry receipts we sent for it */
+    json_t *plain;    /* [{"enc","hex"}]: each decrypted, unpadded Message (wire-fidelity tests) */
 } vp_msg;
 
 typedef struct vp_receipt {
@@ -182,6 +185,7 @@ static void free_msg(vp_msg *m)
         free(m->chat);
         free_str(m->text);
         free(m->error);
+        json_decref(m->plain);
         free(m);
     }
 }
@@ -1172,6 +1176,27 @@ static int take_message(sim_vphone *v, vp_msg *m, const char *group, const wa_si
     return 0;
 }
 
+/* Keep the decrypted Message of one enc (hex) for GET /phones/{p}/messages, at most
+ * VP_PLAIN_KEEP per message: the wire-fidelity test compares what two clients put in it. */
+static void keep_plain(vp_msg *m, const char *enc, const wa_buf *padded)
+{
+    size_t len;
+    char *hex;
+    json_t *o;
+
+    if (wa_signal_unpad(padded->data, padded->len, &len) != 0 || len > VP_PLAIN_MAX ||
+        (!m->plain && !(m->plain = json_array())) || json_array_size(m->plain) >= VP_PLAIN_KEEP)
+        return;
+    hex = malloc(2 * len + 1);
+    if (!hex)
+        return;
+    wa_hex_encode(hex, padded->data, len);
+    o = json_pack("{s:s, s:s}", "enc", enc, "hex", hex);
+    if (o)
+        json_array_append_new(m->plain, o);
+    free(hex);
+}
+
 static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
 {
     const char *id = wa_node_attr(n, "id"), *from = wa_node_attr(n, "from");
@@ -1235,6 +1260,8 @@ static void on_message(sim *s, sim_phone *p, sim_vphone *v, const wa_node *n)
         }
         if (rc == 0)
             rc = take_message(v, m, group, &addr, &out);
+        if (rc == 0)
+            keep_plain(m, type, &out);
         wa_buf_wipe_cleanup(&out);
         if (rc == 0) {
             ok++;
@@ -1410,6 +1437,8 @@ void sim_control_phone_inbox(sim *s, sim_phone *p, const char *what, struct wg_h
             json_object_set_new(o, "t", json_integer((json_int_t)m->t));
             if (m->error)
                 json_object_set_new(o, "error", json_string(m->error));
+            if (m->plain)
+                json_object_set(o, "plain", m->plain);
             json_array_append_new(arr, o);
         }
         json_object_set_new(j, "messages", arr);

@@ -251,6 +251,7 @@ typedef struct sim_stats {
     uint64_t bad_input_closes, logins, registrations, pairings;
     uint64_t faults_dropped, faults_stalled, faults_delayed, faults_refused, faults_iq_errors,
         faults_stream_errors;
+    uint64_t faults_injected; /* POST /devices/{jid}/inject */
 } sim_stats;
 
 /* An iq error fault: every iq with this xmlns gets <error code=.. text=../>. */
@@ -406,6 +407,10 @@ int sim_keys_take_prekey(sim_keys *k, sim_prekey *out);
  * failure (no randomness / memory). */
 const sim_phone_prekey *sim_phone_hand_out_prekey(sim_phone *p);
 void sim_free_phones(sim *s);
+/* The phone gets a new identity (reinstall); with notify, <notification type='encrypt'>
+ * <identity/> goes to the devices that fetched its device list. POST
+ * /phones/{phone}/reinstall. 0 or WA_E*. */
+int sim_phone_reinstall(sim *s, sim_phone *p, int notify, size_t *told);
 
 /* control.c */
 int sim_control_start(sim *s, const char *host, int port);

@@ -73,13 +73,13 @@ wa_node *sim_iq_result(wa_arena *a, const wa_node *iq)
 {
     const char *id = wa_node_attr(iq, "id");
 
-    return sim_node(a, "iq", "from", "s.whatsapp.net", "type", "result", "id", id ? id : "", NULL);
+    return sim_node(a, "iq", "from", "@s.whatsapp.net", "type", "result", "id", id ? id : "", NULL);
 }
 
 wa_node *sim_iq_error(wa_arena *a, const wa_node *iq, int code, const char *text)
 {
     char buf[16];
-    wa_node *n = sim_node(a, "iq", "from", "s.whatsapp.net", "type", "error", "id",
+    wa_node *n = sim_node(a, "iq", "from", "@s.whatsapp.net", "type", "error", "id",
                           wa_node_attr(iq, "id") ? wa_node_attr(iq, "id") : "", NULL);
 
     snprintf(buf, sizeof buf, "%d", code);

@@ -173,6 +173,7 @@ static const char *const event_names[] = {"*",
                                           "presence.update",
                                           "group.update",
                                           "message.decrypt_failed",
+                                          "contact.identity_changed",
                                           NULL};
 
 /* Validate the "webhook" option; returns the canonical copy or NULL (error set). */
@@ -926,8 +927,8 @@ static int session_can_send(wg_session *s, wg_http_resp *resp)
     case WG_STATUS_DISCONNECTED:
         add_header(resp, "Retry-After", "5");
         send_error(resp, 503, "session_unavailable", NULL,
-                   "session %s is %s%s%s: it is (re)connecting, try again shortly (only text "
-                   "sends of a paired session are queued)",
+                   "session %s is %s%s%s: it is (re)connecting, try again shortly (only "
+                   "message sends of a paired session are queued)",
                    s->name, wg_status_name(s->status), s->reason[0] ? ": " : "", s->reason);
         return 0;
     default:
@@ -964,7 +965,25 @@ static int to_valid(const char *to)
     return phone_digits(to, digits, sizeof digits);
 }
 
-enum { SEND_TEXT, SEND_REACTION, SEND_EDIT, SEND_REVOKE };
+enum { SEND_TEXT, SEND_REACTION, SEND_EDIT, SEND_REVOKE, SEND_LOCATION, SEND_CONTACT };
+
+#define LOC_TEXT_MAX     1024  /* bytes of a location's name or address */
+#define VCARD_MAX        65536 /* bytes of a vCard */
+#define CONTACT_NAME_MAX 256
+
+/* A number field within [min, max]; else 400 naming it. */
+static int num_field(json_t *body, const char *key, double min, double max, wg_http_resp *resp)
+{
+    json_t *v = json_object_get(body, key);
+    double d;
+
+    if (!json_is_number(v) || (d = json_number_value(v)) < min || d > max) {
+        send_error(resp, 400, "invalid_field", key, "%s: required, a number in [%g, %g]", key, min,
+                   max);
+        return 0;
+    }
+    return 1;
+}
 
 static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
                         const char *const *params, int kind)
@@ -974,8 +993,13 @@ static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
                                              "sender", "from_me",    NULL};
     static const char *const f_edit[] = {"to", "message_id", "text", NULL};
     static const char *const f_revoke[] = {"to", "message_id", NULL};
-    static const char *const *const fields[] = {f_text, f_reaction, f_edit, f_revoke};
-    static const char *const kinds[] = {"text", "reaction", "edit", "revoke"};
+    static const char *const f_location[] = {"to",      "latitude", "longitude", "name",
+                                             "address", "reply_to", NULL};
+    static const char *const f_contact[] = {"to", "name", "vcard", "reply_to", NULL};
+    static const char *const *const fields[] = {f_text,   f_reaction, f_edit,
+                                                f_revoke, f_location, f_contact};
+    static const char *const kinds[] = {"text",   "reaction", "edit",
+                                        "revoke", "location", "contact"};
     json_t *body = NULL, *v;
     const char *to;
     wg_session *s;
@@ -1001,7 +1025,18 @@ static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
         if (!str_field(body, "text", 1, 1, TEXT_MAX, resp))
             goto out;
     }
-    if (kind != SEND_TEXT && !str_field(body, "message_id", 1, 1, MSG_ID_MAX, resp))
+    if ((kind == SEND_REACTION || kind == SEND_EDIT || kind == SEND_REVOKE) &&
+        !str_field(body, "message_id", 1, 1, MSG_ID_MAX, resp))
+        goto out;
+    if (kind == SEND_LOCATION && (!num_field(body, "latitude", -90, 90, resp) ||
+                                  !num_field(body, "longitude", -180, 180, resp) ||
+                                  !str_field(body, "name", 0, 1, LOC_TEXT_MAX, resp) ||
+                                  !str_field(body, "address", 0, 1, LOC_TEXT_MAX, resp) ||
+                                  !str_field(body, "reply_to", 0, 1, MSG_ID_MAX, resp)))
+        goto out;
+    if (kind == SEND_CONTACT && (!str_field(body, "name", 1, 1, CONTACT_NAME_MAX, resp) ||
+                                 !str_field(body, "vcard", 1, 1, VCARD_MAX, resp) ||
+                                 !str_field(body, "reply_to", 0, 1, MSG_ID_MAX, resp)))
         goto out;
     if (kind == SEND_TEXT) {
         if (!str_field(body, "reply_to", 0, 1, MSG_ID_MAX, resp))
@@ -1032,7 +1067,7 @@ static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
             goto out;
         }
     }
-    if (kind == SEND_TEXT && s->me[0] && s->want_running &&
+    if (s->me[0] && s->want_running &&
         (s->status == WG_STATUS_STARTING || s->status == WG_STATUS_DISCONNECTED)) {
         /* reconnecting: queued durably, sent once WORKING again (message.ack follows) */
         char qid[WG_QUEUE_ID_MAX];
@@ -1124,6 +1159,18 @@ static void h_send_revoke(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
     send_common(gw, req, resp, params, SEND_REVOKE);
 }
 
+static void h_send_location(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                            const char *const *params)
+{
+    send_common(gw, req, resp, params, SEND_LOCATION);
+}
+
+static void h_send_contact(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                           const char *const *params)
+{
+    send_common(gw, req, resp, params, SEND_CONTACT);
+}
+
 /* POST .../read {"chat", "ids": [...], "sender"?} -> 200 {"read": n} */
 static void h_read(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, const char *const *params)
 {
@@ -1179,6 +1226,495 @@ static void h_read(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, const c
         send_json(resp, 200, json_pack("{s:I}", "read", (json_int_t)n));
 out:
     json_decref(body);
+}
+
+/* ---- contacts, groups, presence (requests answered by WhatsApp later) ---- */
+
+#define CALL_WAIT_MS     30000
+#define CHECK_PHONES_MAX 256 /* WA_CLIENT_CHECK_MAX */
+#define GROUP_BATCH_MAX  256 /* WA_CLIENT_GROUP_BATCH_MAX */
+#define SUBJECT_MAX      100 /* bytes; WhatsApp's limit on a group subject */
+
+typedef struct call_wait {
+    wg_gateway *gw;
+    char name[WG_SESSION_NAME_MAX + 1];
+    wg_http_pending *p;
+    uv_timer_t timer;
+    int ok_status; /* 200 or 201 */
+} call_wait;
+
+static void call_wait_end(call_wait *cw)
+{
+    cw->p = NULL;
+    uv_timer_stop(&cw->timer);
+    if (!uv_is_closing((uv_handle_t *)&cw->timer))
+        uv_close((uv_handle_t *)&cw->timer, send_wait_closed);
+}
+
+static void call_wait_forget(call_wait *cw)
+{
+    wg_session *s = wg_sessions_find(cw->gw->sessions, cw->name);
+
+    if (s)
+        wg_sessions_call_cancel(cw->gw->sessions, s, cw);
+}
+
+static void call_wait_answer(call_wait *cw, int status, json_t *body)
+{
+    wg_http_resp r;
+
+    memset(&r, 0, sizeof r);
+    add_header(&r, "X-Content-Type-Options", "nosniff");
+    add_header(&r, "Cache-Control", "no-store");
+    send_json(&r, status, body);
+    wg_http_resume_with(cw->p, &r);
+    call_wait_end(cw);
+}
+
+static void call_wait_done(void *ud, int err, json_t *result, const char *detail)
+{
+    call_wait *cw = ud;
+
+    if (!cw->p)
+        return;
+    if (!err)
+        call_wait_answer(cw, cw->ok_status, json_incref(result));
+    else if (err == WA_ETIMEDOUT)
+        call_wait_answer(cw, 504, error_json("timeout", "WhatsApp did not answer: %s", detail));
+    else if (err == WA_ECLOSED)
+        call_wait_answer(
+            cw, 503,
+            error_json("session_unavailable", "the connection ended before WhatsApp answered"));
+    else
+        call_wait_answer(cw, 502,
+                         error_json("whatsapp_error", "%s", detail[0] ? detail : wa_strerror(err)));
+}
+
+static void call_wait_timeout(uv_timer_t *t)
+{
+    call_wait *cw = t->data;
+
+    call_wait_forget(cw);
+    call_wait_answer(
+        cw, 504,
+        error_json("timeout", "no answer from WhatsApp within %u ms", (unsigned)CALL_WAIT_MS));
+}
+
+static void call_wait_cancel(void *ud)
+{
+    call_wait *cw = ud;
+
+    call_wait_forget(cw);
+    call_wait_end(cw);
+}
+
+/* Hand req to the session's backend and answer the request when WhatsApp does. */
+static void start_call(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, wg_session *s,
+                       json_t *call, int ok_status)
+{
+    call_wait *cw;
+    int rc;
+
+    if (!session_can_send(s, resp))
+        return;
+    if (!(cw = calloc(1, sizeof *cw))) {
+        send_error(resp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    cw->gw = gw;
+    cw->ok_status = ok_status;
+    snprintf(cw->name, sizeof cw->name, "%s", s->name);
+    uv_timer_init(gw->loop, &cw->timer);
+    cw->timer.data = cw;
+    rc = wg_sessions_call(gw->sessions, s, call, call_wait_done, cw);
+    if (rc) {
+        uv_close((uv_handle_t *)&cw->timer, send_wait_closed);
+        if (rc == WA_ESTATE)
+            send_error(resp, 503, "session_unavailable", NULL,
+                       "session %s is not connected; try again shortly", s->name);
+        else if (rc == WA_ELIMIT)
+            send_error(resp, 429, "too_many_requests", NULL,
+                       "too many requests in flight on session %s; try again shortly", s->name);
+        else if (rc == WA_EINVAL)
+            send_error(resp, 400, "invalid_request", NULL, "rejected: %s", wa_strerror(rc));
+        else if (rc == WA_EUNSUPPORTED)
+            send_error(resp, 501, "not_implemented", NULL, "the session backend cannot do this");
+        else
+            send_error(resp, 500, "backend_error", NULL, "session %s: %s", s->name,
+                       wa_strerror(rc));
+        return;
+    }
+    cw->p = wg_http_suspend(req, call_wait_cancel, cw);
+    if (!cw->p) {
+        wg_sessions_call_cancel(gw->sessions, s, cw);
+        uv_close((uv_handle_t *)&cw->timer, send_wait_closed);
+        send_error(resp, 500, "internal", NULL, "cannot wait for the answer");
+        return;
+    }
+    uv_timer_start(&cw->timer, call_wait_timeout, CALL_WAIT_MS, 0);
+}
+
+/* An array field of 1..max phone numbers (phones_only) or phone numbers / user JIDs; else 400. */
+static json_t *list_field(json_t *body, const char *key, size_t max, int phones_only,
+                          wg_http_resp *resp)
+{
+    char digits[PHONE_DIGITS_MAX + 1];
+    json_t *v = json_object_get(body, key), *e;
+    size_t i, n = json_array_size(v);
+
+    if (!json_is_array(v) || n < 1 || n > max) {
+        send_error(resp, 400, "invalid_field", key, "%s: required, an array of 1 to %zu %s", key,
+                   max, phones_only ? "phone numbers" : "phone numbers or JIDs");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        const char *x;
+        e = json_array_get(v, i);
+        x = json_string_value(e);
+        if (!x || json_string_length(e) > JID_FIELD_MAX ||
+            !(phones_only ? phone_digits(x, digits, sizeof digits)
+                          : (to_valid(x) && !strstr(x, "@g.us")))) {
+            send_error(resp, 400, "invalid_field", key, "%s[%zu]: %s", key, i,
+                       phones_only ? "a phone number with its country code (\"+15551234567\")"
+                                   : "a phone number or a user JID");
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* POST .../contacts/check {"phones": [...]} -> 200 {"contacts": [{phone, exists, jid, lid?}]} */
+static void h_contacts_check(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                             const char *const *params)
+{
+    static const char *const fields[] = {"phones", NULL};
+    json_t *body, *phones, *call;
+    wg_session *s;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (only_fields(body, fields, "", resp) &&
+        (phones = list_field(body, "phones", CHECK_PHONES_MAX, 1, resp)) != NULL) {
+        call = json_pack("{s:s, s:O}", "op", "check", "phones", phones);
+        if (call)
+            start_call(gw, req, resp, s, call, 200);
+        else
+            send_error(resp, 500, "internal", NULL, "out of memory");
+        json_decref(call);
+    }
+    json_decref(body);
+}
+
+/* A group JID from the path: "120363...@g.us" or the bare id. NULL with 400 set. */
+static const char *group_jid(const char *v, char *buf, size_t cap, wg_http_resp *resp)
+{
+    size_t n = strlen(v);
+
+    if (n >= 6 && !strcmp(v + n - 5, "@g.us") && strspn(v, "0123456789-") == n - 5) {
+        snprintf(buf, cap, "%s", v);
+        return buf;
+    }
+    if (n > 0 && n < 64 && strspn(v, "0123456789-") == n) {
+        snprintf(buf, cap, "%s@g.us", v);
+        return buf;
+    }
+    send_error(resp, 400, "invalid_field", "jid", "jid: a group JID (\"120363...@g.us\")");
+    return NULL;
+}
+
+/* POST .../groups {"subject", "participants": [...]} -> 201 group */
+static void h_group_create(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                           const char *const *params)
+{
+    static const char *const fields[] = {"subject", "participants", NULL};
+    json_t *body, *parts, *call;
+    const char *subject;
+    wg_session *s;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (only_fields(body, fields, "", resp) &&
+        (subject = str_field(body, "subject", 1, 1, SUBJECT_MAX, resp)) != NULL &&
+        (parts = list_field(body, "participants", GROUP_BATCH_MAX, 0, resp)) != NULL) {
+        call = json_pack("{s:s, s:s, s:O}", "op", "group_create", "subject", subject,
+                         "participants", parts);
+        if (call)
+            start_call(gw, req, resp, s, call, 201);
+        else
+            send_error(resp, 500, "internal", NULL, "out of memory");
+        json_decref(call);
+    }
+    json_decref(body);
+}
+
+static void h_group_info(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                         const char *const *params)
+{
+    char jid[80];
+    json_t *call;
+    wg_session *s;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!group_jid(params[1], jid, sizeof jid, resp))
+        return;
+    call = json_pack("{s:s, s:s}", "op", "group_info", "group", jid);
+    if (call)
+        start_call(gw, req, resp, s, call, 200);
+    else
+        send_error(resp, 500, "internal", NULL, "out of memory");
+    json_decref(call);
+}
+
+static void group_participants(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                               const char *const *params, const char *op)
+{
+    static const char *const fields[] = {"participants", NULL};
+    json_t *body, *parts, *call;
+    char jid[80];
+    wg_session *s;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!group_jid(params[1], jid, sizeof jid, resp))
+        return;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (only_fields(body, fields, "", resp) &&
+        (parts = list_field(body, "participants", GROUP_BATCH_MAX, 0, resp)) != NULL) {
+        call = json_pack("{s:s, s:s, s:O}", "op", op, "group", jid, "participants", parts);
+        if (call)
+            start_call(gw, req, resp, s, call, 200);
+        else
+            send_error(resp, 500, "internal", NULL, "out of memory");
+        json_decref(call);
+    }
+    json_decref(body);
+}
+
+static void h_group_add(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                        const char *const *params)
+{
+    group_participants(gw, req, resp, params, "group_add");
+}
+
+static void h_group_remove(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                           const char *const *params)
+{
+    group_participants(gw, req, resp, params, "group_remove");
+}
+
+/* POST .../presence: {"presence": "available"|"unavailable"}, or a chat state {"to", "state":
+ * "composing"|"paused"|"recording"}, or {"subscribe": phone or JID} -> 200 echoing it. */
+static void h_presence(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                       const char *const *params)
+{
+    static const char *const fields[] = {"presence", "to", "state", "subscribe", NULL};
+    json_t *body, *act = NULL;
+    const char *presence, *to, *state, *sub;
+    wg_session *s;
+    int rc;
+
+    if (!(s = find_session(gw, params[0], resp)))
+        return;
+    if (!(body = parse_body(req, resp)))
+        return;
+    if (!only_fields(body, fields, "", resp) ||
+        !(presence = str_field(body, "presence", 0, 1, 16, resp)) ||
+        !(to = str_field(body, "to", 0, 1, JID_FIELD_MAX, resp)) ||
+        !(state = str_field(body, "state", 0, 1, 16, resp)) ||
+        !(sub = str_field(body, "subscribe", 0, 1, JID_FIELD_MAX, resp)))
+        goto out;
+    if (!!presence[0] + !!(to[0] || state[0]) + !!sub[0] != 1) {
+        send_error(resp, 400, "invalid_field", presence[0] ? "to" : "presence",
+                   "one of: presence (available or unavailable), to with state (composing, "
+                   "paused or recording), or subscribe");
+        goto out;
+    }
+    if (presence[0]) {
+        if (strcmp(presence, "available") && strcmp(presence, "unavailable")) {
+            send_error(resp, 400, "invalid_field", "presence",
+                       "presence: available or unavailable");
+            goto out;
+        }
+        act = json_pack("{s:s, s:s}", "op", "presence", "presence", presence);
+    } else if (sub[0]) {
+        if (!to_valid(sub) || strstr(sub, "@g.us")) {
+            send_error(resp, 400, "invalid_field", "subscribe",
+                       "subscribe: a phone number or a user JID");
+            goto out;
+        }
+        act = json_pack("{s:s, s:s}", "op", "subscribe", "jid", sub);
+    } else {
+        if (!to[0] || !to_valid(to)) {
+            send_error(resp, 400, "invalid_field", "to",
+                       "to: required with state, a phone number "
+                       "or a JID");
+            goto out;
+        }
+        if (strcmp(state, "composing") && strcmp(state, "paused") && strcmp(state, "recording")) {
+            send_error(resp, 400, "invalid_field", "state",
+                       "state: required with to, composing, paused or recording");
+            goto out;
+        }
+        act = json_pack("{s:s, s:s, s:s}", "op", "chat_state", "to", to, "state", state);
+    }
+    if (!act) {
+        send_error(resp, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    if (!session_can_send(s, resp))
+        goto out;
+    rc = wg_sessions_act(gw->sessions, s, act);
+    if (rc == WA_ESTATE)
+        send_error(resp, 503, "session_unavailable", NULL, "session %s is not connected", s->name);
+    else if (rc == WA_EINVAL)
+        send_error(resp, 400, "invalid_request", NULL, "rejected by the client");
+    else if (rc == WA_EUNSUPPORTED)
+        send_error(resp, 501, "not_implemented", NULL, "the session backend cannot do this");
+    else if (rc)
+        send_error(resp, 500, "backend_error", NULL, "session %s: %s", s->name, wa_strerror(rc));
+    else {
+        json_object_del(act, "op");
+        send_json(resp, 200, json_incref(act));
+    }
+out:
+    json_decref(act);
+    json_decref(body);
+}
+
+/* ---- the message store ---- */
+
+#define CHATS_DEFAULT    100
+#define CHATS_MAX        1000
+#define MESSAGES_DEFAULT 50
+#define MESSAGES_MAX     500
+
+/* ?name= as an integer in [1, max] (default dflt); 0 with 400 set. */
+static int query_limit(wg_http_req *req, const char *name, unsigned long dflt, unsigned long max,
+                       unsigned long *out, wg_http_resp *resp)
+{
+    const char *v = wg_http_query(req, name);
+
+    *out = dflt;
+    if (v && wg_parse_uint(v, 1, max, out)) {
+        send_error(resp, 400, "invalid_field", name, "%s: an integer in [1, %lu]", name, max);
+        return 0;
+    }
+    return 1;
+}
+
+static int store_ready(wg_gateway *gw, wg_http_resp *resp)
+{
+    if (wg_sessions_store_enabled(gw->sessions))
+        return 1;
+    send_error(resp, 409, "store_disabled", NULL,
+               "the message store is off (MESSAGE_STORE_MAX or MESSAGE_RETENTION_DAYS is 0)");
+    return 0;
+}
+
+static int chat_row(const char *chat, int64_t last_ts, int64_t count, int64_t unread, void *ud)
+{
+    char when[32];
+
+    iso_time(when, sizeof when, last_ts);
+    return json_array_append_new(ud, json_pack("{s:s, s:I, s:s, s:I, s:I}", "jid", chat,
+                                               "last_timestamp", (json_int_t)last_ts, "last_time",
+                                               when, "messages", (json_int_t)count, "unread",
+                                               (json_int_t)unread))
+               ? WA_ENOMEM
+               : 0;
+}
+
+static void h_chats(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, const char *const *params)
+{
+    unsigned long limit;
+    json_t *arr;
+    wg_session *s;
+
+    if (!(s = find_session(gw, params[0], resp)) || !store_ready(gw, resp) ||
+        !query_limit(req, "limit", CHATS_DEFAULT, CHATS_MAX, &limit, resp))
+        return;
+    if (!(arr = json_array()) ||
+        wg_db_chats(wg_sessions_db(gw->sessions), s->name, limit, chat_row, arr)) {
+        json_decref(arr);
+        send_error(resp, 500, "store_error", NULL, "the message store could not be read");
+        return;
+    }
+    send_json(resp, 200, json_pack("{s:o}", "chats", arr));
+}
+
+static int message_row(const wg_db_msg *m, void *ud)
+{
+    json_t *o = json_loads(m->body, 0, NULL);
+
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return 0; /* not readable: skipped */
+    }
+    json_object_del(o, "maybe_repeat");
+    json_object_set_new(o, "status", json_string(m->status));
+    if (!json_object_get(o, "type"))
+        json_object_set_new(o, "type", json_string(m->kind));
+    return json_array_append_new(ud, o) ? WA_ENOMEM : 0;
+}
+
+/* GET .../chats/{jid}/messages?limit=&before= (a message id, or unix seconds) */
+static void h_chat_messages(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
+                            const char *const *params)
+{
+    char digits[PHONE_DIGITS_MAX + 1], jid[JID_FIELD_MAX + 32];
+    const char *before = wg_http_query(req, "before"), *chat = params[1];
+    unsigned long limit, before_ts = 0;
+    json_t *arr;
+    wg_session *s;
+    int rc;
+
+    if (!(s = find_session(gw, params[0], resp)) || !store_ready(gw, resp) ||
+        !query_limit(req, "limit", MESSAGES_DEFAULT, MESSAGES_MAX, &limit, resp))
+        return;
+    if (strlen(chat) > JID_FIELD_MAX || !to_valid(chat)) {
+        send_error(resp, 400, "invalid_field", "jid", "jid: a phone number or a JID");
+        return;
+    }
+    if (!strchr(chat, '@') && phone_digits(chat, digits, sizeof digits)) {
+        snprintf(jid, sizeof jid, "%s@s.whatsapp.net", digits);
+        chat = jid;
+    }
+    if (before && (!before[0] || strlen(before) > MSG_ID_MAX || has_ctl_or_space(before))) {
+        send_error(resp, 400, "invalid_field", "before",
+                   "before: a message id or a unix time in seconds");
+        return;
+    }
+    if (before && strspn(before, "0123456789") == strlen(before)) {
+        if (wg_parse_uint(before, 1, 1UL << 40, &before_ts)) {
+            send_error(resp, 400, "invalid_field", "before", "before: a unix time in seconds");
+            return;
+        }
+        before = NULL;
+    }
+    if (!(arr = json_array())) {
+        send_error(resp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    rc = wg_db_messages(wg_sessions_db(gw->sessions), s->name, chat, before, (int64_t)before_ts,
+                        limit, message_row, arr);
+    if (rc == WA_ENOTFOUND) {
+        json_decref(arr);
+        send_error(resp, 404, "message_not_found", "before",
+                   "before: no stored message with this id in this chat");
+        return;
+    }
+    if (rc) {
+        json_decref(arr);
+        send_error(resp, 500, "store_error", NULL, "the message store could not be read");
+        return;
+    }
+    send_json(resp, 200, json_pack("{s:s, s:o}", "chat", chat, "messages", arr));
 }
 
 /* ---- health, readiness, metrics ---- */
@@ -1316,22 +1852,21 @@ const wg_route wg_routes[] = {
     {"POST", "/api/sessions/{name}/logout", h_session_logout, 0},
     {"GET", "/api/sessions/{name}/qr", h_session_qr, 0},
     {"POST", "/api/sessions/{name}/pair-code", h_session_pair_code, 0},
-    /* planned (issue 6): need libwa's messaging or the message store */
     {"POST", "/api/sessions/{name}/messages", h_send_text, 0},
     {"POST", "/api/sessions/{name}/messages/reaction", h_send_reaction, 0},
     {"POST", "/api/sessions/{name}/messages/edit", h_send_edit, 0},
     {"POST", "/api/sessions/{name}/messages/revoke", h_send_revoke, 0},
-    PLANNED("POST", "/api/sessions/{name}/messages/location"),
-    PLANNED("POST", "/api/sessions/{name}/messages/contact"),
+    {"POST", "/api/sessions/{name}/messages/location", h_send_location, 0},
+    {"POST", "/api/sessions/{name}/messages/contact", h_send_contact, 0},
     {"POST", "/api/sessions/{name}/read", h_read, 0},
-    PLANNED("POST", "/api/sessions/{name}/presence"),
-    PLANNED("POST", "/api/sessions/{name}/contacts/check"),
-    PLANNED("POST", "/api/sessions/{name}/groups"),
-    PLANNED("GET", "/api/sessions/{name}/groups/{jid}"),
-    PLANNED("POST", "/api/sessions/{name}/groups/{jid}/participants/add"),
-    PLANNED("POST", "/api/sessions/{name}/groups/{jid}/participants/remove"),
-    PLANNED("GET", "/api/sessions/{name}/chats"),
-    PLANNED("GET", "/api/sessions/{name}/chats/{jid}/messages"),
+    {"POST", "/api/sessions/{name}/presence", h_presence, 0},
+    {"POST", "/api/sessions/{name}/contacts/check", h_contacts_check, 0},
+    {"POST", "/api/sessions/{name}/groups", h_group_create, 0},
+    {"GET", "/api/sessions/{name}/groups/{jid}", h_group_info, 0},
+    {"POST", "/api/sessions/{name}/groups/{jid}/participants/add", h_group_add, 0},
+    {"POST", "/api/sessions/{name}/groups/{jid}/participants/remove", h_group_remove, 0},
+    {"GET", "/api/sessions/{name}/chats", h_chats, 0},
+    {"GET", "/api/sessions/{name}/chats/{jid}/messages", h_chat_messages, 0},
     {"GET", "/api/events", h_events, 0},
 };
 const size_t wg_routes_count = sizeof wg_routes / sizeof wg_routes[0];

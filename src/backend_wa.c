@@ -23,27 +23,36 @@
  * A "failed attempt" is a connection that ended before logging in (not counting the 515
  * restart); a login resets the count.
  *
- * Logout: libwa's client has no logout call yet, so this sends what Baileys' logout() sends
- * (<iq xmlns='md' type='set'><remove-companion-device jid reason='user_initiated'/></iq>) on
- * the logged-in connection, closes it (the close drains what was queued) and wipes the
- * account's credentials in the store (durable). When the session is not connected only the
- * local wipe is possible, and the reason says so.
+ * Logout: wa_client_logout sends what Baileys' logout() sends (<iq xmlns='md' type='set'>
+ * <remove-companion-device jid reason='user_initiated'/></iq>) on the logged-in connection,
+ * closes it (the close drains the iq) and wipes the account's credentials in the store
+ * (durable); the client is then freed. When the session is not connected only the local wipe
+ * is possible, and the reason says so.
  *
  * Messaging: wg_backend_ops.send maps a JSON request onto wa_client_send_text / _reaction /
- * _edit / _revoke and answers through the `sent` callback (at most WA_CLIENT_MAX_SENDS in
- * flight; every pending send fails with WA_ECLOSED when the client is freed). A bare phone
- * number is first checked with wa_client_check_phones (the answer cached PHONE_CACHE_TTL_S per
- * session); a number not on WhatsApp is never sent to. Client callbacks become events:
- * message / message.reaction / message.edited / message.revoked (by kind), message.ack (sent
- * from the `sent` callback, delivered / read / played from receipts), message.decrypt_failed,
- * group.update. Payloads carry ids, JIDs, names and text only: no key material, no raw bytes.
+ * _edit / _revoke / _location / _contact (each one that leaves is recorded in the gateway's
+ * message store: wg_session_report_sent) and answers through the `sent` callback (at most
+ * WA_CLIENT_MAX_SENDS in flight; every pending send fails with WA_ECLOSED when the client is
+ * freed). A bare phone number is first checked with wa_client_check_phones (the answer cached
+ * PHONE_CACHE_TTL_S per session); a number not on WhatsApp is never sent to. Client callbacks
+ * become events: message / message.reaction / message.edited / message.revoked (by kind),
+ * message.ack (sent from the `sent` callback, delivered / read / played from receipts),
+ * message.decrypt_failed, group.update, presence.update (presence of subscribed contacts and chat
+ * states), contact.identity_changed. A message libwa flags maybe_repeat carries "maybe_repeat":
+ * true; session.c drops it if it was published before. Payloads carry ids, JIDs, names and text
+ * only: no key material, no raw bytes.
+ *
+ * Calls (wg_backend_ops.call: contact checks, group create / metadata / participants) answer
+ * from libwa's callbacks through CALLS_MAX slots per session; the slots of a freed client are
+ * failed with WA_ECLOSED (libwa runs no callback after wa_client_free). Presence, chat states
+ * and presence subscriptions are immediate (wg_backend_ops.act).
  *
  * Metrics: connects (each login), disconnects by reason (libwa's names; "stopped" when a
- * logged-in session is stopped), reconnects (each retry libwa schedules). The keep-alive
- * round trip is not fed: libwa's client does not report it (no callback or accessor yet).
+ * logged-in session is stopped), reconnects (each retry libwa schedules), the keep-alive round
+ * trip (the client's keepalive callback, each answered ping).
  *
- * Memory: the handle and its strings are counted; the client's own memory (struct, TLS engine,
- * buffers) is not, because libwa does not tell it yet.
+ * Memory: the handle and its strings, plus the client's own share as wa_client_memory reports
+ * it (struct, wire buffers, TLS engine estimate, messaging caches).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -83,6 +92,7 @@ struct wg_backend_wa {
     uint8_t root_key[32];
     int has_root;
     unsigned keepalive_ms, max_failures, reconnect_base_ms, reconnect_max_ms;
+    char version[32]; /* WhatsApp Web version sent; "" = libwa's default */
     wg_stats *stats;
 };
 
@@ -112,9 +122,20 @@ typedef struct wa_handle {
     int connected;             /* between connected and disconnected */
     pending_send sends[SENDS_MAX];
     phone_entry phones[PHONE_CACHE_MAX];
+    struct pending_call *calls; /* CALLS_MAX slots (check, groups), allocated with the handle */
 } wa_handle;
 
 static const wa_client_callbacks callbacks;
+
+/* Requests answered later (contact checks, group operations) in flight per session. */
+#define CALLS_MAX 16
+
+typedef struct pending_call {
+    int used;
+    wg_call_cb cb; /* NULL once cancelled (the slot is freed when libwa answers) */
+    void *ud;
+    int op; /* enum call_op */
+} pending_call;
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -188,6 +209,23 @@ static void fail_sends(wa_handle *h, int err, const char *detail)
             finish_send(&h->sends[i], err, 0, detail);
 }
 
+/* Answer every pending call (the client is freed: libwa calls none of their callbacks). */
+static void fail_calls(wa_handle *h, int err, const char *detail)
+{
+    size_t i;
+
+    for (i = 0; h->calls && i < CALLS_MAX; i++) {
+        pending_call *pc = &h->calls[i];
+        wg_call_cb cb = pc->cb;
+        void *cud = pc->ud;
+        if (!pc->used)
+            continue;
+        memset(pc, 0, sizeof *pc);
+        if (cb)
+            cb(cud, err, NULL, detail);
+    }
+}
+
 /* Free the client (no callback follows); counts a disconnect when it was logged in. */
 static void drop_client(wa_handle *h)
 {
@@ -199,6 +237,7 @@ static void drop_client(wa_handle *h)
     wa_client_free(h->c);
     h->c = NULL;
     fail_sends(h, WA_ECLOSED, "the session stopped");
+    fail_calls(h, WA_ECLOSED, "the session stopped");
 }
 
 /* A new client for the session, started (pairing by code when h->phone is set). */
@@ -219,6 +258,7 @@ static int new_client(wa_handle *h)
     cfg.keepalive_ms = be->keepalive_ms;
     cfg.reconnect_base_ms = be->reconnect_base_ms;
     cfg.reconnect_max_ms = be->reconnect_max_ms;
+    cfg.version = be->version[0] ? be->version : NULL;
     rc = wa_client_new(be->loop, be->store, &cfg, &callbacks, h, &h->c);
     if (rc) {
         h->c = NULL;
@@ -398,8 +438,19 @@ static int to_phone(const char *to, char *out)
     return 1;
 }
 
-/* Send slot's request to jid (the chat). */
+static int do_send_kind(wa_handle *h, pending_send *ps, const char *jid);
+
+/* Send slot's request to jid (the chat); a message that left is recorded in the store. */
 static int do_send(wa_handle *h, pending_send *ps, const char *jid)
+{
+    int rc = do_send_kind(h, ps, jid);
+
+    if (rc == 0)
+        wg_session_report_sent(h->s, jid, ps->id, ps->req);
+    return rc;
+}
+
+static int do_send_kind(wa_handle *h, pending_send *ps, const char *jid)
 {
     json_t *req = ps->req, *men = json_object_get(req, "mentions"), *v;
     const char *kind = jstr(req, "kind"), *text = jstr(req, "text");
@@ -448,6 +499,22 @@ static int do_send(wa_handle *h, pending_send *ps, const char *jid)
         return wa_client_send_edit(h->c, jid, jstr(req, "message_id"), text ? text : "", ps->id);
     if (!strcmp(kind, "revoke"))
         return wa_client_send_revoke(h->c, jid, jstr(req, "message_id"), ps->id);
+    if (!strcmp(kind, "location") || !strcmp(kind, "contact")) {
+        memset(&o, 0, sizeof o);
+        o.id = jstr(req, "id"); /* queued sends keep the id answered with 202 */
+        o.quoted_id = jstr(req, "reply_to");
+        if (!strcmp(kind, "contact"))
+            return wa_client_send_contact(h->c, jid, jstr(req, "name"), jstr(req, "vcard"), &o,
+                                          ps->id);
+        {
+            wa_client_location loc;
+            loc.latitude = json_number_value(json_object_get(req, "latitude"));
+            loc.longitude = json_number_value(json_object_get(req, "longitude"));
+            loc.name = jstr(req, "name");
+            loc.address = jstr(req, "address");
+            return wa_client_send_location(h->c, jid, &loc, &o, ps->id);
+        }
+    }
     return WA_EINVAL;
 }
 
@@ -552,6 +619,202 @@ static int wa_mark_read(void *ctx, void *handle, const char *chat, const char *s
     return wa_client_mark_read(h->c, chat, sender, ids, n);
 }
 
+/* ---- calls: contact checks and groups ------------------------------------------------------ */
+
+static json_t *str_or_null(const char *s);
+
+enum call_op { OP_CHECK = 1, OP_GROUP_CREATE, OP_GROUP_INFO, OP_GROUP_ADD, OP_GROUP_REMOVE };
+
+/* Hand the answer over and free the slot. */
+static void finish_call(pending_call *pc, int err, json_t *result, const char *detail)
+{
+    wg_call_cb cb = pc->cb;
+    void *ud = pc->ud;
+
+    memset(pc, 0, sizeof *pc);
+    if (cb)
+        cb(ud, err, result, detail ? detail : "");
+    json_decref(result);
+}
+
+static void on_call_checked(wa_client *c, int err, const wa_client_contact *res, size_t n, void *ud)
+{
+    wa_handle *h = wa_client_user_data(c);
+    pending_call *pc = ud;
+    json_t *arr = json_array(), *o;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        phone_remember(h, &res[i]);
+    if (err || !arr) {
+        json_decref(arr);
+        finish_call(pc, err ? err : WA_ENOMEM, NULL, err ? wa_strerror(err) : "out of memory");
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        o = json_pack("{s:s, s:b, s:o}", "phone", res[i].phone, "exists", res[i].exists, "jid",
+                      res[i].exists ? json_string(res[i].jid) : json_null());
+        if (o && res[i].lid && res[i].lid[0])
+            json_object_set_new(o, "lid", json_string(res[i].lid));
+        json_array_append_new(arr, o);
+    }
+    finish_call(pc, 0, json_pack("{s:o}", "contacts", arr), NULL);
+}
+
+static void on_call_group(wa_client *c, int err, const wa_client_group *g, void *ud)
+{
+    pending_call *pc = ud;
+    json_t *parts, *res, *o;
+    size_t i;
+
+    (void)c;
+    if (err || !g) {
+        finish_call(pc, err ? err : WA_EPROTO, NULL,
+                    err == WA_EPROTO ? "WhatsApp refused the group operation" : wa_strerror(err));
+        return;
+    }
+    parts = json_array();
+    for (i = 0; parts && i < g->n_participants; i++) {
+        const wa_client_group_participant *gp = &g->participants[i];
+        if (pc->op == OP_GROUP_ADD || pc->op == OP_GROUP_REMOVE)
+            o = json_pack("{s:s, s:b, s:i}", "jid", gp->jid, "ok", gp->error == 0, "error",
+                          gp->error);
+        else
+            o = json_pack("{s:s, s:s}", "jid", gp->jid, "role",
+                          gp->admin == 2   ? "superadmin"
+                          : gp->admin == 1 ? "admin"
+                                           : "member");
+        if (o && gp->lid && gp->lid[0])
+            json_object_set_new(o, "lid", json_string(gp->lid));
+        json_array_append_new(parts, o);
+    }
+    if (pc->op == OP_GROUP_ADD || pc->op == OP_GROUP_REMOVE)
+        res = json_pack("{s:s, s:o}", "group", g->jid ? g->jid : "", "participants", parts);
+    else
+        res = json_pack("{s:s, s:o, s:o, s:I, s:o}", "jid", g->jid ? g->jid : "", "subject",
+                        str_or_null(g->subject), "creator", str_or_null(g->creator), "creation",
+                        (json_int_t)g->creation, "participants", parts);
+    finish_call(pc, res ? 0 : WA_ENOMEM, res, res ? NULL : "out of memory");
+}
+
+/* "+1555..." / digits -> "digits@s.whatsapp.net" into buf; anything else as it is. */
+static const char *user_jid(const char *v, char *buf, size_t cap)
+{
+    char digits[PHONE_MAX + 1];
+
+    if (to_phone(v, digits)) {
+        snprintf(buf, cap, "%s@s.whatsapp.net", digits);
+        return buf;
+    }
+    return v;
+}
+
+static int wa_call(void *ctx, void *handle, json_t *req, wg_call_cb cb, void *ud)
+{
+    wa_handle *h = handle;
+    const char *op = jstr(req, "op"), *list[WA_CLIENT_GROUP_BATCH_MAX];
+    char(*buf)[WG_SESSION_JID_MAX] = NULL;
+    json_t *arr = json_object_get(req, "phones"), *v;
+    pending_call *pc = NULL;
+    size_t i, n = 0;
+    int rc = WA_EINVAL;
+
+    (void)ctx;
+    if (!op)
+        return WA_EINVAL;
+    if (!h->c || !h->connected)
+        return WA_ESTATE;
+    if (!h->calls && !(h->calls = calloc(CALLS_MAX, sizeof *h->calls)))
+        return WA_ENOMEM;
+    for (i = 0; i < CALLS_MAX && !pc; i++)
+        if (!h->calls[i].used)
+            pc = &h->calls[i];
+    if (!pc)
+        return WA_ELIMIT;
+    if (!arr)
+        arr = json_object_get(req, "participants");
+    if (json_array_size(arr) > WA_CLIENT_GROUP_BATCH_MAX)
+        return WA_ELIMIT;
+    if (json_array_size(arr) && !(buf = calloc(json_array_size(arr), sizeof *buf)))
+        return WA_ENOMEM;
+    json_array_foreach(arr, i, v)
+    {
+        const char *x = json_string_value(v);
+        if (!x)
+            goto out;
+        if (!strcmp(op, "check")) {
+            if (!to_phone(x, buf[n]))
+                goto out;
+            list[n] = buf[n];
+        } else {
+            list[n] = user_jid(x, buf[n], sizeof buf[n]);
+        }
+        n++;
+    }
+    pc->used = 1;
+    pc->cb = cb;
+    pc->ud = ud;
+    if (!strcmp(op, "check")) {
+        pc->op = OP_CHECK;
+        rc = n ? wa_client_check_phones(h->c, list, n, on_call_checked, pc) : WA_EINVAL;
+    } else if (!strcmp(op, "group_create")) {
+        pc->op = OP_GROUP_CREATE;
+        rc = wa_client_group_create(h->c, jstr(req, "subject"), list, n, on_call_group, pc);
+    } else if (!strcmp(op, "group_info")) {
+        pc->op = OP_GROUP_INFO;
+        rc = wa_client_group_metadata(h->c, jstr(req, "group"), on_call_group, pc);
+    } else if (!strcmp(op, "group_add") || !strcmp(op, "group_remove")) {
+        pc->op = !strcmp(op, "group_add") ? OP_GROUP_ADD : OP_GROUP_REMOVE;
+        rc = n ? wa_client_group_participants(h->c, jstr(req, "group"),
+                                              pc->op == OP_GROUP_ADD ? WA_GROUP_ADD
+                                                                     : WA_GROUP_REMOVE,
+                                              list, n, on_call_group, pc)
+               : WA_EINVAL;
+    }
+    if (rc)
+        memset(pc, 0, sizeof *pc);
+out:
+    free(buf);
+    return rc;
+}
+
+static void wa_call_cancel(void *ctx, void *handle, void *ud)
+{
+    wa_handle *h = handle;
+    size_t i;
+
+    (void)ctx;
+    for (i = 0; h->calls && i < CALLS_MAX; i++)
+        if (h->calls[i].used && h->calls[i].ud == ud)
+            h->calls[i].cb = NULL;
+}
+
+static int wa_act(void *ctx, void *handle, json_t *req)
+{
+    wa_handle *h = handle;
+    const char *op = jstr(req, "op"), *v;
+    char jid[WG_SESSION_JID_MAX];
+
+    (void)ctx;
+    if (!op)
+        return WA_EINVAL;
+    if (!h->c || !h->connected)
+        return WA_ESTATE;
+    if (!strcmp(op, "presence") && (v = jstr(req, "presence")) != NULL)
+        return wa_client_send_presence(h->c, !strcmp(v, "available")     ? WA_PRESENCE_AVAILABLE
+                                             : !strcmp(v, "unavailable") ? WA_PRESENCE_UNAVAILABLE
+                                                                         : 0);
+    if (!strcmp(op, "chat_state") && (v = jstr(req, "state")) != NULL && jstr(req, "to"))
+        return wa_client_send_chat_state(h->c, user_jid(jstr(req, "to"), jid, sizeof jid),
+                                         !strcmp(v, "composing")   ? WA_CHAT_COMPOSING
+                                         : !strcmp(v, "paused")    ? WA_CHAT_PAUSED
+                                         : !strcmp(v, "recording") ? WA_CHAT_RECORDING
+                                                                   : 0);
+    if (!strcmp(op, "subscribe") && (v = jstr(req, "jid")) != NULL)
+        return wa_client_subscribe_presence(h->c, user_jid(v, jid, sizeof jid));
+    return WA_EINVAL;
+}
+
 static void on_sent(wa_client *c, const char *id, int err, void *ud)
 {
     wa_handle *h = ud;
@@ -626,6 +889,18 @@ static void on_message(wa_client *c, const wa_client_message *m, void *ud)
     case WA_MSG_REVOKE:
         event = "message.revoked";
         break;
+    case WA_MSG_LOCATION:
+        json_object_set_new(p, "type", json_string("location"));
+        json_object_set_new(p, "latitude", json_real(m->latitude));
+        json_object_set_new(p, "longitude", json_real(m->longitude));
+        json_object_set_new(p, "name", str_or_null(m->location_name));
+        json_object_set_new(p, "address", str_or_null(m->location_address));
+        break;
+    case WA_MSG_CONTACT:
+        json_object_set_new(p, "type", json_string("contact"));
+        json_object_set_new(p, "name", json_string(m->contact_name));
+        json_object_set_new(p, "vcard", json_string(m->vcard));
+        break;
     default:
         json_object_set_new(p, "type", json_string("other"));
         json_object_set_new(p, "raw_size", json_integer((json_int_t)m->raw_len));
@@ -635,6 +910,8 @@ static void on_message(wa_client *c, const wa_client_message *m, void *ud)
         json_object_set_new(p, "target",
                             json_pack("{s:s, s:o, s:b}", "id", m->target_id, "sender",
                                       str_or_null(m->target_sender), "from_me", m->target_from_me));
+    if (m->maybe_repeat) /* the gateway drops it if it was published before (session.c) */
+        json_object_set_new(p, "maybe_repeat", json_true());
     if (h->be->stats)
         wg_stats_message(h->be->stats, 0);
     wg_session_report_event(h->s, event, p);
@@ -689,6 +966,59 @@ static void on_group_update(wa_client *c, const wa_client_group_update *u, void 
                                       (json_int_t)u->timestamp));
 }
 
+/* New keys on the server: the session's backup must follow at once (gateway.c). */
+static void on_keys_uploaded(wa_client *c, unsigned count, void *ud)
+{
+    wa_handle *h = ud;
+
+    (void)c;
+    wg_session_report_state_changed(h->s, count ? "prekeys uploaded" : "signed prekey rotated");
+}
+
+static void on_keepalive(wa_client *c, unsigned rtt_ms, void *ud)
+{
+    wa_handle *h = ud;
+
+    (void)c;
+    if (h->be->stats)
+        wg_stats_wa_keepalive_rtt(h->be->stats, rtt_ms / 1000.0);
+}
+
+static void on_presence(wa_client *c, const wa_client_presence_update *pu, void *ud)
+{
+    wa_handle *h = ud;
+    json_t *p;
+
+    (void)c;
+    p = json_pack("{s:s, s:s, s:s}", "from", pu->from, "chat", pu->from, "presence",
+                  pu->available ? "available" : "unavailable");
+    if (p && pu->last_seen)
+        json_object_set_new(p, "last_seen", json_integer((json_int_t)pu->last_seen));
+    wg_session_report_event(h->s, "presence.update", p);
+}
+
+static void on_chat_state(wa_client *c, const wa_client_chat_state_update *cs, void *ud)
+{
+    static const char *const names[] = {"paused", "composing", "paused", "recording"};
+    wa_handle *h = ud;
+
+    (void)c;
+    wg_session_report_event(
+        h->s, "presence.update",
+        json_pack("{s:s, s:s, s:s}", "chat", cs->chat, "from", cs->sender, "presence",
+                  cs->state >= 0 && cs->state <= WA_CHAT_RECORDING ? names[cs->state] : "paused"));
+}
+
+static void on_identity_changed(wa_client *c, const char *jid, void *ud)
+{
+    wa_handle *h = ud;
+
+    (void)c;
+    wg_session_report_event(
+        h->s, "contact.identity_changed",
+        json_pack("{s:s, s:I}", "jid", jid, "timestamp", (json_int_t)time(NULL)));
+}
+
 static const wa_client_callbacks callbacks = {
     .qr = on_qr,
     .pair_code = on_pair_code,
@@ -702,6 +1032,11 @@ static const wa_client_callbacks callbacks = {
     .decrypt_failed = on_decrypt_failed,
     .sent = on_sent,
     .group_update = on_group_update,
+    .presence = on_presence,
+    .chat_state = on_chat_state,
+    .identity_changed = on_identity_changed,
+    .keys_uploaded = on_keys_uploaded,
+    .keepalive = on_keepalive,
 };
 
 /* ---- backend operations -------------------------------------------------------------------- */
@@ -785,35 +1120,6 @@ static void wa_stop(void *ctx, void *handle)
     drop_client(h);
 }
 
-/* <iq to='s.whatsapp.net' type='set' id xmlns='md'><remove-companion-device jid
- * reason='user_initiated'/></iq> on the logged-in connection. */
-static int send_logout(wa_handle *h)
-{
-    wa_arena a;
-    wa_node *iq, *rm;
-    char id[40];
-    uint8_t rnd[8];
-    int rc = WA_ENOMEM;
-
-    if (!h->c || !wa_client_is_connected(h->c) || !wa_client_jid(h->c)[0])
-        return WA_ESTATE;
-    if (wa_random(rnd, sizeof rnd))
-        return WA_EIO;
-    memcpy(id, "wagate-logout-", 14);
-    wa_hex_encode(id + 14, rnd, sizeof rnd);
-    wa_arena_init(&a, 1024);
-    iq = wa_node_new(&a, "iq");
-    rm = iq ? wa_node_new_child(&a, iq, "remove-companion-device") : NULL;
-    if (rm && !wa_node_set_attr(&a, iq, "to", "s.whatsapp.net") &&
-        !wa_node_set_attr(&a, iq, "type", "set") && !wa_node_set_attr(&a, iq, "id", id) &&
-        !wa_node_set_attr(&a, iq, "xmlns", "md") &&
-        !wa_node_set_attr(&a, rm, "jid", wa_client_jid(h->c)) &&
-        !wa_node_set_attr(&a, rm, "reason", "user_initiated"))
-        rc = wa_client_send_node(h->c, iq);
-    wa_arena_cleanup(&a);
-    return rc;
-}
-
 static int wa_logout(void *ctx, void *handle)
 {
     wa_handle *h = handle;
@@ -821,8 +1127,9 @@ static int wa_logout(void *ctx, void *handle)
     int64_t id;
     int sent, rc;
 
-    sent = send_logout(h) == 0;
-    drop_client(h); /* closing drains the queued iq first */
+    /* 1: the unlink iq went out (libwa wiped the credentials; the close drains the iq) */
+    sent = h->c && h->connected && wa_client_logout(h->c) == 1;
+    drop_client(h);
     h->phone[0] = '\0';
     rc = wa_store_account(be->store, h->s->name, 0, &id);
     if (rc == 0)
@@ -851,6 +1158,7 @@ static void wa_close(void *ctx, void *handle)
         return;
     drop_client(h);
     free_secret(h->proxy);
+    free(h->calls);
     wa_wipe(h, sizeof *h);
     free(h);
 }
@@ -873,8 +1181,8 @@ static size_t wa_memory(void *ctx, void *handle)
     wa_handle *h = handle;
 
     (void)ctx;
-    /* the client's own bytes are not known (libwa does not report them) */
-    return sizeof *h + (h->proxy ? strlen(h->proxy) + 1 : 0);
+    return sizeof *h + (h->proxy ? strlen(h->proxy) + 1 : 0) + wa_client_memory(h->c) +
+           (h->calls ? CALLS_MAX * sizeof *h->calls : 0);
 }
 
 const wg_backend_ops wg_backend_wa_ops = {
@@ -892,6 +1200,9 @@ const wg_backend_ops wg_backend_wa_ops = {
     .send = wa_send,
     .send_cancel = wa_send_cancel,
     .mark_read = wa_mark_read,
+    .call = wa_call,
+    .call_cancel = wa_call_cancel,
+    .act = wa_act,
 };
 
 /* ---- context ----------------------------------------------------------------------------------
@@ -922,6 +1233,8 @@ int wg_backend_wa_new(uv_loop_t *loop, const wg_backend_wa_options *o, wg_backen
     b->reconnect_base_ms = o->reconnect_base_ms;
     b->reconnect_max_ms = o->reconnect_max_ms;
     b->stats = o->stats;
+    if (o->version)
+        snprintf(b->version, sizeof b->version, "%s", o->version);
     if (o->root_key) {
         memcpy(b->root_key, o->root_key, sizeof b->root_key);
         b->has_root = 1;

@@ -30,6 +30,7 @@ typedef struct wg_backend_wa_options {
     unsigned reconnect_base_ms;      /* 0: libwa's default (tests shorten it) */
     unsigned reconnect_max_ms;       /* 0: libwa's default */
     wg_stats *stats;                 /* NULL or the metrics to feed (borrowed) */
+    const char *version;             /* WhatsApp Web version "2.3000.N"; NULL/"": libwa's */
 } wg_backend_wa_options;
 
 /* Open the store. 0 and *out; WA_EINVAL, WA_ESTORE, WA_ENOMEM. Strings are copied; the loop

@@ -346,6 +346,66 @@ static int load_log(loader *l, wg_config *cfg)
     return 0;
 }
 
+static int load_message_store(loader *l, wg_config *cfg)
+{
+    const char *d = get(l, "MESSAGE_RETENTION_DAYS");
+    const char *m = get(l, "MESSAGE_STORE_MAX");
+    unsigned long n;
+
+    if (d) {
+        if (wg_parse_uint(d, 0, WG_MESSAGE_RETENTION_DAYS_MAX, &n))
+            return fail(l, "MESSAGE_RETENTION_DAYS", d,
+                        "must be an integer number of days in [0, %d] (0: no message store)",
+                        WG_MESSAGE_RETENTION_DAYS_MAX);
+        cfg->message_retention_days = (unsigned)n;
+    }
+    if (m) {
+        if (wg_parse_uint(m, 0, WG_MESSAGE_STORE_MAX_LIMIT, &n))
+            return fail(l, "MESSAGE_STORE_MAX", m,
+                        "must be an integer in [0, %d] (messages per session; 0: no message "
+                        "store)",
+                        WG_MESSAGE_STORE_MAX_LIMIT);
+        cfg->message_store_max = (unsigned)n;
+    }
+    return 0;
+}
+
+/* "A.B.C", each part 1 to 10 digits. */
+static int version_valid(const char *v)
+{
+    int part;
+
+    for (part = 0; part < 3; part++) {
+        size_t n = strspn(v, "0123456789");
+        if (n < 1 || n > 10)
+            return 0;
+        v += n;
+        if (part < 2 && *v++ != '.')
+            return 0;
+    }
+    return *v == '\0';
+}
+
+static int load_version(loader *l, wg_config *cfg)
+{
+    static const char *const schemes[] = {"http://", "https://", NULL};
+    const char *v = get(l, "WA_VERSION");
+    const char *u = get(l, "WA_VERSION_URL");
+
+    if (v) {
+        if (strcmp(v, "auto") && (!version_valid(v) || strlen(v) >= sizeof cfg->wa_version))
+            return fail(l, "WA_VERSION", v,
+                        "must be a WhatsApp Web version such as 2.3000.1023456789, or auto");
+        memcpy(cfg->wa_version, v, strlen(v) + 1);
+    }
+    if (u) {
+        if (!url_has_scheme(u, schemes) || has_space_or_ctl(u))
+            return fail(l, "WA_VERSION_URL", u, "must be an http:// or https:// URL");
+        return copy_str(l, "WA_VERSION_URL", u, cfg->wa_version_url, sizeof cfg->wa_version_url);
+    }
+    return 0;
+}
+
 static void defaults(wg_config *cfg, int on_cloud_run)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -361,6 +421,9 @@ static void defaults(wg_config *cfg, int on_cloud_run)
     cfg->health_interval_ms = WG_DEFAULT_HEALTH_INTERVAL_MS;
     snprintf(cfg->ws_url, sizeof cfg->ws_url, "%s", WG_DEFAULT_WS_URL);
     cfg->log_level = WA_LOG_INFO;
+    cfg->message_retention_days = WG_DEFAULT_MESSAGE_RETENTION_DAYS;
+    cfg->message_store_max = WG_DEFAULT_MESSAGE_STORE_MAX;
+    snprintf(cfg->wa_version_url, sizeof cfg->wa_version_url, "%s", WG_DEFAULT_VERSION_URL);
     cfg->on_cloud_run = on_cloud_run;
     /* Cloud Run (K_SERVICE set) parses one JSON object per line into structured entries */
     cfg->log_format = on_cloud_run ? WG_LOG_FORMAT_JSON : WG_LOG_FORMAT_TEXT;
@@ -386,7 +449,8 @@ int wg_config_load(wg_config *cfg, wg_getenv_cb getfn, void *user_data, char *er
         (rc = load_interval(&l, "HEALTH_CHECK_INTERVAL", WG_HEALTH_MIN_MS, WG_HEALTH_MAX_MS,
                             &cfg->health_interval_ms)) ||
         (rc = load_ws_url(&l, cfg)) || (rc = load_root_key(&l, cfg)) ||
-        (rc = load_ca_file(&l, cfg)) || (rc = load_webhook(&l, cfg)) || (rc = load_log(&l, cfg))) {
+        (rc = load_ca_file(&l, cfg)) || (rc = load_webhook(&l, cfg)) || (rc = load_log(&l, cfg)) ||
+        (rc = load_message_store(&l, cfg)) || (rc = load_version(&l, cfg))) {
         wg_config_wipe(cfg);
         memset(cfg, 0, sizeof *cfg);
         return rc;

@@ -35,6 +35,14 @@
 /* With libwa's backoff (1 s doubling, capped at 60 s, jitter over the upper half) 20 failed
  * attempts in a row take about 12 to 17 minutes. */
 #define WG_DEFAULT_MAX_RECONNECT_FAILURES 20
+/* The message store (GET .../chats): kept this many days, at most this many per session. */
+#define WG_DEFAULT_MESSAGE_RETENTION_DAYS 7
+#define WG_DEFAULT_MESSAGE_STORE_MAX      10000
+#define WG_MESSAGE_RETENTION_DAYS_MAX     3650
+#define WG_MESSAGE_STORE_MAX_LIMIT        10000000
+/* WA_VERSION=auto fetches the current WhatsApp Web version from here (WA_VERSION_URL). */
+#define WG_DEFAULT_VERSION_URL "https://web.whatsapp.com/"
+#define WG_VERSION_STR_MAX     32
 
 /* Bounds (inclusive). */
 #define WG_MAX_CONNECTIONS_MAX    100000
@@ -71,6 +79,10 @@ typedef struct wg_config {
     int log_level;                                  /* LOG_LEVEL (enum wa_log_level) */
     int log_format;                                 /* LOG_FORMAT (enum wg_log_format) */
     int on_cloud_run;                               /* K_SERVICE is set */
+    unsigned message_retention_days;     /* MESSAGE_RETENTION_DAYS; 0 = the store is off */
+    unsigned message_store_max;          /* MESSAGE_STORE_MAX per session; 0 = the store is off */
+    char wa_version[WG_VERSION_STR_MAX]; /* WA_VERSION: "" (libwa's default), "2.3000.N", "auto" */
+    char wa_version_url[WG_CONFIG_URL_MAX]; /* WA_VERSION_URL (for WA_VERSION=auto) */
 } wg_config;
 
 /* Reads one variable; NULL when unset. The default reads the process environment. */

@@ -1,9 +1,15 @@
 /*
  * db.c - the gateway's session list in SQLite (see db.h).
  *
- * Schema version 1 (PRAGMA user_version):
+ * Schema version 2 (PRAGMA user_version; version 1 files are upgraded by adding the table):
  *   sessions(name TEXT PRIMARY KEY, created_at INTEGER, want_running INTEGER, config TEXT)
  *   health(id INTEGER PRIMARY KEY CHECK (id = 1), checked_at INTEGER)  -- write probe
+ *   send_queue(id PRIMARY KEY, session, body, queued_at)              -- sends while reconnecting
+ *   messages(session, chat, id, from_me, sender, kind, text, body, ts, status, stored_at;
+ *            PRIMARY KEY (session, chat, id))                          -- the message store
+ * (rowid order is insertion order: the per-session bound keeps the newest rows by rowid).
+ * The message store is also the record that makes delivery exactly once by message id: a
+ * message libwa flags maybe_repeat is looked up here before it is published again.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -21,7 +27,7 @@
 #include "core/log.h"
 #include "wa/error.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define COMPONENT      "db"
 
 struct wg_db {
@@ -43,7 +49,25 @@ static const char schema[] = "CREATE TABLE IF NOT EXISTS sessions ("
                              " queued_at INTEGER NOT NULL);"
                              "CREATE INDEX IF NOT EXISTS send_queue_session"
                              " ON send_queue(session, queued_at);"
-                             "PRAGMA user_version = 1;";
+                             "CREATE TABLE IF NOT EXISTS messages ("
+                             " session TEXT NOT NULL,"
+                             " chat TEXT NOT NULL,"
+                             " id TEXT NOT NULL,"
+                             " from_me INTEGER NOT NULL,"
+                             " sender TEXT NOT NULL DEFAULT '',"
+                             " kind TEXT NOT NULL,"
+                             " text TEXT,"
+                             " body TEXT,"
+                             " ts INTEGER NOT NULL,"
+                             " status TEXT NOT NULL,"
+                             " stored_at INTEGER NOT NULL,"
+                             " PRIMARY KEY (session, chat, id));"
+                             "CREATE INDEX IF NOT EXISTS messages_chat_ts"
+                             " ON messages(session, chat, ts);"
+                             "CREATE INDEX IF NOT EXISTS messages_id ON messages(session, id);"
+                             "CREATE INDEX IF NOT EXISTS messages_session ON messages(session);"
+                             "CREATE INDEX IF NOT EXISTS messages_stored ON messages(stored_at);"
+                             "PRAGMA user_version = 2;";
 
 static int exec(wg_db *db, const char *sql)
 {
@@ -304,4 +328,258 @@ int wg_db_queue_load(wg_db *db, const char *session, size_t limit, wg_db_queue_c
         rc = WA_ESTORE;
     sqlite3_finalize(st);
     return rc;
+}
+
+/* ---- the message store ---- */
+
+/* Rank of a status: an update never moves a message back (a late "delivered" after "read"). */
+static int status_rank(const char *st)
+{
+    static const char *const order[] = {"pending", "sent", "delivered", "read", "played"};
+    size_t i;
+
+    if (!strcmp(st, "failed"))
+        return 1;
+    for (i = 0; i < sizeof order / sizeof *order; i++)
+        if (!strcmp(st, order[i]))
+            return (int)i;
+    return -1;
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int wg_db_msg_put(wg_db *db, const char *session, const wg_db_msg *m, int64_t now)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(db,
+                      "INSERT OR IGNORE INTO messages(session, chat, id, from_me, sender, kind, "
+                      "text, body, ts, status, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, m->chat, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, m->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, m->from_me ? 1 : 0);
+    sqlite3_bind_text(st, 5, m->sender ? m->sender : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, m->kind, -1, SQLITE_STATIC);
+    bind_opt_text(st, 7, m->text);
+    bind_opt_text(st, 8, m->body);
+    sqlite3_bind_int64(st, 9, m->ts);
+    sqlite3_bind_text(st, 10, m->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, now);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        wa_log_error(COMPONENT, "message store: %s", sqlite3_errmsg(db->sql));
+        rc = WA_ESTORE;
+    } else {
+        rc = sqlite3_changes(db->sql) ? 0 : WA_EEXIST;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int wg_db_msg_exists(wg_db *db, const char *session, const char *chat, const char *id)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(db, "SELECT 1 FROM messages WHERE session = ? AND chat = ? AND id = ?", &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, chat, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : WA_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int wg_db_msg_set_status(wg_db *db, const char *session, const char *chat, const char *id,
+                         const char *status)
+{
+    sqlite3_stmt *st;
+    int rc, rank = status_rank(status);
+
+    if (rank < 0)
+        return WA_EINVAL;
+    if ((rc = prepare(db,
+                      "UPDATE messages SET status = ?1 WHERE session = ?2 AND id = ?3"
+                      " AND (?4 IS NULL OR chat = ?4) AND (CASE status WHEN 'pending' THEN 0"
+                      " WHEN 'sent' THEN 1 WHEN 'failed' THEN 1 WHEN 'delivered' THEN 2"
+                      " WHEN 'read' THEN 3 WHEN 'played' THEN 4 ELSE -1 END) < ?5"
+                      " AND NOT (status = 'received' AND ?1 <> 'read')",
+                      &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, session, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    bind_opt_text(st, 4, chat);
+    sqlite3_bind_int(st, 5, rank);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : WA_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int wg_db_chats(wg_db *db, const char *session, size_t limit, wg_db_chat_cb cb, void *user_data)
+{
+    sqlite3_stmt *st;
+    int rc, step;
+
+    if ((rc = prepare(db,
+                      "SELECT chat, max(ts), count(*),"
+                      " sum(from_me = 0 AND status = 'received') FROM messages"
+                      " WHERE session = ? AND body IS NOT NULL GROUP BY chat"
+                      " ORDER BY max(ts) DESC, chat LIMIT ?",
+                      &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *chat = (const char *)sqlite3_column_text(st, 0);
+        if ((rc = cb(chat ? chat : "", sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                     sqlite3_column_int64(st, 3), user_data)) != 0)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = WA_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int wg_db_messages(wg_db *db, const char *session, const char *chat, const char *before_id,
+                   int64_t before_ts, size_t limit, wg_db_msg_cb cb, void *user_data)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t cut_ts = INT64_MAX, cut_row = INT64_MAX;
+    int rc, step;
+
+    if (before_id && before_id[0]) {
+        if ((rc = prepare(
+                 db, "SELECT ts, rowid FROM messages WHERE session = ? AND chat = ? AND id = ?",
+                 &st)))
+            return rc;
+        sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, chat, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, before_id, -1, SQLITE_STATIC);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            cut_ts = sqlite3_column_int64(st, 0);
+            cut_row = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+        if (step == SQLITE_DONE)
+            return WA_ENOTFOUND;
+        if (step != SQLITE_ROW)
+            return WA_ESTORE;
+    } else if (before_ts > 0) {
+        cut_ts = before_ts;
+        cut_row = 0; /* strictly older than before_ts */
+    }
+    if ((rc = prepare(db,
+                      "SELECT id, from_me, sender, kind, text, body, ts, status FROM messages"
+                      " WHERE session = ? AND chat = ? AND body IS NOT NULL"
+                      " AND (ts < ? OR (ts = ? AND rowid < ?))"
+                      " ORDER BY ts DESC, rowid DESC LIMIT ?",
+                      &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, chat, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, cut_ts);
+    sqlite3_bind_int64(st, 4, cut_ts);
+    sqlite3_bind_int64(st, 5, cut_row);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        wg_db_msg m;
+        m.chat = chat;
+        m.id = (const char *)sqlite3_column_text(st, 0);
+        m.from_me = sqlite3_column_int(st, 1);
+        m.sender = (const char *)sqlite3_column_text(st, 2);
+        m.kind = (const char *)sqlite3_column_text(st, 3);
+        m.text = (const char *)sqlite3_column_text(st, 4);
+        m.body = (const char *)sqlite3_column_text(st, 5);
+        m.ts = sqlite3_column_int64(st, 6);
+        m.status = (const char *)sqlite3_column_text(st, 7);
+        if (!m.id || !m.sender || !m.kind || !m.status)
+            continue;
+        if ((rc = cb(&m, user_data)) != 0)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = WA_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Run a bounded DELETE with two int64 bindings (and an optional text one first); rows deleted
+ * are added to *n. */
+static int delete_bounded(wg_db *db, const char *sql, const char *text, int64_t a, int64_t b,
+                          size_t *n)
+{
+    sqlite3_stmt *st;
+    int rc, i = 1;
+
+    if ((rc = prepare(db, sql, &st)))
+        return rc;
+    if (text)
+        sqlite3_bind_text(st, i++, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, i++, a);
+    sqlite3_bind_int64(st, i, b);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        wa_log_error(COMPONENT, "message store prune: %s", sqlite3_errmsg(db->sql));
+        rc = WA_ESTORE;
+    } else {
+        *n += (size_t)sqlite3_changes(db->sql);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int wg_db_msg_prune_age(wg_db *db, int64_t cut, size_t budget, size_t *deleted)
+{
+    *deleted = 0;
+    return delete_bounded(db,
+                          "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
+                          " WHERE stored_at < ? LIMIT ?)",
+                          NULL, cut, (int64_t)budget, deleted);
+}
+
+int wg_db_msg_prune_session(wg_db *db, const char *session, size_t keep, size_t budget,
+                            size_t *deleted)
+{
+    sqlite3_stmt *st;
+    int64_t edge;
+    int rc, step;
+
+    *deleted = 0;
+    /* the rowid of the newest row past the bound (the index on session orders by rowid) */
+    if ((rc = prepare(db,
+                      "SELECT rowid FROM messages WHERE session = ? ORDER BY rowid DESC"
+                      " LIMIT 1 OFFSET ?",
+                      &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)keep);
+    step = sqlite3_step(st);
+    edge = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW)
+        return step == SQLITE_DONE ? 0 : WA_ESTORE;
+    return delete_bounded(db,
+                          "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
+                          " WHERE session = ? AND rowid <= ? ORDER BY rowid LIMIT ?)",
+                          session, edge, (int64_t)budget, deleted);
+}
+
+int wg_db_msg_purge(wg_db *db, const char *session)
+{
+    int rc = update_one(db, "DELETE FROM messages WHERE session = ?", session, 0, 0);
+
+    return rc == WA_ENOTFOUND ? 0 : rc;
 }

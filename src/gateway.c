@@ -37,6 +37,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "logging.h"
+#include "webversion.h"
 #include "wa/error.h"
 
 #define COMPONENT     "gateway"
@@ -181,6 +182,8 @@ void wg_gateway_check(wg_gateway *gw)
     wg_lag_probe_reset_max(&gw->lag);
     h->loop_ok = h->max_lag * 1000.0 <= WG_HEALTH_MAX_LAG_MS;
     h->store_ok = wg_db_probe(gw->db) == 0;
+    if (gw->sessions)
+        wg_sessions_prune_store(gw->sessions); /* the message store's bounds (bounded work) */
     if (wg_memory_check(&gw->mem)) {
         wg_memory_trim(&gw->mem);
         wg_sessions_trim(gw->sessions);
@@ -343,6 +346,23 @@ static void backup_on_status(wg_gateway *gw, wg_session *s, int old_status)
         wa_log_warn(COMPONENT, "session %s: backup not requested: %s", s->name, wa_strerror(rc));
 }
 
+/* New keys on the server (prekey upload, signed prekey rotation): back the session up now, so
+ * that a restore after a crash still holds the private halves of what senders are handed. */
+static void backup_on_state_changed(wg_session *s, const char *what, void *user_data)
+{
+    wg_gateway *gw = user_data;
+    int rc;
+
+    if (!gw->backup || gw->restoring || gw->shutting_down)
+        return;
+    rc = wg_backup_request(gw->backup, s->name);
+    if (rc)
+        wa_log_warn(COMPONENT, "session %s: %s, but no backup requested: %s", s->name, what,
+                    wa_strerror(rc));
+    else
+        wa_log_info(COMPONENT, "session %s: %s: backup requested", s->name, what);
+}
+
 void wg_gateway_session_deleted(wg_gateway *gw, const char *name)
 {
     int rc;
@@ -501,6 +521,26 @@ static int events_start(wg_gateway *gw, const wg_gateway_options *opts)
     return wg_db_sessions_load(gw->db, load_webhook, gw);
 }
 
+/* WA_VERSION: "" libwa's default, a version, or "auto": fetched now, before any session starts
+ * (blocking, at most WG_VERSION_FETCH_S), the default kept on failure. */
+#define WG_VERSION_FETCH_S 5L
+static const char *resolve_version(const wg_config *cfg, char *buf)
+{
+    char err[160];
+
+    if (strcmp(cfg->wa_version, "auto") != 0)
+        return cfg->wa_version[0] ? cfg->wa_version : NULL;
+    if (wg_webversion_fetch(cfg->wa_version_url, WG_VERSION_FETCH_S, buf, err, sizeof err) == 0) {
+        wa_log_info(COMPONENT, "WA_VERSION=auto: WhatsApp Web version %s", buf);
+        return buf;
+    }
+    wa_log_warn(COMPONENT,
+                "WA_VERSION=auto: the version could not be fetched (%s); using the "
+                "default",
+                err);
+    return NULL;
+}
+
 static void warn_unimplemented(const wg_gateway *gw)
 {
     if (!gw->backend.ops->connects_to_whatsapp)
@@ -512,7 +552,7 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
                      wg_gateway **out)
 {
     wg_gateway_options none = {0};
-    char path[WG_CONFIG_PATH_MAX + 64];
+    char path[WG_CONFIG_PATH_MAX + 64], version[WG_WEBVERSION_STR_MAX];
     wg_gateway *gw;
     int rc;
 
@@ -570,6 +610,7 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
         bo.reconnect_base_ms = opts->reconnect_base_ms;
         bo.reconnect_max_ms = opts->reconnect_max_ms;
         bo.stats = &gw->stats;
+        bo.version = resolve_version(cfg, version);
         if ((rc = wg_backend_wa_new(loop, &bo, &gw->backend_wa)))
             goto fail;
         gw->backend.ops = &wg_backend_wa_ops;
@@ -581,6 +622,8 @@ int wg_gateway_start(uv_loop_t *loop, const wg_config *cfg, const wg_gateway_opt
         goto fail;
     wg_sessions_set_observer(gw->sessions, on_session_status, gw);
     wg_sessions_set_event_sink(gw->sessions, on_session_event, gw);
+    wg_sessions_set_store(gw->sessions, cfg->message_store_max, cfg->message_retention_days);
+    wg_sessions_set_state_observer(gw->sessions, backup_on_state_changed, gw);
     warn_unimplemented(gw);
     if (opts->backup) {
         wg_backup_restore_options ro;

@@ -22,6 +22,16 @@
 
 #define COMPONENT "session"
 
+/* Login admission ramp: at most this many sessions log in at once (started, still STARTING:
+ * DNS, TCP, TLS and Noise handshakes, login, prekey check); the others wait in a FIFO, STARTING
+ * with a reason that says so, and start as slots free up (any status other than STARTING frees
+ * one: WORKING, SCAN_QR, DISCONNECTED, FAILED, STOPPED...). It applies to every start: the boot
+ * (sessions loaded from the database), POST /api/sessions with start and .../start. Why: 10,000
+ * clients logging in at once kept RSS at 47.7 KiB per client afterwards against 25.7 KiB with a
+ * ramp (bench/clients), because the TLS handshakes in flight at the same time fragment the heap
+ * for good. Pairing by code (an interactive request) is not held back. */
+#define LOGIN_ADMIT_MAX 200
+
 struct wg_sessions {
     wg_db *db;
     const wg_backend *be;
@@ -31,8 +41,23 @@ struct wg_sessions {
     void *observer_data;
     wg_session_event_cb sink;
     void *sink_data;
-    int freeing; /* wg_sessions_free runs: records are being freed, no lookups */
+    wg_session_state_cb state_changed; /* the backend's durable state changed (backups) */
+    void *state_data;
+    int freeing;                    /* wg_sessions_free runs: records are being freed, no lookups */
+    unsigned store_max, store_days; /* message store bounds (0: off) */
+    size_t prune_next;              /* round-robin position of wg_sessions_prune_store */
+    /* login admission (LOGIN_ADMIT_MAX): waiting[wait_head..n_wait) in order (NULL: left the
+     * queue), admitted[] the sessions started and still STARTING */
+    wg_session **waiting;
+    size_t wait_head, n_wait, cap_wait;
+    wg_session *admitted[LOGIN_ADMIT_MAX];
+    size_t n_admitted;
+    int admitting; /* admit_pump runs (no nested pump) */
+    int admit_off; /* shutting down: nothing more is admitted */
 };
+
+static void admit_unqueue(wg_sessions *ss, wg_session *s);
+static void admit_forget(wg_sessions *ss, wg_session *s);
 
 static const char *const status_names[WG_STATUS_COUNT] = {
     "STARTING",     "SCAN_QR",    "PAIRING_CODE", "WORKING",
@@ -140,6 +165,7 @@ void wg_sessions_free(wg_sessions *ss)
         session_free(ss->v[i]);
     }
     free(ss->v);
+    free(ss->waiting);
     free(ss);
 }
 
@@ -149,10 +175,185 @@ void wg_sessions_set_event_sink(wg_sessions *ss, wg_session_event_cb cb, void *u
     ss->sink_data = user_data;
 }
 
+/* ---- the message store ---- */
+
+/* With the store off, ids of incoming messages are kept this long and this many per session
+ * (to drop flagged repeats). */
+#define DEDUPE_KEEP_S   86400
+#define DEDUPE_KEEP_MAX 10000
+/* Work bounds of one wg_sessions_prune_store run. */
+#define PRUNE_BUDGET   10000
+#define PRUNE_SESSIONS 64
+
+void wg_sessions_set_store(wg_sessions *ss, unsigned max, unsigned retention_days)
+{
+    ss->store_max = max;
+    ss->store_days = retention_days;
+}
+
+int wg_sessions_store_enabled(const wg_sessions *ss)
+{
+    return ss->store_max > 0 && ss->store_days > 0;
+}
+
+wg_db *wg_sessions_db(const wg_sessions *ss)
+{
+    return ss->db;
+}
+
+void wg_sessions_prune_store(wg_sessions *ss)
+{
+    int on = wg_sessions_store_enabled(ss);
+    int64_t cut = (int64_t)time(NULL) - (on ? (int64_t)ss->store_days * 86400 : DEDUPE_KEEP_S);
+    size_t budget = PRUNE_BUDGET, n = 0, i, checked = 0;
+
+    if (wg_db_msg_prune_age(ss->db, cut, budget, &n) != 0)
+        return;
+    budget -= n < budget ? n : budget;
+    for (i = 0; i < ss->n && budget > 0 && checked < PRUNE_SESSIONS; i++) {
+        wg_session *x = ss->v[(ss->prune_next + i) % ss->n];
+        if (!x->store_dirty)
+            continue;
+        checked++;
+        n = 0;
+        if (wg_db_msg_prune_session(ss->db, x->name, on ? ss->store_max : DEDUPE_KEEP_MAX, budget,
+                                    &n) != 0)
+            break;
+        budget -= n < budget ? n : budget;
+        if (budget > 0)
+            x->store_dirty = 0; /* else more may be left: again next time */
+    }
+    if (ss->n)
+        ss->prune_next = (ss->prune_next + i) % ss->n;
+}
+
+static const char *jstr_or(json_t *o, const char *key, const char *dflt)
+{
+    json_t *v = json_object_get(o, key);
+
+    return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+/* The stored kind of a message event, or NULL when the event is not a message. */
+static const char *message_kind(const char *event, json_t *payload)
+{
+    if (!strcmp(event, "message"))
+        return jstr_or(payload, "type", "other");
+    if (!strcmp(event, "message.reaction"))
+        return "reaction";
+    if (!strcmp(event, "message.edited"))
+        return "edit";
+    if (!strcmp(event, "message.revoked"))
+        return "revoke";
+    return NULL;
+}
+
+/* The text a stored row shows for a payload of this kind. */
+static const char *row_text(const char *kind, json_t *p)
+{
+    if (!strcmp(kind, "reaction"))
+        return jstr_or(p, "emoji", NULL);
+    if (!strcmp(kind, "location") || !strcmp(kind, "contact"))
+        return jstr_or(p, "name", NULL);
+    return jstr_or(p, "text", NULL);
+}
+
+static void store_row(wg_session *s, const char *kind, json_t *p, int from_me, const char *status)
+{
+    wg_sessions *ss = s->owner;
+    int on = wg_sessions_store_enabled(ss);
+    char *body = on ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_t *ts = json_object_get(p, "timestamp");
+    wg_db_msg m;
+    int rc;
+
+    m.chat = jstr_or(p, "chat", NULL);
+    m.id = jstr_or(p, "id", NULL);
+    if (!m.chat || !m.id || (on && !body)) {
+        free(body);
+        return;
+    }
+    m.sender = from_me ? "" : jstr_or(p, "from", "");
+    m.kind = kind;
+    m.text = on ? row_text(kind, p) : NULL;
+    m.body = body;
+    m.status = status;
+    m.from_me = from_me;
+    m.ts = json_is_integer(ts) ? (int64_t)json_integer_value(ts) : (int64_t)time(NULL);
+    rc = wg_db_msg_put(ss->db, s->name, &m, (int64_t)time(NULL));
+    if (rc && rc != WA_EEXIST)
+        wa_log_warn(COMPONENT, "session %s: message %s not stored: %s", s->name, m.id,
+                    wa_strerror(rc));
+    else if (!rc)
+        s->store_dirty = 1;
+    free(body);
+}
+
+/* message.ack: statuses of stored messages of ours move forward. */
+static void store_ack(wg_session *s, json_t *p)
+{
+    const char *status = jstr_or(p, "status", NULL), *id = jstr_or(p, "id", NULL);
+    json_t *ids = json_object_get(p, "ids"), *v;
+    size_t i;
+
+    if (!status || !wg_sessions_store_enabled(s->owner))
+        return;
+    if (id)
+        wg_db_msg_set_status(s->owner->db, s->name, NULL, id, status);
+    json_array_foreach(ids, i, v)
+    {
+        if (json_is_string(v))
+            wg_db_msg_set_status(s->owner->db, s->name, NULL, json_string_value(v), status);
+    }
+}
+
+void wg_session_report_sent(wg_session *s, const char *chat, const char *id, json_t *req)
+{
+    const char *kind = jstr_or(req, "kind", "text");
+    json_t *p;
+
+    if (!wg_sessions_store_enabled(s->owner))
+        return;
+    p = json_pack("{s:s, s:s, s:s, s:b, s:I}", "id", id, "chat", chat, "type", kind, "from_me", 1,
+                  "timestamp", (json_int_t)time(NULL));
+    if (!p)
+        return;
+    /* the request's content, without its routing fields */
+    {
+        const char *key;
+        json_t *v;
+        json_object_foreach(req, key, v)
+        {
+            if (strcmp(key, "to") && strcmp(key, "kind") && strcmp(key, "id"))
+                json_object_set(p, key, v);
+        }
+    }
+    store_row(s, kind, p, 1, "pending");
+    json_decref(p);
+}
+
 void wg_session_report_event(wg_session *s, const char *event, json_t *payload)
 {
+    const char *kind = payload ? message_kind(event, payload) : NULL;
+
+    if (kind && json_is_true(json_object_get(payload, "maybe_repeat"))) {
+        /* libwa hands this message over again after a crash: published already if recorded */
+        const char *chat = jstr_or(payload, "chat", ""), *id = jstr_or(payload, "id", "");
+        if (wg_db_msg_exists(s->owner->db, s->name, chat, id) == 1) {
+            wa_log_info(COMPONENT, "session %s: message %s was delivered before: not repeated",
+                        s->name, id);
+            json_decref(payload);
+            return;
+        }
+    }
     if (payload && s->owner->sink)
         s->owner->sink(s, event, payload, s->owner->sink_data);
+    /* recorded after publishing: a crash in between repeats it (flagged), never loses it */
+    if (kind)
+        store_row(s, kind, payload, json_is_true(json_object_get(payload, "from_me")),
+                  json_is_true(json_object_get(payload, "from_me")) ? "sent" : "received");
+    else if (payload && !strcmp(event, "message.ack"))
+        store_ack(s, payload);
     json_decref(payload);
 }
 
@@ -174,11 +375,41 @@ void wg_sessions_send_cancel(wg_sessions *ss, wg_session *s, void *user_data)
 int wg_sessions_mark_read(wg_sessions *ss, wg_session *s, const char *chat, const char *sender,
                           const char *const *ids, size_t n)
 {
+    size_t i;
+    int rc;
+
     if (!ss->be->ops->mark_read)
         return WA_EUNSUPPORTED;
     if (!s->backend || !s->want_running)
         return WA_ESTATE;
-    return ss->be->ops->mark_read(ss->be->ctx, s->backend, chat, sender, ids, n);
+    rc = ss->be->ops->mark_read(ss->be->ctx, s->backend, chat, sender, ids, n);
+    for (i = 0; rc == 0 && wg_sessions_store_enabled(ss) && i < n; i++)
+        wg_db_msg_set_status(ss->db, s->name, NULL, ids[i], "read");
+    return rc;
+}
+
+int wg_sessions_call(wg_sessions *ss, wg_session *s, json_t *req, wg_call_cb cb, void *user_data)
+{
+    if (!ss->be->ops->call || !ss->be->ops->call_cancel)
+        return WA_EUNSUPPORTED;
+    if (!s->backend || !s->want_running)
+        return WA_ESTATE;
+    return ss->be->ops->call(ss->be->ctx, s->backend, req, cb, user_data);
+}
+
+void wg_sessions_call_cancel(wg_sessions *ss, wg_session *s, void *user_data)
+{
+    if (s->backend && ss->be->ops->call_cancel)
+        ss->be->ops->call_cancel(ss->be->ctx, s->backend, user_data);
+}
+
+int wg_sessions_act(wg_sessions *ss, wg_session *s, json_t *req)
+{
+    if (!ss->be->ops->act)
+        return WA_EUNSUPPORTED;
+    if (!s->backend || !s->want_running)
+        return WA_ESTATE;
+    return ss->be->ops->act(ss->be->ctx, s->backend, req);
 }
 
 /* ---- the durable send queue ---- */
@@ -217,6 +448,11 @@ static void queue_done(void *ud, const wg_send_result *r)
         drop = 0; /* the connection ended first: it goes out at the next WORKING */
     } else if (r->err && s) {
         queue_failed(s, q->id, "send_failed", r->detail[0] ? r->detail : wa_strerror(r->err));
+    } else if (!r->err && s && r->id[0] && strcmp(r->id, q->id) != 0) {
+        /* reactions, edits and revokes get their id from the client: tell which one it was */
+        wg_session_report_event(s, "message.ack",
+                                json_pack("{s:s, s:s, s:s, s:b}", "id", q->id, "status", "sent",
+                                          "message_id", r->id, "queued", 1));
     }
     if (ss->freeing)
         drop = 0; /* shutting down: the outcome is unknown, it stays queued */
@@ -306,6 +542,18 @@ void wg_sessions_set_observer(wg_sessions *ss, wg_session_status_cb cb, void *us
 {
     ss->observer = cb;
     ss->observer_data = user_data;
+}
+
+void wg_sessions_set_state_observer(wg_sessions *ss, wg_session_state_cb cb, void *user_data)
+{
+    ss->state_changed = cb;
+    ss->state_data = user_data;
+}
+
+void wg_session_report_state_changed(wg_session *s, const char *what)
+{
+    if (s->owner->state_changed && !s->owner->freeing)
+        s->owner->state_changed(s, what, s->owner->state_data);
 }
 
 /* Index of name, or of where it would go (*found set accordingly). */
@@ -414,6 +662,7 @@ static void remove_record(wg_sessions *ss, wg_session *s)
         return;
     memmove(ss->v + at, ss->v + at + 1, (ss->n - at - 1) * sizeof *ss->v);
     ss->n--;
+    admit_forget(ss, s);
     session_free(s);
 }
 
@@ -440,6 +689,104 @@ static int backend_start(wg_sessions *ss, wg_session *s)
     return rc;
 }
 
+/* ---- login admission ------------------------------------------------------------------------ */
+
+static int admit_holds(const wg_sessions *ss, const wg_session *s, size_t *at)
+{
+    size_t i;
+
+    for (i = 0; i < ss->n_admitted; i++) {
+        if (ss->admitted[i] == s) {
+            *at = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Start waiting sessions while slots are free. */
+static void admit_pump(wg_sessions *ss)
+{
+    if (ss->admitting || ss->freeing || ss->admit_off)
+        return;
+    ss->admitting = 1;
+    while (ss->n_admitted < LOGIN_ADMIT_MAX && ss->wait_head < ss->n_wait) {
+        wg_session *s = ss->waiting[ss->wait_head++];
+        if (!s || !s->want_running || s->backend)
+            continue; /* stopped, or started another way (pairing by code) meanwhile */
+        ss->admitted[ss->n_admitted++] = s;
+        backend_start(ss, s); /* a failure reports FAILED, which frees the slot */
+    }
+    if (ss->wait_head == ss->n_wait) {
+        ss->wait_head = ss->n_wait = 0;
+    } else if (ss->wait_head > 1024 && ss->wait_head > ss->n_wait / 2) {
+        memmove(ss->waiting, ss->waiting + ss->wait_head,
+                (ss->n_wait - ss->wait_head) * sizeof *ss->waiting);
+        ss->n_wait -= ss->wait_head;
+        ss->wait_head = 0;
+    }
+    ss->admitting = 0;
+}
+
+/* s no longer holds a login slot (it left STARTING). */
+static void admit_release(wg_sessions *ss, wg_session *s)
+{
+    size_t at;
+
+    if (!admit_holds(ss, s, &at))
+        return;
+    ss->admitted[at] = ss->admitted[--ss->n_admitted];
+    admit_pump(ss);
+}
+
+/* s leaves the queue of waiting sessions (if it was there). */
+static void admit_unqueue(wg_sessions *ss, wg_session *s)
+{
+    size_t i;
+
+    for (i = ss->wait_head; i < ss->n_wait; i++)
+        if (ss->waiting[i] == s)
+            ss->waiting[i] = NULL;
+}
+
+/* s leaves the ramp altogether (stopped, deleted). */
+static void admit_forget(wg_sessions *ss, wg_session *s)
+{
+    admit_unqueue(ss, s);
+    admit_release(ss, s);
+}
+
+/* Start s now if a login slot is free and nobody waits, else queue it (STARTING). 0 or the
+ * backend's error of an immediate start (then s is FAILED). */
+static int request_start(wg_sessions *ss, wg_session *s)
+{
+    char reason[WG_SESSION_REASON_MAX];
+    size_t at;
+    int rc;
+
+    if (ss->n_admitted < LOGIN_ADMIT_MAX && ss->wait_head == ss->n_wait) {
+        if (!admit_holds(ss, s, &at))
+            ss->admitted[ss->n_admitted++] = s;
+        rc = backend_start(ss, s);
+        if (rc)
+            admit_release(ss, s);
+        return rc;
+    }
+    if (ss->n_wait == ss->cap_wait) {
+        size_t ncap = ss->cap_wait ? ss->cap_wait * 2 : 256;
+        wg_session **nv = realloc(ss->waiting, ncap * sizeof *nv);
+        if (!nv)
+            return backend_start(ss, s); /* no room to wait: start it anyway */
+        ss->waiting = nv;
+        ss->cap_wait = ncap;
+    }
+    ss->waiting[ss->n_wait++] = s;
+    snprintf(reason, sizeof reason, "waiting to log in (at most %d sessions log in at once)",
+             LOGIN_ADMIT_MAX);
+    wg_session_report_status(s, WG_STATUS_STARTING, reason);
+    return 0;
+}
+
 int wg_sessions_create(wg_sessions *ss, const char *name, const char *config_json, int start,
                        wg_session **out)
 {
@@ -457,7 +804,7 @@ int wg_sessions_create(wg_sessions *ss, const char *name, const char *config_jso
         return rc;
     }
     s->want_running = start;
-    if (start && (rc = backend_start(ss, s))) {
+    if (start && (rc = request_start(ss, s))) {
         wg_db_session_delete(ss->db, name);
         remove_record(ss, s);
         return rc;
@@ -476,7 +823,7 @@ int wg_sessions_start(wg_sessions *ss, wg_session *s)
     if ((rc = wg_db_session_set_running(ss->db, s->name, 1)))
         return rc;
     s->want_running = 1;
-    if ((rc = backend_start(ss, s))) {
+    if ((rc = request_start(ss, s))) {
         s->want_running = 0;
         wg_db_session_set_running(ss->db, s->name, 0);
         return rc;
@@ -487,11 +834,13 @@ int wg_sessions_start(wg_sessions *ss, wg_session *s)
 
 static void backend_stop(wg_sessions *ss, wg_session *s)
 {
+    admit_unqueue(ss, s); /* before anything can admit it */
     if (s->backend)
         ss->be->ops->stop(ss->be->ctx, s->backend);
     close_handle(ss, s);
     if (s->status != WG_STATUS_STOPPED && s->status != WG_STATUS_LOGGED_OUT)
         wg_session_report_status(s, WG_STATUS_STOPPED, NULL);
+    admit_forget(ss, s); /* its slot, if it was logging in, goes to the next one */
 }
 
 int wg_sessions_stop(wg_sessions *ss, wg_session *s)
@@ -574,6 +923,8 @@ int wg_sessions_delete(wg_sessions *ss, wg_session *s)
         return rc;
     if (wg_db_queue_purge(ss->db, s->name))
         wa_log_warn(COMPONENT, "session %s: its queued sends could not be dropped", s->name);
+    if (wg_db_msg_purge(ss->db, s->name))
+        wa_log_warn(COMPONENT, "session %s: its stored messages could not be dropped", s->name);
     wa_log_info(COMPONENT, "session %s deleted", s->name);
     remove_record(ss, s);
     return 0;
@@ -583,6 +934,7 @@ void wg_sessions_stop_all(wg_sessions *ss)
 {
     size_t i;
 
+    ss->admit_off = 1; /* no waiting session starts while the others stop */
     for (i = 0; i < ss->n; i++)
         backend_stop(ss, ss->v[i]);
 }
@@ -625,7 +977,7 @@ static int load_one(const char *name, int64_t created_at, int want_running, cons
     if (want_running) {
         s->want_running = 1;
         /* a failure leaves the session FAILED with its reason, and the others start */
-        if (backend_start(lc->ss, s) == 0)
+        if (request_start(lc->ss, s) == 0)
             lc->started++;
     }
     return 0;
@@ -637,7 +989,8 @@ int wg_sessions_load(wg_sessions *ss)
     int rc = wg_db_sessions_load(ss->db, load_one, &lc);
 
     if (!rc)
-        wa_log_info(COMPONENT, "%zu sessions loaded, %zu started", lc.loaded, lc.started);
+        wa_log_info(COMPONENT, "%zu sessions loaded, %zu started (%zu logging in, %zu waiting)",
+                    lc.loaded, lc.started, ss->n_admitted, ss->n_wait - ss->wait_head);
     return rc;
 }
 
@@ -674,6 +1027,8 @@ void wg_session_report_status(wg_session *s, int status, const char *reason)
     notify(s);
     if (status == WG_STATUS_WORKING && old != status)
         queue_flush(s->owner, s);
+    if (status != WG_STATUS_STARTING)
+        admit_release(s->owner, s); /* its login is over: the next waiting one starts */
 }
 
 void wg_session_report_qr(wg_session *s, const char *text)

@@ -60,6 +60,7 @@ typedef struct wg_session {
     void *backend;                       /* the backend's handle, NULL while closed */
     unsigned queue_inflight;             /* queued sends handed to the backend, not finished */
     wg_sessions *owner;
+    int store_dirty; /* messages stored since its last prune (wg_sessions_prune_store) */
 } wg_session;
 
 /*
@@ -77,6 +78,8 @@ typedef struct wg_send_result {
     const char *detail; /* readable detail of a failure, or "" */
 } wg_send_result;
 typedef void (*wg_send_cb)(void *user_data, const wg_send_result *r);
+/* Answer of wg_backend_ops.call: err 0 and result (borrowed), or WA_E* with a readable detail. */
+typedef void (*wg_call_cb)(void *user_data, int err, struct json_t *result, const char *detail);
 
 typedef struct wg_backend_ops {
     const char *name;         /* "offline", "libwa" */
@@ -102,8 +105,9 @@ typedef struct wg_backend_ops {
      * or FAILED. 0, WA_EINVAL (bad number), WA_ESTATE (already paired), WA_E*. */
     int (*pair_phone)(void *ctx, void *handle, const char *phone);
     /* Optional: send a message described by req (a JSON object, borrowed: the backend keeps
-     * a reference while it needs it): {"kind": "text"|"reaction"|"edit"|"revoke", "to",
-     * "text"?, "reply_to"?, "mentions"?, "message_id"?, "emoji"?, "from_me"?}. A phone number
+     * a reference while it needs it): {"kind": "text"|"reaction"|"edit"|"revoke"|"location"|
+     * "contact", "to", "text"?, "reply_to"?, "mentions"?, "message_id"?, "emoji"?, "from_me"?,
+     * "latitude"?, "longitude"?, "name"?, "address"?, "vcard"?}. A phone number
      * in "to" is first checked to be on WhatsApp. cb runs once, later (never inside this
      * call), unless send_cancel(user_data) ran first. 0, WA_ESTATE (not connected),
      * WA_ENOTFOUND (the phone number is known not to be on WhatsApp: nothing sent),
@@ -115,6 +119,22 @@ typedef struct wg_backend_ops {
      * 0, WA_ESTATE, WA_EINVAL. */
     int (*mark_read)(void *ctx, void *handle, const char *chat, const char *sender,
                      const char *const *ids, size_t n);
+    /* Optional: a request answered later (cb runs once, never inside this call, unless
+     * call_cancel(user_data) ran first; result borrowed during cb, NULL on error):
+     *   {"op": "check", "phones": [digits...]} -> {"contacts": [{phone, exists, jid, lid?}]}
+     *   {"op": "group_create", "subject", "participants": [JID...]} -> group
+     *   {"op": "group_info", "group"} -> group
+     *   {"op": "group_add" | "group_remove", "group", "participants": [JID...]}
+     *       -> {"group", "participants": [{jid, lid?, error}]}
+     *   group: {"jid", "subject", "creator", "creation", "participants": [{jid, lid?, admin}]}
+     * 0, WA_ESTATE (not connected), WA_EINVAL, WA_ELIMIT (too many in flight), WA_ENOMEM. */
+    int (*call)(void *ctx, void *handle, struct json_t *req, wg_call_cb cb, void *user_data);
+    /* Optional (required with call): forget the callback of the call with user_data. */
+    void (*call_cancel)(void *ctx, void *handle, void *user_data);
+    /* Optional: an immediate action: {"op": "presence", "presence": "available"|"unavailable"},
+     * {"op": "chat_state", "to", "state": "composing"|"paused"|"recording"},
+     * {"op": "subscribe", "jid"}. 0, WA_ESTATE, WA_EINVAL, WA_EUNSUPPORTED. */
+    int (*act)(void *ctx, void *handle, struct json_t *req);
 } wg_backend_ops;
 
 typedef struct wg_backend {
@@ -151,6 +171,10 @@ int wg_sessions_new(wg_db *db, const wg_backend *backend, wg_sessions **out);
 void wg_sessions_free(wg_sessions *ss);
 void wg_sessions_set_observer(wg_sessions *ss, wg_session_status_cb cb, void *user_data);
 void wg_sessions_set_event_sink(wg_sessions *ss, wg_session_event_cb cb, void *user_data);
+/* Observer of changes to a session's durable backend state that must reach its backup at once
+ * (new prekeys uploaded, signed prekey rotated): what names the change, for logs. */
+typedef void (*wg_session_state_cb)(wg_session *s, const char *what, void *user_data);
+void wg_sessions_set_state_observer(wg_sessions *ss, wg_session_state_cb cb, void *user_data);
 
 /* Load the persisted sessions and start those whose desired state is running.
  * 0 or WA_ESTORE. */
@@ -186,7 +210,7 @@ int wg_sessions_pair_phone(wg_sessions *ss, wg_session *s, const char *phone);
 int wg_sessions_send(wg_sessions *ss, wg_session *s, struct json_t *req, wg_send_cb cb,
                      void *user_data);
 void wg_sessions_send_cancel(wg_sessions *ss, wg_session *s, void *user_data);
-/* Queue a text send (a JSON request as for send) durably while the session reconnects: a
+/* Queue a send (a JSON request as for send) durably while the session reconnects: a
  * message id is made (set in req as "id", written to id_out, WG_QUEUE_ID_MAX bytes) and the
  * request goes out, in order, once the session is WORKING again; its outcome comes as
  * message.ack events (sent, or failed with the error). 0, WA_ELIMIT (WG_SEND_QUEUE_MAX queued
@@ -197,6 +221,25 @@ int wg_sessions_queue(wg_sessions *ss, wg_session *s, struct json_t *req, char *
 /* Read receipts (see wg_backend_ops.mark_read); WA_EUNSUPPORTED, WA_ESTATE, backend errors. */
 int wg_sessions_mark_read(wg_sessions *ss, wg_session *s, const char *chat, const char *sender,
                           const char *const *ids, size_t n);
+/* A request answered later (wg_backend_ops.call) and its cancel; an immediate action (act).
+ * WA_EUNSUPPORTED when the backend cannot, WA_ESTATE when the session is not running. */
+int wg_sessions_call(wg_sessions *ss, wg_session *s, struct json_t *req, wg_call_cb cb,
+                     void *user_data);
+void wg_sessions_call_cancel(wg_sessions *ss, wg_session *s, void *user_data);
+int wg_sessions_act(wg_sessions *ss, wg_session *s, struct json_t *req);
+
+/* The message store (db.h): at most max messages per session, kept retention_days; either 0
+ * turns it off (then only the ids of incoming messages are kept for a day, to drop repeats).
+ * Incoming message events are recorded as they are published, outgoing sends when they leave
+ * (wg_session_report_sent), statuses follow message.ack events and read receipts we send. */
+void wg_sessions_set_store(wg_sessions *ss, unsigned max, unsigned retention_days);
+/* 1 when messages are stored (listing possible). */
+int wg_sessions_store_enabled(const wg_sessions *ss);
+/* The database, for listing the store. */
+wg_db *wg_sessions_db(const wg_sessions *ss);
+/* Apply the bounds: bounded work per call (run it every health interval). */
+void wg_sessions_prune_store(wg_sessions *ss);
+
 /* Stop, purge the backend's state, delete the record. s is freed. 0, WA_ESTORE. */
 int wg_sessions_delete(wg_sessions *ss, wg_session *s);
 /* Shutdown: stop every running session without changing its persisted desired state. */
@@ -219,5 +262,11 @@ void wg_session_report_qr(wg_session *s, const char *text);
 void wg_session_report_pair_code(wg_session *s, const char *code);
 /* Own JID and LID (either may be NULL or "" for unknown; both "" after a logout). */
 void wg_session_report_me(wg_session *s, const char *jid, const char *lid);
+/* A message of ours left (backend send accepted by the client): recorded in the message store
+ * as pending (req: the send request as for wg_backend_ops.send; chat: the JID sent to). */
+void wg_session_report_sent(wg_session *s, const char *chat, const char *id, struct json_t *req);
+/* The backend's durable state changed in a way a backup must catch now (see
+ * wg_sessions_set_state_observer); what: a short description ("prekeys uploaded"). */
+void wg_session_report_state_changed(wg_session *s, const char *what);
 
 #endif

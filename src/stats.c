@@ -29,7 +29,7 @@ static const char *const l_direction[] = {"direction", NULL};
 static const char *const disc_reasons[] = {
     "stopped",  "restart",         "network",        "timeout",     "dead_link", "server",
     "replaced", "logged_out",      "banned",         "bad_version", "downgrade", "certificate",
-    "protocol", "pairing_expired", "pairing_failed", "store"};
+    "protocol", "pairing_expired", "pairing_failed", "store",       "proxy_auth"};
 
 int wg_stats_init(wg_stats *st, const char *version)
 {

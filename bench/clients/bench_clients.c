@@ -28,6 +28,15 @@
  *       own messaging (part 2) is not involved. Reports wasim's messages_routed per second
  *       over S seconds (default 10) and its CPU per routed message (/proc/PID/stat).
  *
+ *   bench_clients sessions --store FILE --n N [--sessions K] [--phone-base P]
+ *       Offline (no wasim): accounts 0..N-1 of the store (paired) get K Signal sessions each
+ *       (default 100), with K distinct synthetic peer devices (phone numbers 19990000000 + j,
+ *       device 0), set up as a conversation does: the peer's prekey bundle (signed prekey, no
+ *       one-time prekey), our pkmsg, which the peer decrypts, and the peer's answer, which we
+ *       decrypt (so each session is acknowledged and has ratcheted once), with lib/signal and
+ *       the client's store binding; the peer's identity is stored as well. Then `login` measures
+ *       what idle clients keep with a populated store.
+ *
  * Progress goes to stderr; the figures to stdout, ending with one line `RESULT {json}`.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -42,10 +51,13 @@
 #include <uv.h>
 
 #include "bnode/node.h"
+#include "client/client_int.h"
 #include "core/arena.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "fleet.h"
+#include "signal/memstore.h"
+#include "signal/signal.h"
 #include "wa/client.h"
 #include "wa/error.h"
 #include "wa/store.h"
@@ -83,7 +95,8 @@ static void usage(void)
             "         --store FILE --n N [--batch B] [--concurrency C] [--phone-base P]\n"
             "         [--ramp K] [--keepalive MS] [--idle-pings P] [--settle MS]\n"
             "       bench_clients route ... --store FILE --n N [--window W] [--seconds S]\n"
-            "         [--wasim-pid PID]\n");
+            "         [--wasim-pid PID]\n"
+            "       bench_clients sessions --store FILE --n N [--sessions K] [--phone-base P]\n");
 }
 
 static unsigned in_flight(const bench *b)
@@ -537,13 +550,154 @@ static int run_route(bench *b, unsigned ramp, unsigned seconds, unsigned window,
     return ok ? 0 : 1;
 }
 
+/* ---- sessions: a populated store (100 Signal sessions per account) --------------------------- */
+
+/* peer j is the phone number SESS_PEER_BASE + j, device 0 */
+#define SESS_PEER_BASE 19990000000ULL
+#define SESS_TEXT      "hello from the benchmark: a short text to set the session up"
+
+/* One synthetic peer device: its keys and a Signal handle over an in-memory store. */
+typedef struct sess_peer {
+    wa_signal_memstore *mem;
+    wa_signal *sig;
+    wa_signal_bundle bundle;
+    wa_signal_addr addr;
+} sess_peer;
+
+static int sess_peer_init(sess_peer *p, unsigned j, size_t max_entries)
+{
+    wa_signal_keypair id;
+    wa_signal_signed_prekey spk;
+    wa_signal_store st;
+    uint32_t reg;
+    char user[32];
+    int rc;
+
+    snprintf(user, sizeof user, "%llu", SESS_PEER_BASE + j);
+    if ((rc = wa_signal_addr_make(&p->addr, user, WA_SIGNAL_PN, 0)) != 0 ||
+        (rc = wa_signal_gen_keypair(&id)) != 0 || (rc = wa_signal_gen_registration_id(&reg)) != 0 ||
+        (rc = wa_signal_gen_signed_prekey(&id, 1, &spk)) != 0 ||
+        (rc = wa_signal_memstore_new(&p->mem, &id, reg, max_entries)) != 0)
+        return rc;
+    wa_signal_memstore_bind(p->mem, &st);
+    if ((rc = wa_signal_new(&p->sig, &st)) != 0 ||
+        (rc = wa_signal_save_signed_prekey(p->sig, &spk)) != 0)
+        return rc;
+    /* no one-time prekey: every account starts its session from the same bundle */
+    wa_signal_make_bundle(&p->bundle, reg, id.pub, &spk, NULL);
+    wa_wipe(&id, sizeof id);
+    wa_wipe(&spk, sizeof spk);
+    return 0;
+}
+
+/* Account `acc` (our address `me` as the peers see it) gets a session with each of the k peers,
+ * set up as a conversation does: the peer's bundle, our pkmsg (the peer decrypts it), the peer's
+ * answer (we decrypt it: our session is acknowledged and has ratcheted once). The peers forget
+ * their side afterwards. One store transaction per account. 0 or a WA_E* code. */
+static int sess_account(wa_store *store, int64_t acc, const wa_signal_addr *me, sess_peer *peers,
+                        unsigned k)
+{
+    wa__sigstore ss = {store, acc};
+    wa_signal_store st;
+    wa_signal *sig = NULL;
+    wa_buf ct, pt;
+    unsigned j;
+    int rc, type;
+
+    wa__sigstore_bind(&ss, &st);
+    rc = wa_signal_new(&sig, &st);
+    if (rc)
+        return rc;
+    wa_buf_init(&ct, WA_SIGNAL_MSG_MAX);
+    wa_buf_init(&pt, WA_SIGNAL_MSG_MAX);
+    wa_store_tx_begin(store);
+    for (j = 0; j < k && rc == 0; j++) {
+        sess_peer *p = &peers[j];
+        wa_buf_reset(&ct);
+        wa_buf_reset(&pt);
+        if ((rc = wa_signal_process_bundle(sig, &p->addr, &p->bundle)) != 0 ||
+            (rc = wa_signal_encrypt(sig, &p->addr, (const uint8_t *)SESS_TEXT, sizeof SESS_TEXT,
+                                    &type, &ct)) != 0 ||
+            (rc = wa_signal_decrypt(p->sig, me, type, ct.data, ct.len, &pt)) != 0)
+            break;
+        wa_buf_reset(&ct);
+        if ((rc = wa_signal_encrypt(p->sig, me, (const uint8_t *)SESS_TEXT, sizeof SESS_TEXT, &type,
+                                    &ct)) != 0)
+            break;
+        wa_buf_reset(&pt);
+        if ((rc = wa_signal_decrypt(sig, &p->addr, type, ct.data, ct.len, &pt)) != 0)
+            break;
+        rc = wa_signal_delete_session(p->sig, me);
+    }
+    if (rc)
+        fprintf(stderr, "bench: sessions of account %lld, peer %u: %s (%s)\n", (long long)acc, j,
+                wa_strerror(rc), wa_signal_last_error(sig));
+    rc = wa_store_tx_end(store, rc);
+    wa_buf_wipe_cleanup(&ct);
+    wa_buf_wipe_cleanup(&pt);
+    wa_signal_free(sig);
+    return rc;
+}
+
+/* Offline: accounts "bench0".."bench<n-1>" (paired) of the store get k sessions each. */
+static int run_sessions(wa_store *store, unsigned n, unsigned k, unsigned long long phone_base)
+{
+    sess_peer *peers = calloc(k ? k : 1, sizeof *peers);
+    uint64_t t0 = fleet_now_ms(), last = t0;
+    double c0 = fleet_cpu_seconds();
+    unsigned i, j, done = 0;
+    int rc = 0;
+
+    if (!peers)
+        return 1;
+    for (j = 0; j < k && rc == 0; j++)
+        rc = sess_peer_init(&peers[j], j, (size_t)n + 64);
+    for (i = 0; i < n && rc == 0; i++) {
+        char name[64], user[32];
+        wa_signal_addr me;
+        int64_t acc;
+        snprintf(name, sizeof name, "bench%u", i);
+        snprintf(user, sizeof user, "%llu", phone_base + i);
+        rc = wa_store_account(store, name, 0, &acc);
+        if (rc == 0 && !wa_store_account_paired(store, acc))
+            rc = WA_ENOTFOUND;
+        if (rc == 0)
+            rc = wa_signal_addr_make(&me, user, WA_SIGNAL_PN, 1);
+        if (rc == 0)
+            rc = sess_account(store, acc, &me, peers, k);
+        if (rc) {
+            fprintf(stderr, "bench: account %s: %s\n", name, wa_strerror(rc));
+            break;
+        }
+        done++;
+        if (fleet_now_ms() - last >= 5000) {
+            last = fleet_now_ms();
+            fprintf(stderr, "bench: sessions: %u of %u accounts\n", done, n);
+        }
+    }
+    for (j = 0; j < k; j++) {
+        wa_signal_free(peers[j].sig);
+        wa_signal_memstore_free(peers[j].mem);
+    }
+    free(peers);
+    printf("sessions: %u accounts x %u Signal sessions (bundle, pkmsg, answer) in %.1f s, CPU "
+           "%.1f s\n",
+           done, k, (fleet_now_ms() - t0) / 1000.0, fleet_cpu_seconds() - c0);
+    printf(
+        "RESULT {\"phase\":\"sessions\",\"n\":%u,\"sessions\":%u,\"seconds\":%.2f,\"cpu_s\":%.2f,"
+        "\"ok\":%s}\n",
+        done, k, (fleet_now_ms() - t0) / 1000.0, fleet_cpu_seconds() - c0,
+        done == n ? "true" : "false");
+    return done == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = NULL, *url = NULL, *control = NULL, *root_hex = NULL, *ca = NULL,
                *store_path = NULL;
     unsigned n = 0, batch = DEFAULT_BATCH, concurrency = DEFAULT_CONCURRENCY, ramp = DEFAULT_RAMP,
              keepalive = DEFAULT_KEEPALIVE, pings = DEFAULT_IDLE_PINGS, settle = DEFAULT_SETTLE_MS;
-    unsigned seconds = DEFAULT_ROUTE_SECONDS, window = ROUTE_WINDOW;
+    unsigned seconds = DEFAULT_ROUTE_SECONDS, window = ROUTE_WINDOW, sessions = 100;
     long wasim_pid = 0;
     unsigned long long phone_base = DEFAULT_PHONE_BASE;
     unsigned long nofile = 0;
@@ -557,7 +711,8 @@ int main(int argc, char **argv)
     wa_log_set_level(WA_LOG_ERROR);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "pair") || !strcmp(a, "login") || !strcmp(a, "route")) {
+        if (!strcmp(a, "pair") || !strcmp(a, "login") || !strcmp(a, "route") ||
+            !strcmp(a, "sessions")) {
             cmd = a;
             continue;
         }
@@ -596,6 +751,8 @@ int main(int argc, char **argv)
             seconds = (unsigned)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--window"))
             window = (unsigned)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--sessions"))
+            sessions = (unsigned)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--wasim-pid"))
             wasim_pid = strtol(v, NULL, 10);
         else if (!strcmp(a, "--log-level")) {
@@ -606,6 +763,20 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
+    }
+    if (cmd && !strcmp(cmd, "sessions")) { /* offline: the store only */
+        if (!store_path || !n) {
+            usage();
+            return 2;
+        }
+        rc = wa_store_open(store_path, NULL, &b.store);
+        if (rc) {
+            fprintf(stderr, "bench: cannot open the store %s: %s\n", store_path, wa_strerror(rc));
+            return 1;
+        }
+        rc = run_sessions(b.store, n, sessions, phone_base);
+        wa_store_close(b.store);
+        return rc;
     }
     if (!cmd || !url || !control || !root_hex || !store_path || !n || !keepalive || !pings ||
         !concurrency || wa_hex_decode(root, sizeof root, root_hex, strlen(root_hex)) != 0) {

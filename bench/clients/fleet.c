@@ -612,6 +612,8 @@ int fleet_start(fleet *f, unsigned i)
         .disconnected = on_disconnected,
         .logged_out = on_logged_out,
         .stanza = f->o.stanza,
+        .message = f->o.message,
+        .sent = f->o.sent,
     };
     fleet_member *m = &f->m[i];
     wa_client_config cfg;

@@ -96,6 +96,9 @@ typedef struct fleet_opts {
     uint64_t phone_base;        /* account i pairs as phone number phone_base + i */
     /* optional: wa_client_callbacks.stanza of every member (user_data: its fleet_member) */
     int (*stanza)(wa_client *c, const struct wa_node *node, void *member);
+    /* optional: the message and sent callbacks of every member (user_data: its fleet_member) */
+    void (*message)(wa_client *c, const wa_client_message *msg, void *member);
+    void (*sent)(wa_client *c, const char *id, int err, void *member);
 } fleet_opts;
 
 typedef struct fleet fleet;

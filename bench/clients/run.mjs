@@ -4,7 +4,7 @@
 //
 //   node bench/clients/run.mjs --build BUILD [--n 1000,10000] [--transport wss,ws]
 //        [--baileys 7,6|none] [--baileys-n 100] [--keepalive 5000] [--idle-pings 4]
-//        [--ramp 500] [--route-n 1000] [--work DIR]
+//        [--ramp 500] [--route-n 1000] [--sessions K] [--sessions-n N,..] [--work DIR]
 //
 // For each transport: one wasim (--tls for wss, trusting its /ca.pem); the largest N accounts
 // are paired once (the first 100 all at once: time and peak RSS), then for each N a fresh
@@ -15,6 +15,11 @@
 // process logs them in from the saved credentials (pairing leaves garbage behind), beside a
 // libwa run of the same K over ws://. Then wasim's routing throughput: bench_clients route with
 // --route-n clients (half send to the other half) over the first transport (0 skips it).
+// --sessions K (issue 5): after the logins above, every account of the store gets K Signal
+// sessions with K distinct peer devices (bench_clients sessions, offline: bundle, pkmsg, the
+// peer's answer), and each N logs in again: RSS per idle client with a populated store beside
+// the figure without, for the N of --sessions-n (default: the smallest N; building the sessions
+// takes ~3 ms each, so 10,000 accounts x 100 is most of an hour).
 // SPDX-License-Identifier: GPL-3.0-or-later
 import { spawn } from 'child_process';
 import fs from 'fs';
@@ -28,13 +33,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 function usage(msg) {
     process.stderr.write(`run.mjs: ${msg}\nusage: node run.mjs --build BUILD [--n 1000,10000] ` +
         '[--transport wss,ws] [--baileys 7,6|none] [--baileys-n 100] [--keepalive MS] ' +
-        '[--idle-pings P] [--ramp K] [--route-n N] [--work DIR]\n');
+        '[--idle-pings P] [--ramp K] [--route-n N] [--sessions K] [--sessions-n N,..] [--work DIR]\n');
     process.exit(2);
 }
 
 function parseArgs(argv) {
     const o = { n: [1000, 10000], transport: ['wss', 'ws'], baileys: [7, 6], baileysN: 100,
-        keepalive: 5000, pings: 4, ramp: 500, routeN: 1000 };
+        keepalive: 5000, pings: 4, ramp: 500, routeN: 1000, sessions: 0 };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const val = () => {
@@ -52,11 +57,14 @@ function parseArgs(argv) {
         else if (a === '--idle-pings') o.pings = Number(val());
         else if (a === '--ramp') o.ramp = Number(val());
         else if (a === '--route-n') o.routeN = Number(val());
+        else if (a === '--sessions') o.sessions = Number(val());
+        else if (a === '--sessions-n') o.sessionsN = val().split(',').map(Number).filter(x => x > 0);
         else if (a === '--work') o.work = path.resolve(val());
         else usage(`unknown argument ${a}`);
     }
     if (!o.build) usage('--build is required');
     if (!o.n.length) usage('--n wants numbers');
+    if (!o.sessionsN) o.sessionsN = [Math.min(...o.n)];
     for (const t of o.transport) if (t !== 'ws' && t !== 'wss') usage(`bad transport ${t}`);
     for (const v of o.baileys) if (v !== 6 && v !== 7) usage(`bad Baileys version ${v}`);
     return o;
@@ -178,6 +186,27 @@ async function libwaRuns(transport, ns, extraN, routeN) {
                 rss_kib: r.wasim_rss_kib, rss_paired_kib: statsPaired.rss_kib };
         }
     }
+    const sns = [...new Set(opts.sessionsN)].filter(n => ns.includes(n)).sort((a, b) => a - b);
+    if (opts.sessions > 0 && sns.length) {
+        const sn = Math.max(...sns);
+        const args = ['sessions', '--store', store, '--n', String(sn), '--sessions',
+            String(opts.sessions)];
+        say(`$ bench_clients ${args.join(' ')}`);
+        const [sr] = await runProgram(BENCH, args, `sessions-${transport}.log`);
+        out.libwa[`${transport}-sessions`] = sr;
+        if (sr && sr.ok) {
+            for (const n of sns) {
+                await sleep(2000);
+                const largs = ['login', ...simArgs(sim), '--store', store, '--n', String(n),
+                    '--ramp', String(opts.ramp), '--keepalive', String(opts.keepalive),
+                    '--idle-pings', String(opts.pings)];
+                say(`$ bench_clients ${largs.join(' ')}    (${opts.sessions} sessions per account)`);
+                const [r] = await runProgram(BENCH, largs, `login-${transport}-${n}-s${opts.sessions}.log`);
+                if (r) r.sessions = opts.sessions;
+                out.libwa[`${transport}-${n}-s${opts.sessions}`] = r;
+            }
+        }
+    }
     if (routeN) {
         await sleep(2000);
         const args = ['route', ...simArgs(sim), '--store', store, '--n', String(routeN), '--ramp',
@@ -231,15 +260,30 @@ if (opts.baileys.length) await baileysRuns();
 say('');
 say('== summary ==');
 say('libwa idle clients on one loop (RSS per client = (RSS with N - RSS before) / N):');
-say('  transport       N  login s  RSS/client  after trim  heap/client  CPU us/client/keep-alive');
+say('  transport       N  sessions  login s  RSS/client  after trim  heap/client  CPU us/client/keep-alive');
 for (const [k, r] of Object.entries(out.libwa)) {
     if (!r || r.phase !== 'login') continue;
     const t = k.split('-')[0];
-    say(`  ${t.padEnd(9)} ${String(r.n).padStart(6)}  ${f1(r.login_s).padStart(7)}  ` +
+    say(`  ${t.padEnd(9)} ${String(r.n).padStart(6)}  ${String(r.sessions || 0).padStart(8)}  ` +
+        `${f1(r.login_s).padStart(7)}  ` +
         `${(f1(r.rss_per_client_kib) + ' KiB').padStart(10)}  ` +
         `${(f1(r.rss_trim_per_client_kib) + ' KiB').padStart(10)}  ` +
         `${(f1(r.heap_per_client_kib) + ' KiB').padStart(11)}  ${f1(r.cpu_us_per_client_ping)}` +
         `${r.ok ? '' : '  (INCOMPLETE)'}`);
+}
+for (const [k, r] of Object.entries(out.libwa)) {
+    if (!r || r.phase !== 'login' || !r.sessions) continue;
+    const plain = out.libwa[k.replace(/-s\d+$/, '')];
+    if (!plain || !(plain.rss_per_client_kib > 0)) continue;
+    say(`libwa (${k.split('-')[0]}, N = ${r.n}): RSS per idle client ${f1(r.rss_per_client_kib)} KiB ` +
+        `with ${r.sessions} Signal sessions per account in the store, ${f1(plain.rss_per_client_kib)} ` +
+        `KiB without (${f1(r.rss_per_client_kib - plain.rss_per_client_kib)} KiB more); heap ` +
+        `${f1(r.heap_per_client_kib)} vs ${f1(plain.heap_per_client_kib)} KiB per client`);
+}
+for (const [k, r] of Object.entries(out.libwa)) {
+    if (!r || r.phase !== 'sessions') continue;
+    say(`libwa store populated offline (${k.split('-')[0]}): ${r.n} accounts x ${r.sessions} sessions ` +
+        `in ${f1(r.seconds)} s`);
 }
 for (const [k, r] of Object.entries(out.libwa)) {
     if (!r || r.phase !== 'pair') continue;

@@ -31,6 +31,7 @@
  *   401 logged out                -> wipe the account's credentials, logged_out, stop
  *   403 banned, 405 client version refused, 411 downgrade -> stop with the reason
  *   pairing refs exhausted, pairing refused, bad certificate chain -> stop
+ *   proxy authentication failed   -> stop (an unreachable proxy is a network error: retry)
  *
  * MESSAGING (end-to-end encrypted, Signal over libsignal-protocol-c, state in the wa_store)
  *   Receiving: every <message> is decrypted in order (1:1 sessions and group sender keys, for
@@ -101,6 +102,7 @@ enum wa_disconnect_reason {
     WA_DISC_PAIR_EXPIRED, /* every QR ref / the pairing code expired */
     WA_DISC_PAIR_FAILED,  /* pair-success did not verify, or the code pairing failed */
     WA_DISC_STORE,        /* the store failed (cannot read/write credentials) */
+    WA_DISC_PROXY_AUTH,   /* the proxy refused our credentials (or wants some): no retry */
 };
 
 typedef struct wa_client_disconnect_info {
@@ -125,7 +127,8 @@ typedef struct wa_client_config {
     unsigned iq_timeout_ms;       /* 0 = default */
     unsigned reconnect_base_ms;   /* first backoff step; 0 = default */
     unsigned reconnect_max_ms;    /* backoff cap; 0 = default */
-    unsigned prekey_upload_count; /* one-time prekeys per upload; 0 = 50 */
+    unsigned prekey_upload_count; /* one-time prekeys per refill; 0 = 50 (a server with none
+                                   * gets 812 at once, as Baileys 7 and whatsmeow) */
     int dict_version;             /* binary node dictionary; 0 = 3 */
 } wa_client_config;
 
@@ -141,6 +144,8 @@ enum wa_client_msg_kind {
     WA_MSG_EDIT,     /* text = the new text, target_id = the edited message */
     WA_MSG_REVOKE,   /* delete for everyone: target_id = the deleted message */
     WA_MSG_OTHER,    /* another content type: see raw */
+    WA_MSG_LOCATION, /* latitude, longitude, location_name, location_address */
+    WA_MSG_CONTACT,  /* contact_name (displayName), vcard */
 };
 
 /* An incoming end-to-end encrypted message, decrypted, its state committed to the store. Every
@@ -172,6 +177,11 @@ typedef struct wa_client_message {
     int target_from_me;
     const uint8_t *raw; /* the serialized Message protobuf (after unwrapping) */
     size_t raw_len;
+    double latitude, longitude;   /* WA_MSG_LOCATION (degrees) */
+    const char *location_name;    /* "" when absent */
+    const char *location_address; /* "" when absent */
+    const char *contact_name;     /* WA_MSG_CONTACT: displayName */
+    const char *vcard;            /* the vCard text */
 } wa_client_message;
 
 /* Receipt kinds (wa_client_receipt.type). */
@@ -265,6 +275,35 @@ typedef struct wa_client_group_update {
 typedef void (*wa_client_check_cb)(wa_client *c, int err, const wa_client_contact *res, size_t n,
                                    void *user_data);
 
+/* ---- presence and chat states --------------------------------------------------------------- */
+
+/* Chat states (typing indicators). */
+enum wa_client_chat_state {
+    WA_CHAT_COMPOSING = 1, /* typing */
+    WA_CHAT_PAUSED,        /* stopped typing */
+    WA_CHAT_RECORDING,     /* recording audio (<composing media='audio'/>) */
+};
+
+/* Own availability (wa_client_send_presence). */
+enum wa_client_presence_type {
+    WA_PRESENCE_AVAILABLE = 1,
+    WA_PRESENCE_UNAVAILABLE,
+};
+
+/* A <presence> of a subscribed contact. */
+typedef struct wa_client_presence_update {
+    const char *from;  /* the contact's user JID as the server named it (PN or LID) */
+    int available;     /* 1 online, 0 offline */
+    int64_t last_seen; /* unix seconds of "last seen"; 0 unknown (or hidden) */
+} wa_client_presence_update;
+
+/* A <chatstate> from a contact. */
+typedef struct wa_client_chat_state_update {
+    const char *chat;   /* the peer's user JID (1:1) or the group JID */
+    const char *sender; /* who is typing (the peer, or the group participant) */
+    int state;          /* enum wa_client_chat_state; 0 = idle (an unknown state) */
+} wa_client_chat_state_update;
+
 /* Every callback is optional (NULL) and takes user_data last. */
 typedef struct wa_client_callbacks {
     /* A QR text to show (a new one as refs rotate: first after 60 s, then every 20 s). */
@@ -294,6 +333,23 @@ typedef struct wa_client_callbacks {
     void (*sent)(wa_client *c, const char *id, int err, void *user_data);
     /* A group changed (someone else's action; our own come back through their callbacks). */
     void (*group_update)(wa_client *c, const wa_client_group_update *u, void *user_data);
+    /* A contact we subscribed to (wa_client_subscribe_presence) came online or went away. */
+    void (*presence)(wa_client *c, const wa_client_presence_update *p, void *user_data);
+    /* Someone is typing / recording / stopped, in a 1:1 chat or a group. */
+    void (*chat_state)(wa_client *c, const wa_client_chat_state_update *s, void *user_data);
+    /* A contact's identity key changed (a new phone/reinstall): sessions with it were reset.
+     * Raised for <notification type='encrypt'><identity/> and for a prekey message (or bundle)
+     * with another key than the stored one, once per change (the two paths, and the user's
+     * several devices, are not reported twice within a minute). jid: the user JID without
+     * device, in the phone-number form when known, else the LID form. */
+    void (*identity_changed)(wa_client *c, const char *jid, void *user_data);
+    /* The server accepted new keys and the store holds them: count one-time prekeys uploaded,
+     * or 0 after a signed prekey rotation. A backup of the store should follow: a copy older
+     * than this lacks keys the server now hands out to senders. */
+    void (*keys_uploaded)(wa_client *c, unsigned count, void *user_data);
+    /* The server answered a keep-alive ping after rtt_ms milliseconds (loop time between the
+     * ping leaving and its answer being read). */
+    void (*keepalive)(wa_client *c, unsigned rtt_ms, void *user_data);
 } wa_client_callbacks;
 
 /* Create a client for account cfg->account of `store` (created in the store if missing).
@@ -348,6 +404,35 @@ int wa_client_send_edit(wa_client *c, const char *chat, const char *target_id, c
 /* Delete our message target_id for everyone. */
 int wa_client_send_revoke(wa_client *c, const char *chat, const char *target_id, char *id_out);
 
+/* A location (latitude/longitude in degrees; name and address may be NULL). */
+typedef struct wa_client_location {
+    double latitude, longitude;
+    const char *name, *address;
+} wa_client_location;
+/* Send a location: Message { locationMessage { degreesLatitude, degreesLongitude, name?,
+ * address? } }, stanza type='text' (as Baileys 7 and whatsmeow). WA_EINVAL: latitude outside
+ * [-90, 90], longitude outside [-180, 180], not finite, or a name/address over 1 KiB. */
+int wa_client_send_location(wa_client *c, const char *to, const wa_client_location *loc,
+                            const wa_client_send_opts *opts, char *id_out);
+/* Send a contact card: Message { contactMessage { displayName, vcard } }, stanza type='media'
+ * with <enc mediatype='vcard'> (as Baileys 7 and whatsmeow). display_name non-empty; vcard
+ * non-empty, at most 64 KiB. Only opts->id and a reply (quoted_*) are used. */
+int wa_client_send_contact(wa_client *c, const char *to, const char *display_name,
+                           const char *vcard, const wa_client_send_opts *opts, char *id_out);
+
+/* Typing indicator in chat `to` (user JID, phone number or group JID): state is
+ * WA_CHAT_COMPOSING (<chatstate to><composing/></chatstate>), WA_CHAT_PAUSED (<paused/>) or
+ * WA_CHAT_RECORDING (<composing media='audio'/>). 0, WA_ESTATE (not connected), WA_EINVAL. */
+int wa_client_send_chat_state(wa_client *c, const char *to, int state);
+/* Our own availability: <presence type='available'|'unavailable' name=PUSH_NAME/> (name only
+ * when config.push_name is set). While available, delivery receipts are plain ones (not
+ * type='inactive'), as Baileys and whatsmeow do. 0, WA_ESTATE, WA_EINVAL. */
+int wa_client_send_presence(wa_client *c, int type);
+/* Ask for the presence of a contact (user JID or phone number): <presence type='subscribe'
+ * to=JID/>. Updates come through the presence callback (the server answers with the current
+ * one). WhatsApp sends them only while we are available ourselves. 0, WA_ESTATE, WA_EINVAL. */
+int wa_client_subscribe_presence(wa_client *c, const char *jid);
+
 /* Read receipts for messages of chat (ids[0..n), n >= 1), sent by sender (a device JID in
  * groups; NULL in 1:1). 0, WA_ESTATE, WA_EINVAL. */
 int wa_client_mark_read(wa_client *c, const char *chat, const char *sender, const char *const *ids,
@@ -396,5 +481,34 @@ void *wa_client_user_data(const wa_client *c);
 
 /* Short lower-case name of a reason ("restart", "replaced", "logged_out", ...). */
 const char *wa_disconnect_reason_name(int reason);
+
+/* ---- memory and logout ---------------------------------------------------------------------- */
+
+/* Bytes this client holds right now: its struct and strings, the pairing state, the wire
+ * (struct, WebSocket/frame/decryption buffers, the last stanza's arena, the Noise handshake
+ * while it runs), the stream (1 KiB for the stream and its libuv handles, plus
+ * WA_CLIENT_TLS_ESTIMATE for the TLS engine over wss://, plus the bytes queued for the socket)
+ * and the messaging state that exists after messaging on this connection (Signal handle,
+ * device-list and group caches,
+ * sends and queries in flight, retry rings: each top-level block as the allocator reports it
+ * with glibc's malloc_usable_size; entries nested inside the caches are not counted). Shared
+ * things are not counted: the loop, the store, the process's SSL_CTX, the read slab. An
+ * estimate of the client's share of the heap, not an exact allocator count. 0 for NULL. */
+/* An idle TLS engine (OpenSSL 3 SSL object with released buffers, the peer's certificate
+ * chain): heap in use per idle client over wss:// less over ws://, measured by bench/clients
+ * (28.5 - 7.1 KiB at N = 500 against wasim). */
+#define WA_CLIENT_TLS_ESTIMATE (21 * 1024)
+size_t wa_client_memory(const wa_client *c);
+
+/* Log out as Baileys' logout() does: on a logged-in connection send
+ * <iq to='@s.whatsapp.net' type='set' xmlns='md'><remove-companion-device jid=OWN_DEVICE_JID
+ * reason='user_initiated'/></iq> (the phone unlinks the device), close the connection (the
+ * close drains the iq first) and wipe the account's credentials in the store at once.
+ * Returns 1 when the iq went out: disconnected{WA_DISC_LOGGED_OUT, 401, will_retry 0} and then
+ * logged_out follow from the loop. Returns 0 when there was no logged-in connection: the
+ * client is stopped (as wa_client_stop, whose event may follow) and the credentials are wiped
+ * here only (the phone may still list the device; no logged_out callback). WA_EINVAL (NULL),
+ * WA_ESTORE (the wipe failed; the iq may have gone out). A new wa_client_start pairs anew. */
+int wa_client_logout(wa_client *c);
 
 #endif

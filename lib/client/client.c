@@ -6,8 +6,8 @@
  *
  * States:  IDLE -> WAIT (timer) -> CONNECTING (stream) -> HANDSHAKE (WebSocket + Noise, until
  *          the first stanza) -> PAIRING (pair-device .. 515) or LOGIN (success, then prekey
- *          count/upload and passive/active) -> CONNECTED -> CLOSING (stream closing) -> WAIT |
- *          IDLE.
+ *          count, key bundle digest, upload and passive/active) -> CONNECTED -> CLOSING (stream
+ *          closing) -> WAIT | IDLE.
  *
  * Every connection attempt starts from the timer callback, never inside a public call, so no
  * user callback runs re-entrantly from wa_client_start/stop. User callbacks may stop or free
@@ -19,6 +19,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,6 +347,7 @@ static void release_connection(wa_client *c)
     wa__iq_clear(&c->iqs);
     c->upload_busy = 0;
     c->deadline = 0;
+    c->available = 0; /* a new connection starts unavailable (presence.c) */
 }
 
 static void maybe_free(wa_client *c)
@@ -358,6 +360,7 @@ static void maybe_free(wa_client *c)
     wa__check_fail_all(c, WA_ECLOSED);
     wa__group_fail_all(c, WA_ECLOSED);
     wa__e2e_release(c);
+    wa__presence_release(c);
     tls_put(c->tls);
     wa_free(c->account_name);
     wa_free(c->host);
@@ -687,9 +690,9 @@ static void send_active(wa_client *c)
     wa_arena_cleanup(&a);
 }
 
-/* Upload one-time prekeys (the pending ones, topped up with new ones). 0 if an upload went
- * out. */
-static int start_upload(wa_client *c)
+/* Upload `want` one-time prekeys (the pending ones, topped up with new ones). 0 if an upload
+ * went out. */
+static int start_upload(wa_client *c, size_t want)
 {
     wa_store_creds *cr = NULL;
     wa_store_prekey *keys = NULL;
@@ -701,11 +704,11 @@ static int start_upload(wa_client *c)
     if (c->upload_busy)
         return WA_ESTATE;
     cr = wa_malloc(sizeof *cr);
-    keys = wa_calloc(c->prekey_count, sizeof *keys);
+    keys = wa_calloc(want, sizeof *keys);
     wa_arena_init(&a, WA__STANZA_ARENA_MAX);
     rc = cr && keys ? wa_store_creds_load(c->store, c->account, cr) : WA_ENOMEM;
     if (rc == 0)
-        rc = wa__keys_pending_prekeys(c->store, c->account, cr, c->prekey_count, keys, &n);
+        rc = wa__keys_pending_prekeys(c->store, c->account, cr, want, keys, &n);
     if (rc == 0) {
         wa__iq_make_id(&c->iqs, id);
         rc = send_iq(c, wa__st_prekey_upload(&a, id, cr, keys, n), id, WA__IQ_UPLOAD,
@@ -719,7 +722,7 @@ static int start_upload(wa_client *c)
     }
     wa_arena_cleanup(&a);
     if (keys) {
-        wa_wipe(keys, c->prekey_count * sizeof *keys);
+        wa_wipe(keys, want * sizeof *keys);
         wa_free(keys);
     }
     if (cr) {
@@ -727,6 +730,68 @@ static int start_upload(wa_client *c)
         wa_free(cr);
     }
     return rc;
+}
+
+#define DIGEST_IDS_MAX 4096 /* prekey ids read from a key bundle digest */
+
+/* At login, after the prekey count and before leaving passive mode (so before any offline
+ * message can make us hand out a prekey in a retry receipt): the server's key bundle digest
+ * (the iq Baileys 7 sends after <active/>), whose prekey id list tells whether this store is
+ * behind the server (a restored backup, see digest_answer). count: the server's prekey count,
+ * carried to the answer. 0 if sent. */
+static int send_digest(wa_client *c, uint32_t count)
+{
+    wa_arena a;
+    char id[WA__IQ_ID_MAX];
+    int rc;
+
+    wa_arena_init(&a, 4096);
+    wa__iq_make_id(&c->iqs, id);
+    rc = send_iq(c, wa__st_prekey_digest(&a, id), id, WA__IQ_DIGEST, c->iq_timeout_ms, count);
+    wa_arena_cleanup(&a);
+    return rc;
+}
+
+/* <digest><list><id>3 bytes</id>..</list>..</digest>: one-time prekeys the server holds that the
+ * store does not are the mark of a stale store (a backup restored after a crash): the server
+ * would hand them to senders whose first message then cannot be decrypted. They are replaced,
+ * same ids, by new keys uploaded at once (the server keeps the last key uploaded for an id),
+ * and the next ids move past them. */
+static size_t digest_answer(wa_client *c, const wa_node *iq)
+{
+    const wa_node *list = wa_node_child(wa_node_child(iq, "digest"), "list"), *k;
+    uint32_t *ids;
+    size_t n = 0, cap = wa_node_child_count(list), unknown = 0, replaced = 0;
+    int rc;
+
+    if (!list || !cap)
+        return 0;
+    if (cap > DIGEST_IDS_MAX)
+        cap = DIGEST_IDS_MAX;
+    ids = wa_calloc(cap, sizeof *ids);
+    if (!ids)
+        return 0;
+    for (k = wa_node_children(list); k && n < cap; k = k->next) {
+        const uint8_t *p;
+        size_t len;
+        if (wa_node_is(k, "id") && wa_node_content_bytes(k, &p, &len) == 0 && len == 3)
+            ids[n++] = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+    }
+    rc = wa__keys_adopt_server_prekeys(c->store, c->account, ids, n, WA__PREKEY_UPLOAD_MAX,
+                                       &unknown, &replaced);
+    wa_free(ids);
+    if (rc) {
+        wa_log_warn(LOG, "[%s] key bundle digest not checked: %s", c->account_name,
+                    wa_strerror(rc));
+        return 0;
+    }
+    if (!unknown)
+        return 0;
+    wa_log_warn(LOG,
+                "[%s] the server holds %zu one-time prekey(s) this store does not have (restored "
+                "from an older backup?): replacing %zu under the same ids",
+                c->account_name, unknown, replaced);
+    return replaced;
 }
 
 static void upload_done(wa_client *c, uint32_t n)
@@ -812,15 +877,27 @@ static void on_iq_answer(wa_client *c, const wa__iq *q, const wa_node *iq)
         if (!error && wa_node_attr_u64(wa_node_child(iq, "count"), "value", &count) == 0)
             wa_log_info(LOG, "[%s] %llu prekeys on the server", c->account_name,
                         (unsigned long long)count);
-        if (!error && count <= WA__PREKEY_LOW && start_upload(c) == 0)
+        if (!error && send_digest(c, count > UINT32_MAX ? UINT32_MAX : (uint32_t)count) == 0)
+            break; /* the upload decision follows the digest */
+        /* none on the server (a new device): 812 at once, as Baileys 7 (INITIAL_PREKEY_COUNT)
+         * and whatsmeow (initial upload); refills prekey_count (50, as whatsmeow) */
+        if (!error && count <= WA__PREKEY_LOW &&
+            start_upload(c, count == 0 ? WA__PREKEY_UPLOAD_MAX : c->prekey_count) == 0)
             break; /* passive/active after the upload */
         send_active(c);
         break;
     }
     case WA__IQ_UPLOAD:
         c->upload_busy = 0;
-        if (!error)
+        if (!error) {
+            unsigned gen = c->gen;
             upload_done(c, q->arg);
+            if (c->cbs.keys_uploaded) {
+                c->cbs.keys_uploaded(c, q->arg, c->user_data);
+                if (!alive(c, gen))
+                    break;
+            }
+        }
         if (c->state == ST_LOGIN)
             send_active(c);
         break;
@@ -857,7 +934,29 @@ static void on_iq_answer(wa_client *c, const wa__iq *q, const wa_node *iq)
     case WA__IQ_CONTACT:
         wa__check_answer(c, q->arg, iq);
         break;
-    default: /* ping, rotate: nothing to do */
+    case WA__IQ_DIGEST: {
+        /* q->arg: the prekey count; the upload as after the count, with room for the keys
+         * that replace unknown ones */
+        size_t replaced = error ? 0 : digest_answer(c, iq), want = 0;
+        if (q->arg <= WA__PREKEY_LOW)
+            want = q->arg == 0 ? WA__PREKEY_UPLOAD_MAX : c->prekey_count;
+        if (replaced && want < (replaced > c->prekey_count ? replaced : c->prekey_count))
+            want = replaced > c->prekey_count ? replaced : c->prekey_count;
+        if (want && start_upload(c, want) == 0 && c->state == ST_LOGIN)
+            break; /* passive/active after the upload */
+        if (c->state == ST_LOGIN)
+            send_active(c);
+        break;
+    }
+    case WA__IQ_ROTATE:
+        if (!error && c->cbs.keys_uploaded)
+            c->cbs.keys_uploaded(c, 0, c->user_data);
+        break;
+    case WA__IQ_PING:
+        if (!error && c->cbs.keepalive)
+            c->cbs.keepalive(c, (unsigned)((uint32_t)now_ms(c) - q->arg), c->user_data);
+        break;
+    default:
         break;
     }
 }
@@ -872,6 +971,9 @@ static void on_iq(wa_client *c, const wa_node *iq)
     if (!strcmp(type, "result") || !strcmp(type, "error")) {
         if (wa__iq_take(&c->iqs, wa_node_attr(iq, "id"), &q) == 0)
             on_iq_answer(c, &q, iq);
+        else /* a late answer after our timeout, or a server bug: not worth the connection */
+            wa_log_warn(LOG, "[%s] iq %s for no request of ours (id %s): ignored", c->account_name,
+                        type, wa_node_attr(iq, "id") ? wa_node_attr(iq, "id") : "-");
         return;
     }
     if (wa_node_child(iq, "pair-device") && !strcmp(type, "set")) {
@@ -890,6 +992,10 @@ static void on_iq(wa_client *c, const wa_node *iq)
     }
     if (xmlns && !strcmp(xmlns, "urn:xmpp:ping")) {
         wa_arena a;
+        if (!wa_node_attr(iq, "id")) {
+            wa_log_warn(LOG, "[%s] server ping without id: not answered", c->account_name);
+            return;
+        }
         wa_arena_init(&a, 4096);
         send_node(c, wa__st_iq_result(&a, iq));
         wa_arena_cleanup(&a);
@@ -934,7 +1040,7 @@ void wa__client_ack(wa_client *c, const wa_node *n)
     if (ack)
         send_node(c, ack);
     else
-        wa_log_debug(LOG, "[%s] <%s> without id/from: not acked", c->account_name, n->tag);
+        wa_log_warn(LOG, "[%s] <%s> without id/from: not acked, ignored", c->account_name, n->tag);
     wa_arena_cleanup(&a);
 }
 
@@ -943,20 +1049,25 @@ static void on_notification(wa_client *c, const wa_node *n)
     const char *type = wa_node_attr(n, "type"), *from = wa_node_attr(n, "from");
 
     wa__client_ack(c, n);
-    if (!type)
+    if (!type) {
+        wa_log_warn(LOG, "[%s] notification without type: ignored", c->account_name);
         return;
+    }
     if (!strcmp(type, "encrypt") && from &&
         (!strcmp(from, WA__SERVER_JID) || !strcmp(from, WA__SERVER))) {
         uint64_t count;
         if (wa_node_attr_u64(wa_node_child(n, "count"), "value", &count) == 0 &&
             count < WA__PREKEY_LOW && c->state == ST_CONNECTED)
-            start_upload(c);
+            start_upload(c, c->prekey_count);
     } else if (!strcmp(type, "link_code_companion_reg") && c->state == ST_PAIRING) {
         on_link_notification(c, n);
     } else if (!strcmp(type, "devices")) {
         wa__devices_notification(c, n);
     } else if (!strcmp(type, "w:gp2") && c->state == ST_CONNECTED) {
         wa__group_notification(c, n);
+    } else if (!strcmp(type, "encrypt") && wa_node_child(n, "identity") &&
+               (c->state == ST_CONNECTED || c->state == ST_LOGIN)) {
+        wa__identity_notification(c, n);
     }
 }
 
@@ -996,7 +1107,13 @@ static void on_node(wa_client *c, const wa_node *n)
             wa__send_acked(c, n);
     } else if (wa_node_is(n, "message") || wa_node_is(n, "receipt") || wa_node_is(n, "call")) {
         wa__client_ack(c, n);
+    } else if (wa_node_is(n, "presence") && c->state == ST_CONNECTED) {
+        wa__presence_recv(c, n);
+    } else if (wa_node_is(n, "chatstate") && c->state == ST_CONNECTED) {
+        wa__chatstate_recv(c, n);
     }
+    if (alive(c, gen))
+        wa__identity_flush(c); /* identity changes the Signal layer reported meanwhile */
 }
 
 /* ---- stream callbacks ----------------------------------------------------------------------- */
@@ -1041,7 +1158,9 @@ static void on_data(wa_stream *s, const uint8_t *data, size_t len, void *ud)
     }
     if (rc != WA_EAGAIN) {
         char msg[160];
-        int reason = wa__policy_reason_for_error(rc);
+        /* WA_ELIMIT here is the server's fault (a frame or message over our caps), not a full
+         * write queue */
+        int reason = rc == WA_ELIMIT ? WA_DISC_PROTOCOL : wa__policy_reason_for_error(rc);
         snprintf(msg, sizeof msg, "%s%s",
                  reason == WA_DISC_CERT ? "server certificate chain rejected: " : "",
                  wa_wire_reason(c->wire));
@@ -1222,8 +1341,9 @@ static void send_ping(wa_client *c, uint64_t now)
     wa_arena_init(&a, 4096);
     wa__iq_make_id(&c->iqs, id);
     /* an unanswered ping is caught by the dead-link check; its own deadline only frees the
-     * slot */
-    send_iq(c, wa__st_ping(&a, id), id, WA__IQ_PING, c->keepalive_ms + WA__DEADLINK_GRACE_MS, 0);
+     * slot. arg: the loop time it left (low 32 bits), for the round trip. */
+    send_iq(c, wa__st_ping(&a, id), id, WA__IQ_PING, c->keepalive_ms + WA__DEADLINK_GRACE_MS,
+            (uint32_t)now);
     wa_arena_cleanup(&a);
     c->next_ping = now + c->keepalive_ms;
 }
@@ -1514,4 +1634,114 @@ int64_t wa_client_account_id(const wa_client *c)
 void *wa_client_user_data(const wa_client *c)
 {
     return c ? c->user_data : NULL;
+}
+
+/* ---- memory and logout ---------------------------------------------------------------------- */
+
+/* Stream struct with its uv_tcp_t and uv_timer_t (net/stream.h: < 1 KiB). */
+#define STREAM_ESTIMATE 1024
+
+static size_t str_bytes(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+/* A heap block of a type private to another file of the client: its size as the allocator
+ * reports it (wa_malloc is malloc). */
+static size_t block_bytes(const void *p)
+{
+#ifdef __GLIBC__
+    return p ? malloc_usable_size((void *)p) : 0;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
+static size_t wire_bytes(const wa_wire *w)
+{
+    size_t n = sizeof *w;
+
+    n += w->ws.in.cap + w->ws.msg.cap + w->ws.out.cap + w->ws.hs.cap;
+    n += w->frame.in.cap + (w->frame.routing ? w->frame.routing_len : 0);
+    n += w->hs ? sizeof *w->hs : 0;
+    n += w->out.cap + w->scratch.cap + w->arena.total;
+    n += w->payload ? w->payload_len : 0;
+    n += w->client_payload ? w->client_payload_len : 0;
+    return n;
+}
+
+size_t wa_client_memory(const wa_client *c)
+{
+    size_t n, i;
+
+    if (!c)
+        return 0;
+    n = sizeof *c + str_bytes(c->account_name) + str_bytes(c->host) + str_bytes(c->path) +
+        str_bytes(c->proxy) + str_bytes(c->push_name) + str_bytes(c->os_name) + str_bytes(c->phone);
+    if (c->pair)
+        n += sizeof *c->pair;
+    if (c->wire)
+        n += wire_bytes(c->wire);
+    if (c->stream)
+        n += STREAM_ESTIMATE + (c->use_tls ? WA_CLIENT_TLS_ESTIMATE : 0) +
+             wa_stream_queued(c->stream);
+    n += block_bytes(c->sig) + block_bytes(c->devs) + block_bytes(c->groups);
+    n += c->retries ? WA__RETRY_TRACK * sizeof *c->retries : 0;
+    n += block_bytes(c->resends);
+    for (i = 0; i < WA__MAX_JOBS; i++)
+        n += block_bytes(c->jobs[i]);
+    for (i = 0; i < WA__MAX_CHECKS; i++)
+        n += block_bytes(c->checks[i]);
+    for (i = 0; i < WA_CLIENT_GROUP_OPS_MAX; i++)
+        n += block_bytes(c->gops[i]);
+    return n;
+}
+
+/* Baileys' logout(): <iq to='@s.whatsapp.net' type='set' id xmlns='md'>
+ * <remove-companion-device jid=ME reason='user_initiated'/></iq>. 0 once it went out. */
+static int send_remove_companion(wa_client *c)
+{
+    wa_arena a;
+    wa_node *iq, *rm;
+    char id[WA__IQ_ID_MAX];
+    int rc = WA_ENOMEM;
+
+    wa_arena_init(&a, 4096);
+    wa__iq_make_id(&c->iqs, id);
+    iq = wa_node_new(&a, "iq");
+    rm = iq ? wa_node_new_child(&a, iq, "remove-companion-device") : NULL;
+    if (rm && !wa_node_set_attr(&a, iq, "to", WA__SERVER_JID) &&
+        !wa_node_set_attr(&a, iq, "type", "set") && !wa_node_set_attr(&a, iq, "id", id) &&
+        !wa_node_set_attr(&a, iq, "xmlns", "md") && !wa_node_set_attr(&a, rm, "jid", c->me_jid) &&
+        !wa_node_set_attr(&a, rm, "reason", "user_initiated"))
+        rc = send_iq(c, iq, id, WA__IQ_OTHER, c->iq_timeout_ms, 0);
+    wa_arena_cleanup(&a);
+    return rc;
+}
+
+int wa_client_logout(wa_client *c)
+{
+    int sent = 0, rc;
+
+    if (!c || c->freeing)
+        return WA_EINVAL;
+    if (c->state == ST_CONNECTED && c->me_jid[0] && send_remove_companion(c) == 0) {
+        sent = 1;
+        /* the close flushes the iq first; finished() reports logged_out and retries nothing */
+        drop(c, WA_DISC_LOGGED_OUT, 401, "logged out by the application (device unlinked)");
+    } else {
+        wa_client_stop(c);
+    }
+    wa_log_info(LOG, "[%s] logout%s", c->account_name,
+                sent ? ": device unlinked" : " without a connection: credentials wiped here only");
+    rc = wa_store_account_wipe(c->store, c->account);
+    c->me_jid[0] = '\0';
+    c->me_lid[0] = '\0';
+    if (rc) {
+        wa_log_error(LOG, "[%s] logout: wiping the credentials failed: %s", c->account_name,
+                     wa_strerror(rc));
+        return rc;
+    }
+    return sent;
 }

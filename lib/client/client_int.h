@@ -108,6 +108,13 @@ int wa__keys_pending_prekeys(wa_store *s, int64_t account, const wa_store_creds 
                              wa_store_prekey *out, size_t *n);
 /* Rotation hook: a new signed prekey (id + 1) into *c (not saved). */
 int wa__keys_rotate_signed_prekey(wa_store_creds *c, int64_t now);
+/* The server's one-time prekey ids (its key bundle digest): those this store does not hold
+ * (a restored backup older than the server's state) get fresh key pairs under the same ids, up
+ * to max of them, stored as not yet uploaded (the next upload replaces them on the server),
+ * and next_prekey_id moves past them. *unknown: ids not held; *replaced: new keys made.
+ * 0 or WA_ESTORE/WA_ENOMEM/WA_ECRYPTO. */
+int wa__keys_adopt_server_prekeys(wa_store *s, int64_t account, const uint32_t *ids, size_t n,
+                                  size_t max, size_t *unknown, size_t *replaced);
 
 /* ---- iq.c ----------------------------------------------------------------------------------- */
 
@@ -125,6 +132,7 @@ enum wa__iq_kind {
     WA__IQ_CONTACT,    /* contact query (arg = query seq) */
     WA__IQ_GROUP,      /* a group call of the application (arg = op seq) */
     WA__IQ_GROUP_META, /* group metadata for a send job (arg = job seq) */
+    WA__IQ_DIGEST,     /* the server's key bundle digest (after login) */
 };
 
 typedef struct wa__iq {
@@ -160,6 +168,7 @@ int wa__iq_take_expired(wa__iq_table *t, uint64_t now, wa__iq *out);
 
 wa_node *wa__st_ping(wa_arena *a, const char *id);
 wa_node *wa__st_prekey_count(wa_arena *a, const char *id);
+wa_node *wa__st_prekey_digest(wa_arena *a, const char *id);
 /* <iq xmlns='encrypt' type='set' to id><registration/><type/><identity/><list>keys</list>
  * <skey/></iq> */
 wa_node *wa__st_prekey_upload(wa_arena *a, const char *id, const wa_store_creds *c,
@@ -324,6 +333,10 @@ struct wa_client {
     char me_lid[WA_STORE_JID_MAX];          /* "LID:DEVICE@lid" once known, else "" */
     wa__groups *groups;                     /* group member lists (group.c) */
     wa__gop *gops[WA_CLIENT_GROUP_OPS_MAX]; /* group calls in flight */
+    /* presence.c */
+    int available; /* we sent presence available (delivery receipts are not 'inactive') */
+    struct wa__idchange *idchanges; /* identity changes seen (WA__IDCHANGE_TRACK, ring) */
+    unsigned idchanges_next;
 };
 
 /* ---- client.c services for the messaging files ---------------------------------------------- */
@@ -421,9 +434,10 @@ int wa__group_own_addr(wa_client *c, wa_signal_addr *out);
 
 /* A message to send, serialized (a Message protobuf), with the stanza attributes it needs. */
 typedef struct wa__outgoing {
-    wa_buf plain;     /* serialized Message (capped at WA__PLAIN_MAX) */
-    const char *type; /* stanza type: "text", "reaction" */
-    const char *edit; /* stanza edit attribute: NULL, "1" (edit), "7" (revoke) */
+    wa_buf plain;          /* serialized Message (capped at WA__PLAIN_MAX) */
+    const char *type;      /* stanza type: "text", "reaction", "media" */
+    const char *edit;      /* stanza edit attribute: NULL, "1" (edit), "7" (revoke) */
+    const char *mediatype; /* <enc mediatype> (Baileys getMediaType): "vcard", or NULL */
 } wa__outgoing;
 
 /* Builders (chat: the conversation JID string as it goes into message keys). 0, WA_EINVAL,
@@ -436,6 +450,10 @@ int wa__content_reaction(wa__outgoing *o, const char *chat, const char *target_i
 int wa__content_edit(wa__outgoing *o, const char *chat, const char *target_id, const char *text,
                      int64_t now_ms);
 int wa__content_revoke(wa__outgoing *o, const char *chat, const char *target_id);
+int wa__content_location(wa__outgoing *o, const wa_client_location *loc,
+                         const wa_client_send_opts *opts, const char *chat);
+int wa__content_contact(wa__outgoing *o, const char *display_name, const char *vcard,
+                        const wa_client_send_opts *opts, const char *chat);
 /* Message { senderKeyDistributionMessage { groupId, axolotlSenderKeyDistributionMessage } },
  * appended to out (appended to a serialized Message, it adds the field to it). */
 int wa__content_skdm(const char *group, const uint8_t *skdm, size_t len, wa_buf *out);
@@ -458,6 +476,9 @@ typedef struct wa__incoming {
     const uint8_t *skdm;         /* senderKeyDistributionMessage (group id in skdm_group) */
     size_t skdm_len;
     const char *skdm_group;
+    double latitude, longitude; /* WA_MSG_LOCATION */
+    const char *location_name, *location_address;
+    const char *contact_name, *vcard; /* WA_MSG_CONTACT */
 } wa__incoming;
 
 /* Decode. 0, WA_EPROTOBUF, WA_EDEPTH, WA_ELIMIT. Free with wa__content_free. */
@@ -483,6 +504,26 @@ void wa__send_expire(wa_client *c, uint64_t now);
 uint64_t wa__send_next_deadline(const wa_client *c);
 /* Every job fails with err (connection ended). */
 void wa__send_fail_all(wa_client *c, int err);
+
+/* ---- presence.c ----------------------------------------------------------------------------- */
+
+#define WA__IDCHANGE_TRACK     16    /* users whose identity change is remembered */
+#define WA__IDCHANGE_WINDOW_MS 60000 /* one change reported once in this window */
+
+/* <presence from type [last]> and <chatstate from [participant]><composing|paused/>. */
+void wa__presence_recv(wa_client *c, const wa_node *n);
+void wa__chatstate_recv(wa_client *c, const wa_node *n);
+/* <notification type='encrypt' from=USER><identity/></notification>: every session and
+ * identity of the user is dropped, with its device list; identity_changed is raised. */
+void wa__identity_notification(wa_client *c, const wa_node *n);
+/* The Signal layer replaced a stored identity (a pkmsg or bundle with a new key): noted, and
+ * reported by wa__identity_flush (never from inside a Signal operation). */
+void wa__identity_changed_cb(const wa_signal_addr *addr, const uint8_t old_key[WA_SIGNAL_KEY_LEN],
+                             const uint8_t new_key[WA_SIGNAL_KEY_LEN], void *user_data);
+/* Raise the identity_changed events noted since the last call (after a stanza was handled). */
+void wa__identity_flush(wa_client *c);
+/* Forget the identity-change memory (the client is freed). */
+void wa__presence_release(wa_client *c);
 
 /* ---- recv.c --------------------------------------------------------------------------------- */
 

@@ -11,7 +11,14 @@
  *               type: MESSAGE_EDIT, editedMessage { conversation }, timestampMs } }  edit='1'
  *   revoke      Message { protocolMessage { key { remoteJid, fromMe: true, id },
  *               type: REVOKE } }                           edit='7'
+ *   location    Message { locationMessage { degreesLatitude, degreesLongitude, name?, address?,
+ *               contextInfo? } }                           stanza type='text'
+ *   contact     Message { contactMessage { displayName, vcard, contextInfo? } }
+ *               stanza type='media', <enc mediatype='vcard'> (Baileys 7 getMediaType,
+ *               whatsmeow getMediaTypeFromMessage: a static location has no media type)
  *   own devices Message { deviceSentMessage { destinationJid, message } }
+ * Every Message but a reaction also carries messageContextInfo { messageSecret } (pack()), the
+ * own devices' copy the same secret on its outer message too.
  * Read: the same, after unwrapping deviceSentMessage and the FutureProofMessage wrappers
  * (ephemeral, view once, edited, ...), at most UNWRAP_MAX levels.
  *
@@ -20,6 +27,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <math.h>
 #include <string.h>
 
 #include "client/client_int.h"
@@ -43,10 +51,29 @@ void wa__content_new_id(char id[WA_CLIENT_MSG_ID_MAX])
     id[4 + WA__MSG_ID_HEX] = '\0';
 }
 
+/* messageContextInfo (Message field 35) { messageSecret (3): 32 random bytes }, appended after the
+ * packed Message (protobuf merges a repeated embedded message): Baileys 7 gives every message
+ * but reactions one (generateWAMessageContent, shouldIncludeReportingToken), recent whatsmeow
+ * too (needsMessageSecret); it keys edits, poll votes and reporting tokens. */
+static const uint8_t SECRET_HEAD[5] = {0x9a, 0x02, 0x22, 0x1a, 0x20};
+#define SECRET_FIELD_LEN (sizeof SECRET_HEAD + 32)
+
 static int pack(wa__outgoing *o, const Wa__Message *m)
 {
+    uint8_t secret[32];
+    int rc;
+
     wa_buf_init(&o->plain, WA__PLAIN_MAX);
-    return wa_proto_pack(m, &o->plain);
+    rc = wa_proto_pack(m, &o->plain);
+    if (rc == 0 && !m->reactionmessage && !m->messagecontextinfo) {
+        rc = wa_random(secret, sizeof secret);
+        if (rc == 0)
+            rc = wa_buf_append(&o->plain, SECRET_HEAD, sizeof SECRET_HEAD);
+        if (rc == 0)
+            rc = wa_buf_append(&o->plain, secret, sizeof secret);
+        wa_wipe(secret, sizeof secret);
+    }
+    return rc;
 }
 
 static int text_ok(const char *t)
@@ -174,6 +201,85 @@ int wa__content_revoke(wa__outgoing *o, const char *chat, const char *target_id)
     return pack(o, &m);
 }
 
+/* A reply's contextInfo { stanzaId, participant, quotedMessage { conversation } } into ci (quoted
+ * must outlive it). 0 (also without a reply) or WA_EINVAL. */
+static int reply_context(const wa_client_send_opts *opts, const char *chat, Wa__ContextInfo *ci,
+                         Wa__Message *quoted, int *used)
+{
+    *used = 0;
+    if (!opts || !opts->quoted_id)
+        return 0;
+    if (!opts->quoted_id[0] || strlen(opts->quoted_id) >= WA_CLIENT_MSG_ID_MAX ||
+        (opts->quoted_text && !text_ok(opts->quoted_text)))
+        return WA_EINVAL;
+    ci->stanzaid = (char *)opts->quoted_id;
+    ci->participant = (char *)(opts->quoted_sender ? opts->quoted_sender : chat);
+    quoted->conversation = (char *)(opts->quoted_text ? opts->quoted_text : "");
+    ci->quotedmessage = quoted;
+    *used = 1;
+    return 0;
+}
+
+#define LOCATION_TEXT_MAX 1024 /* bytes of a location's name or address */
+#define VCARD_MAX         65536
+
+int wa__content_location(wa__outgoing *o, const wa_client_location *loc,
+                         const wa_client_send_opts *opts, const char *chat)
+{
+    Wa__Message m = WA__MESSAGE__INIT, quoted = WA__MESSAGE__INIT;
+    Wa__Message__LocationMessage l = WA__MESSAGE__LOCATION_MESSAGE__INIT;
+    Wa__ContextInfo ci = WA__CONTEXT_INFO__INIT;
+    int used, rc;
+
+    if (!loc || !chat || !isfinite(loc->latitude) || !isfinite(loc->longitude) ||
+        loc->latitude < -90.0 || loc->latitude > 90.0 || loc->longitude < -180.0 ||
+        loc->longitude > 180.0 || (loc->name && strlen(loc->name) > LOCATION_TEXT_MAX) ||
+        (loc->address && strlen(loc->address) > LOCATION_TEXT_MAX))
+        return WA_EINVAL;
+    rc = reply_context(opts, chat, &ci, &quoted, &used);
+    if (rc)
+        return rc;
+    memset(o, 0, sizeof *o);
+    o->type = "text";
+    l.has_degreeslatitude = 1;
+    l.degreeslatitude = loc->latitude;
+    l.has_degreeslongitude = 1;
+    l.degreeslongitude = loc->longitude;
+    if (loc->name && loc->name[0])
+        l.name = (char *)loc->name;
+    if (loc->address && loc->address[0])
+        l.address = (char *)loc->address;
+    if (used)
+        l.contextinfo = &ci;
+    m.locationmessage = &l;
+    return pack(o, &m);
+}
+
+int wa__content_contact(wa__outgoing *o, const char *display_name, const char *vcard,
+                        const wa_client_send_opts *opts, const char *chat)
+{
+    Wa__Message m = WA__MESSAGE__INIT, quoted = WA__MESSAGE__INIT;
+    Wa__Message__ContactMessage ct = WA__MESSAGE__CONTACT_MESSAGE__INIT;
+    Wa__ContextInfo ci = WA__CONTEXT_INFO__INIT;
+    int used, rc;
+
+    if (!chat || !display_name || !display_name[0] || strlen(display_name) > LOCATION_TEXT_MAX ||
+        !vcard || !vcard[0] || strlen(vcard) > VCARD_MAX)
+        return WA_EINVAL;
+    rc = reply_context(opts, chat, &ci, &quoted, &used);
+    if (rc)
+        return rc;
+    memset(o, 0, sizeof *o);
+    o->type = "media";
+    o->mediatype = "vcard";
+    ct.displayname = (char *)display_name;
+    ct.vcard = (char *)vcard;
+    if (used)
+        ct.contextinfo = &ci;
+    m.contactmessage = &ct;
+    return pack(o, &m);
+}
+
 /* Append a protobuf varint. */
 static int put_varint(wa_buf *b, uint64_t v)
 {
@@ -225,6 +331,10 @@ int wa__content_dsm(const uint8_t *plain, size_t len, const char *destination, w
         rc = put_varint(out, len);
     if (rc == 0 && len)
         rc = wa_buf_append(out, plain, len);
+    /* the message secret pack() appended goes on the outer message too, as Baileys 7 does */
+    if (rc == 0 && len >= SECRET_FIELD_LEN &&
+        !memcmp(plain + len - SECRET_FIELD_LEN, SECRET_HEAD, sizeof SECRET_HEAD))
+        rc = wa_buf_append(out, plain + len - SECRET_FIELD_LEN, SECRET_FIELD_LEN);
     return rc;
 }
 
@@ -334,6 +444,7 @@ int wa__content_read(const uint8_t *p, size_t len, wa__incoming *out)
     in.msg = top;
     in.text = in.quoted_id = in.quoted_sender = in.quoted_text = "";
     in.target_id = in.target_sender = "";
+    in.location_name = in.location_address = in.contact_name = in.vcard = "";
     m = top;
     if (m->devicesentmessage && m->devicesentmessage->message) {
         in.dsm_destination = m->devicesentmessage->destinationjid;
@@ -373,6 +484,20 @@ int wa__content_read(const uint8_t *p, size_t len, wa__incoming *out)
                 m->protocolmessage->type == WA__MESSAGE__PROTOCOL_MESSAGE__TYPE__REVOKE)) {
         in.kind = WA_MSG_REVOKE;
         read_key(&in, m->protocolmessage->key);
+    } else if (m->locationmessage) {
+        const Wa__Message__LocationMessage *l = m->locationmessage;
+        in.kind = WA_MSG_LOCATION;
+        in.latitude = l->has_degreeslatitude ? l->degreeslatitude : 0.0;
+        in.longitude = l->has_degreeslongitude ? l->degreeslongitude : 0.0;
+        in.location_name = s_or_empty(l->name);
+        in.location_address = s_or_empty(l->address);
+        in.text = s_or_empty(l->comment);
+        read_context(&in, l->contextinfo);
+    } else if (m->contactmessage) {
+        in.kind = WA_MSG_CONTACT;
+        in.contact_name = s_or_empty(m->contactmessage->displayname);
+        in.vcard = s_or_empty(m->contactmessage->vcard);
+        read_context(&in, m->contactmessage->contextinfo);
     } else if (m->protocolmessage) {
         in.has_content = 0; /* key shares, history sync, ...: not for the application */
     } else {

@@ -49,6 +49,8 @@ wa_signal *wa__e2e_signal(wa_client *c)
         wa_log_error(LOG, "[%s] cannot create the Signal handle: %s", c->account_name,
                      wa_strerror(rc));
         c->sig = NULL;
+    } else {
+        wa_signal_set_identity_changed_cb(c->sig, wa__identity_changed_cb, c); /* presence.c */
     }
     return c->sig;
 }

@@ -117,3 +117,58 @@ int wa__keys_rotate_signed_prekey(wa_store_creds *c, int64_t now)
     wa_wipe(priv, sizeof priv);
     return rc;
 }
+
+int wa__keys_adopt_server_prekeys(wa_store *s, int64_t account, const uint32_t *ids, size_t n,
+                                  size_t max, size_t *unknown, size_t *replaced)
+{
+    wa_store_creds *cr = wa_malloc(sizeof *cr);
+    wa_store_prekey *fresh = wa_calloc(max ? max : 1, sizeof *fresh);
+    wa_store_prekey have;
+    uint32_t top = 0, next;
+    size_t k = 0, miss = 0, i;
+    int rc = cr && fresh ? 0 : WA_ENOMEM;
+
+    if (rc == 0)
+        rc = wa_store_creds_load(s, account, cr);
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (ids[i] == 0 || ids[i] > WA_STORE_PREKEY_ID_MAX)
+            continue;
+        rc = wa_store_prekey_get(s, account, ids[i], &have);
+        wa_wipe(&have, sizeof have);
+        if (rc == 0)
+            continue; /* ours */
+        if (rc != WA_ENOTFOUND)
+            break;
+        rc = 0;
+        miss++;
+        if (ids[i] > top)
+            top = ids[i];
+        if (k < max) {
+            fresh[k].id = ids[i];
+            rc = wa_x25519_keygen(fresh[k].priv, fresh[k].pub);
+            k++;
+        }
+    }
+    if (rc == 0 && miss) {
+        /* ids are handed out in sequence from next_prekey_id: the unknown ones were made after
+         * this state (ids at or past next); never hand them out again. Below next only after
+         * the 24-bit wrap: next stays. */
+        next = cr->next_prekey_id;
+        if (top >= next)
+            next = wa__keys_next_id(top);
+        rc = wa_store_prekeys_add(s, account, fresh, k, next);
+    }
+    if (rc == 0) {
+        *unknown = miss;
+        *replaced = miss ? k : 0;
+    }
+    if (fresh) {
+        wa_wipe(fresh, (max ? max : 1) * sizeof *fresh);
+        wa_free(fresh);
+    }
+    if (cr) {
+        wa_store_creds_wipe(cr);
+        wa_free(cr);
+    }
+    return rc;
+}

@@ -3,7 +3,8 @@
  * POLICY; PROTOCOL.md §5). Status codes follow Baileys' DisconnectReason so that logs and
  * events read the same: 428 connection closed, 408 lost/timed out, 440 replaced, 401 logged
  * out, 403 forbidden, 405 version, 411 multi-device mismatch, 500 bad session, 503
- * unavailable, 515 restart required.
+ * unavailable, 515 restart required. A proxy that refuses our credentials is 407 (HTTP's Proxy
+ * Authentication Required) and stops.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -107,7 +108,8 @@ int wa__policy_retry(int reason, unsigned attempt, unsigned base_ms, unsigned ma
     case WA_DISC_SERVER:
     case WA_DISC_PROTOCOL:
         break;
-    default: /* stopped, replaced, logged out, banned, version, downgrade, cert, pairing */
+    default: /* stopped, replaced, logged out, banned, version, downgrade, cert, pairing,
+              * proxy authentication */
         return 0;
     }
     if (!base_ms)
@@ -142,6 +144,8 @@ int wa__policy_reason_for_error(int err)
         return WA_DISC_PROTOCOL;
     case WA_ESTORE:
         return WA_DISC_STORE;
+    case WA_EPROXYAUTH: /* retrying a wrong password only hammers the proxy */
+        return WA_DISC_PROXY_AUTH;
     default: /* closed, refused, DNS, I/O, TLS, proxy, limits */
         return WA_DISC_NETWORK;
     }
@@ -173,6 +177,8 @@ int wa__policy_code_for_reason(int reason)
     case WA_DISC_PROTOCOL:
     case WA_DISC_CERT:
         return 400;
+    case WA_DISC_PROXY_AUTH: /* HTTP's Proxy Authentication Required */
+        return 407;
     default: /* stopped, network */
         return 428;
     }
@@ -197,6 +203,7 @@ const char *wa_disconnect_reason_name(int reason)
         [WA_DISC_PAIR_EXPIRED] = "pairing_expired",
         [WA_DISC_PAIR_FAILED] = "pairing_failed",
         [WA_DISC_STORE] = "store",
+        [WA_DISC_PROXY_AUTH] = "proxy_auth",
     };
     if (reason > 0 && (size_t)reason < sizeof names / sizeof names[0] && names[reason])
         return names[reason];

@@ -15,7 +15,8 @@
  *   2. the session/sender-key changes of every enc and the message id with its plaintext
  *      (state DECRYPTED) commit in ONE store transaction;
  *   3. the message callback runs; then the id is marked DONE (its plaintext dropped);
- *   4. only then do the receipt and the ack leave. Until the receipt, the server keeps the
+ *   4. only then does the receipt leave. The receipt is the acknowledgement (Baileys 7 and
+ *      whatsmeow send no <ack class='message'> after it): until it, the server keeps the
  *      message and redelivers it after a reconnect.
  *
  * Failures are never silent: a decrypt failure (no session, bad MAC, unknown prekey, missing
@@ -41,6 +42,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "crypto/curve25519.h"
+#include "proto/message.pb-c.h"
+#include "proto/proto.h"
 #include "wa/error.h"
 
 #define LOG        "client"
@@ -110,8 +113,9 @@ static void send_delivery(wa_client *c, const rmsg *m)
     } else if (rc == 0) {
         rc = wa_node_set_attr(&a, r, "to", m->chat) |
              (m->group ? wa_node_set_attr(&a, r, "participant", m->sender) : 0) |
-             (m->from_me ? wa_node_set_attr(&a, r, "type", "sender")
-                         : wa_node_set_attr(&a, r, "type", "inactive"));
+             (m->from_me      ? wa_node_set_attr(&a, r, "type", "sender")
+              : !c->available ? wa_node_set_attr(&a, r, "type", "inactive")
+                              : 0);
     }
     if (rc == 0)
         wa__client_send(c, r);
@@ -338,6 +342,12 @@ static void emit_message(wa_client *c, const rmsg *m, const wa__incoming *in, co
     ev.target_from_me = in->target_from_me;
     ev.raw = raw;
     ev.raw_len = raw_len;
+    ev.latitude = in->latitude;
+    ev.longitude = in->longitude;
+    ev.location_name = in->location_name;
+    ev.location_address = in->location_address;
+    ev.contact_name = in->contact_name;
+    ev.vcard = in->vcard;
     c->cbs.message(c, &ev, c->user_data);
 }
 
@@ -383,7 +393,6 @@ static void deliver(wa_client *c, const rmsg *m, const uint8_t *p, size_t len)
         return; /* no receipt from a stopped client: the message comes again, and is only
                  * receipted then */
     send_delivery(c, m);
-    wa__client_ack(c, m->n);
 }
 
 /* ---- decryption ----------------------------------------------------------------------------- */
@@ -614,8 +623,28 @@ static int parse_message(wa_client *c, const wa_node *n, rmsg *m)
     return 0;
 }
 
+/* A history sync notification in a plaintext peer message (protocolMessage.
+ * historySyncNotification)? Encrypted peer messages are not decrypted here: 0 for them. */
+static int is_history_sync(const wa_node *n)
+{
+    const uint8_t *p;
+    size_t len;
+    Wa__Message *msg = NULL;
+    int yes;
+
+    if (wa_node_content_bytes(wa_node_child(n, "plaintext"), &p, &len) != 0 ||
+        wa_proto_unpack(&wa__message__descriptor, p, len, &msg) != 0)
+        return 0;
+    yes = msg->protocolmessage && msg->protocolmessage->historysyncnotification;
+    wa_proto_free(msg);
+    return yes;
+}
+
 /* A plaintext message from our own phone (category='peer': app-state key shares, history
- * notifications): nothing for the application; answered like Baileys (receipt peer_msg). */
+ * notifications): nothing for the application; answered like Baileys 7 and whatsmeow with the
+ * receipt alone (type peer_msg), and for a history sync notification a second one
+ * <receipt id to=OWN_USER type='hist_sync'/> (Baileys 7 sendReceipt(jid, undefined, [id],
+ * 'hist_sync'); whatsmeow ReceiptTypeHistorySync). */
 static void on_peer_message(wa_client *c, const rmsg *m)
 {
     wa_arena a;
@@ -626,8 +655,13 @@ static void on_peer_message(wa_client *c, const rmsg *m)
     if (r && !wa_node_set_attr(&a, r, "id", m->id) && !wa_node_set_attr(&a, r, "to", m->from) &&
         !wa_node_set_attr(&a, r, "type", "peer_msg"))
         wa__client_send(c, r);
+    if (is_history_sync(m->n)) {
+        r = wa_node_new(&a, "receipt");
+        if (r && !wa_node_set_attr(&a, r, "id", m->id) && !wa_node_set_attr(&a, r, "to", m->chat) &&
+            !wa_node_set_attr(&a, r, "type", "hist_sync"))
+            wa__client_send(c, r);
+    }
     wa_arena_cleanup(&a);
-    wa__client_ack(c, m->n);
 }
 
 void wa__recv_message(wa_client *c, const wa_node *n)
@@ -658,7 +692,6 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         retry_done(c, &m);
         if (state == WA_STORE_SEEN_DONE) {
             send_delivery(c, &m);
-            wa__client_ack(c, n);
         } else {
             /* committed by an earlier run that may have handed it over and stopped before the
              * done mark: the callback cannot be atomic with the mark, so say so */
@@ -717,7 +750,6 @@ void wa__recv_message(wa_client *c, const wa_node *n)
     } else {
         /* only a sender key or protocol data: done */
         send_delivery(c, &m);
-        wa__client_ack(c, n);
     }
 out:
     (void)gen;

@@ -291,7 +291,9 @@ static wa_node *keys_iq(wa_arena *a, const char *id, const target *t, const uint
         if (!need[i])
             continue;
         u = wa_node_new_child(a, key, "user");
-        if (!u || wa_node_set_attr_jid(a, u, "jid", &t[i].jid))
+        /* reason='identity' as whatsmeow (fetchPreKeys) and Baileys 7 (assertSessions, forced) */
+        if (!u || wa_node_set_attr_jid(a, u, "jid", &t[i].jid) ||
+            wa_node_set_attr(a, u, "reason", "identity"))
             return NULL;
     }
     return iq;
@@ -452,13 +454,15 @@ out:
 
 /* ---- encrypt and send ----------------------------------------------------------------------- */
 
-static int add_enc(wa_arena *a, wa_node *parent, const wa_signal_encrypted *e, unsigned count)
+static int add_enc(wa_arena *a, wa_node *parent, const wa_signal_encrypted *e, unsigned count,
+                   const char *mediatype)
 {
     wa_node *enc = wa_node_new_child(a, parent, "enc");
     char cnt[16];
 
     if (!enc || wa_node_set_attr(a, enc, "v", "2") ||
-        wa_node_set_attr(a, enc, "type", wa_signal_type_name(e->type)))
+        wa_node_set_attr(a, enc, "type", wa_signal_type_name(e->type)) ||
+        (mediatype && wa_node_set_attr(a, enc, "mediatype", mediatype)))
         return WA_ENOMEM;
     if (count) {
         snprintf(cnt, sizeof cnt, "%u", count);
@@ -565,11 +569,11 @@ static int encrypt_and_send(wa_client *c, wa__job *j, const target *t, size_t n)
         }
         pk |= res[i].type == WA_SIGNAL_PKMSG;
         if (j->resend) {
-            rc = add_enc(&a, msg, &res[i], j->count);
+            rc = add_enc(&a, msg, &res[i], j->count, j->out.mediatype);
         } else {
             wa_node *to = wa_node_new_child(&a, parts, "to");
             rc = to && wa_node_set_attr_jid(&a, to, "jid", &ti->jid) == 0
-                     ? add_enc(&a, to, &res[i], 0)
+                     ? add_enc(&a, to, &res[i], 0, j->out.mediatype)
                      : WA_ENOMEM;
         }
         if (rc)
@@ -702,7 +706,8 @@ static int encrypt_group_and_send(wa_client *c, wa__job *j, const target *t, siz
     if (!j->resend) {
         enc = wa_node_new_child(&a, msg, "enc");
         if (!enc || wa_node_set_attr(&a, enc, "v", "2") ||
-            wa_node_set_attr(&a, enc, "type", "skmsg")) {
+            wa_node_set_attr(&a, enc, "type", "skmsg") ||
+            (j->out.mediatype && wa_node_set_attr(&a, enc, "mediatype", j->out.mediatype))) {
             rc = WA_ENOMEM;
             goto out;
         }
@@ -717,7 +722,7 @@ static int encrypt_group_and_send(wa_client *c, wa__job *j, const target *t, siz
         }
         pk |= res[i].type == WA_SIGNAL_PKMSG;
         if (j->resend) {
-            rc = add_enc(&a, msg, &res[i], j->count);
+            rc = add_enc(&a, msg, &res[i], j->count, j->out.mediatype);
         } else {
             wa_node *to;
             if (!parts && !(parts = wa_node_new_child(&a, msg, "participants"))) {
@@ -726,7 +731,7 @@ static int encrypt_group_and_send(wa_client *c, wa__job *j, const target *t, siz
             }
             to = wa_node_new_child(&a, parts, "to");
             rc = to && wa_node_set_attr_jid(&a, to, "jid", &ti->jid) == 0
-                     ? add_enc(&a, to, &res[i], 0)
+                     ? add_enc(&a, to, &res[i], 0, j->out.mediatype)
                      : WA_ENOMEM;
         }
         if (rc)
@@ -1038,6 +1043,10 @@ void wa__send_retry(wa_client *c, const wa_node *receipt)
                 j->out.edit = "1";
             else if (in.kind == WA_MSG_REVOKE)
                 j->out.edit = "7";
+            else if (in.kind == WA_MSG_CONTACT) {
+                j->out.type = "media";
+                j->out.mediatype = "vcard";
+            }
             wa__content_free(&in);
         }
     }
@@ -1175,4 +1184,50 @@ int wa_client_send_revoke(wa_client *c, const char *chat, const char *target_id,
     target_args t = {target_id, NULL, NULL, 1};
 
     return send_common(c, chat, build_revoke, &t, NULL, id_out);
+}
+
+typedef struct location_args {
+    const wa_client_location *loc;
+    const wa_client_send_opts *opts;
+} location_args;
+
+static int build_location(wa__outgoing *o, const void *arg, const char *chat, int64_t now)
+{
+    const location_args *l = arg;
+
+    (void)now;
+    return wa__content_location(o, l->loc, l->opts, chat);
+}
+
+int wa_client_send_location(wa_client *c, const char *to, const wa_client_location *loc,
+                            const wa_client_send_opts *opts, char *id_out)
+{
+    location_args l = {loc, opts};
+
+    if (!loc)
+        return WA_EINVAL;
+    return send_common(c, to, build_location, &l, opts ? opts->id : NULL, id_out);
+}
+
+typedef struct contact_args {
+    const char *name, *vcard;
+    const wa_client_send_opts *opts;
+} contact_args;
+
+static int build_contact(wa__outgoing *o, const void *arg, const char *chat, int64_t now)
+{
+    const contact_args *k = arg;
+
+    (void)now;
+    return wa__content_contact(o, k->name, k->vcard, k->opts, chat);
+}
+
+int wa_client_send_contact(wa_client *c, const char *to, const char *display_name,
+                           const char *vcard, const wa_client_send_opts *opts, char *id_out)
+{
+    contact_args k = {display_name, vcard, opts};
+
+    if (!display_name || !display_name[0] || !vcard || !vcard[0])
+        return WA_EINVAL;
+    return send_common(c, to, build_contact, &k, opts ? opts->id : NULL, id_out);
 }

@@ -65,6 +65,15 @@ wa_node *wa__st_prekey_count(wa_arena *a, const char *id)
     return n && wa_node_new_child(a, n, "count") ? n : NULL;
 }
 
+/* <iq xmlns='encrypt' type='get' to='@s.whatsapp.net'><digest/></iq>, as Baileys 7 sends it */
+wa_node *wa__st_prekey_digest(wa_arena *a, const char *id)
+{
+    const char *kv[] = {"to", WA__SERVER_JID, "type", "get", "xmlns", "encrypt", "id", id, NULL};
+    wa_node *n = node(a, "iq", kv);
+
+    return n && wa_node_new_child(a, n, "digest") ? n : NULL;
+}
+
 static wa_node *add_skey(wa_arena *a, wa_node *parent, const wa_store_creds *c)
 {
     wa_node *sk = wa_node_new_child(a, parent, "skey");

@@ -515,6 +515,31 @@ int wa_store_e2e_rename(wa_store *s, int64_t id, const char *from, const char *t
     return wa__store_finish(s, rc, 0);
 }
 
+int wa_store_e2e_forget(wa_store *s, int64_t id, const char *name)
+{
+    static const int steps[] = {Q_MV_SESS_DEL, Q_MV_IDK_DEL}; /* (account, name) deletes */
+    size_t i;
+    int rc;
+
+    if (!s || !name_ok(name))
+        return WA_EINVAL;
+    rc = wa__store_begin(s, 0);
+    if (rc)
+        return rc;
+    for (i = 0; i < WA_ARRAY_SIZE(steps) && rc == 0; i++) {
+        sqlite3_stmt *st = stmt(s, steps[i]);
+        if (!st) {
+            rc = WA_ESTORE;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        rc = wa__store_run(s, st);
+        wa__store_done(st);
+    }
+    return wa__store_finish(s, rc, 0);
+}
+
 /* ---- message ids and recent sends ----------------------------------------------------------- */
 
 static void prune(wa_store *s, int q, int64_t id, int keep)

@@ -206,6 +206,9 @@ int wa_store_skdm_clear(wa_store *s, int64_t id, const char *group);
  * known: sessions, identities and sender keys are re-keyed; rows already present under `to`
  * win). 0 or WA_ESTORE. */
 int wa_store_e2e_rename(wa_store *s, int64_t id, const char *from, const char *to);
+/* Forget a user's sessions and identity keys, every device (its identity changed: the next
+ * message or send starts afresh, trust on first use). Sender keys stay. 0 or WA_ESTORE. */
+int wa_store_e2e_forget(wa_store *s, int64_t id, const char *name);
 
 /* Processed incoming message ids (redeliveries are recognised by them), per chat key.
  * State WA_STORE_SEEN_DECRYPTED: decrypted and committed, payload (the plaintext) not yet

@@ -48,7 +48,8 @@
     X("message.revoked")                                                                           \
     X("presence.update")                                                                           \
     X("group.update")                                                                              \
-    X("message.decrypt_failed")
+    X("message.decrypt_failed")                                                                    \
+    X("contact.identity_changed")
 
 /* 1 if name is in the registry. */
 int wg_event_name_known(const char *name);

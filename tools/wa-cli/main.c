@@ -14,8 +14,14 @@
  *         {"event":"logged_out"}
  *         {"event":"message","id":..,"chat":..,"sender":..,"sender_pn":..,"sender_lid":..,
  *          "push_name":..,"timestamp":N,"from_me":b,"offline":b,["maybe_repeat":true,]"kind":"text"|"reaction"|"edit"|
- *          "revoke"|"other","text":..[,"quoted_id","quoted_sender","quoted_text"]
- *          [,"mentions":[..]][,"target_id","target_sender","target_from_me"]}
+ *          "revoke"|"location"|"contact"|"other","text":..[,"quoted_id","quoted_sender",
+ *          "quoted_text"][,"mentions":[..]][,"target_id","target_sender","target_from_me"]
+ *          [,"latitude":F,"longitude":F,"location_name","location_address"]
+ *          [,"contact_name","vcard"]}
+ *         {"event":"presence","from":..,"available":b,"last_seen":N}
+ *         {"event":"chat_state","chat":..,"sender":..,"state":"composing"|"paused"|
+ *          "recording"|"idle"}
+ *         {"event":"identity_changed","jid":..}
  *         {"event":"receipt","type":"delivered"|"read"|"played"|"retry"|"other","type_name":..,
  *          "chat":..,"from":..,"ids":[..],"timestamp":N}
  *         {"event":"decrypt_failed","id":..,"chat":..,"sender":..,"enc_type":..,"error":"WA_E..",
@@ -36,6 +42,11 @@
  *         revoke CHAT ID               read CHAT ID [SENDER]           check PHONE...
  *         group-create PHONE[,PHONE..] SUBJECT...   group-info GID
  *         group-add|group-remove|group-promote|group-demote GID PHONE...
+ *         send-location TO LAT LON [NAME[|ADDRESS]]   (prints queued, then sent)
+ *         send-contact TO NAME VCARD   (NAME one word; VCARD a file, or the text with "\n")
+ *         chatstate TO composing|paused|recording      (prints {"event":"chatstate_sent"})
+ *         presence available|unavailable               (prints {"event":"presence_sent"})
+ *         subscribe JID       (presence of a contact; prints {"event":"subscribe_sent"})
  *         quit
  *       (TO / CHAT may be a group JID "120363...@g.us".)
  *       Each send prints {"event":"queued","id":..} at once, then sent / send_failed; a command
@@ -67,7 +78,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <uv.h>
 
 #include "core/log.h"
@@ -75,17 +85,14 @@
 #include "wa/client.h"
 #include "wa/error.h"
 #include "wa/store.h"
+#include "webversion.h"
 
 #define LINE_MAX_LEN 70000 /* one stdin command (a text up to 64 KiB) */
 #define MAX_ARGS     WA_CLIENT_CHECK_MAX
 
-#define VERSION_URL_DEFAULT "https://web.whatsapp.com/"
-#define VERSION_BODY_MAX    (4u << 20) /* the web page is about 100 KiB */
+#define VERSION_URL_DEFAULT WG_WEBVERSION_URL
 #define VERSION_TIMEOUT_S   10L
-#define VERSION_STR_MAX     32
-#define VERSION_UA                                                                                 \
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 "     \
-    "Safari/537.36"
+#define VERSION_STR_MAX     WG_WEBVERSION_STR_MAX
 
 enum { CMD_PAIR = 1, CMD_LISTEN, CMD_SEND, CMD_CHECK };
 
@@ -315,6 +322,10 @@ static const char *kind_name(int kind)
         return "edit";
     case WA_MSG_REVOKE:
         return "revoke";
+    case WA_MSG_LOCATION:
+        return "location";
+    case WA_MSG_CONTACT:
+        return "contact";
     default:
         return "other";
     }
@@ -362,6 +373,14 @@ static void on_message(wa_client *c, const wa_client_message *m, void *ud)
         json_kv("target_id", m->target_id);
         json_kv("target_sender", m->target_sender);
         printf(",\"target_from_me\":%s", m->target_from_me ? "true" : "false");
+    }
+    if (m->kind == WA_MSG_LOCATION) {
+        printf(",\"latitude\":%.17g,\"longitude\":%.17g", m->latitude, m->longitude);
+        json_kv("location_name", m->location_name);
+        json_kv("location_address", m->location_address);
+    } else if (m->kind == WA_MSG_CONTACT) {
+        json_kv("contact_name", m->contact_name);
+        json_kv("vcard", m->vcard);
     }
     printf("}\n");
     if (k->auto_read && !m->from_me) {
@@ -538,6 +557,46 @@ static void on_group_update(wa_client *c, const wa_client_group_update *u, void 
     printf("],\"timestamp\":%lld}\n", (long long)u->timestamp);
 }
 
+static void on_presence(wa_client *c, const wa_client_presence_update *p, void *ud)
+{
+    cli *k = ud;
+
+    (void)c;
+    if (k->cmd != CMD_LISTEN)
+        return;
+    printf("{\"event\":\"presence\"");
+    json_kv("from", p->from);
+    printf(",\"available\":%s,\"last_seen\":%lld}\n", p->available ? "true" : "false",
+           (long long)p->last_seen);
+}
+
+static void on_chat_state(wa_client *c, const wa_client_chat_state_update *s, void *ud)
+{
+    static const char *const names[] = {"idle", "composing", "paused", "recording"};
+    cli *k = ud;
+
+    (void)c;
+    if (k->cmd != CMD_LISTEN)
+        return;
+    printf("{\"event\":\"chat_state\"");
+    json_kv("chat", s->chat);
+    json_kv("sender", s->sender);
+    json_kv("state", s->state >= 0 && s->state <= WA_CHAT_RECORDING ? names[s->state] : "idle");
+    printf("}\n");
+}
+
+static void on_identity_changed(wa_client *c, const char *jid, void *ud)
+{
+    cli *k = ud;
+
+    (void)c;
+    if (k->cmd != CMD_LISTEN)
+        return;
+    printf("{\"event\":\"identity_changed\"");
+    json_kv("jid", jid);
+    printf("}\n");
+}
+
 /* ---- stdin commands (listen) ---------------------------------------------------------------- */
 
 /* Split the next space-separated word off *p (NUL-terminated in place). NULL at the end. */
@@ -580,6 +639,37 @@ static void cmd_result(const char *cmd, int rc, const char *id)
         json_kv("id", id);
         printf("}\n");
     }
+}
+
+/* The vCard of send-contact: the contents of the file arg names (up to 64 KiB), else arg itself
+ * with "\\n" written as a line break. Heap (free), NULL on failure. */
+static char *vcard_arg(const char *arg)
+{
+    FILE *f = fopen(arg, "rb");
+    char *v = malloc(65537), *o;
+    size_t n;
+
+    if (!v) {
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    if (f) {
+        n = fread(v, 1, 65536, f);
+        fclose(f);
+        v[n] = '\0';
+        return v;
+    }
+    for (o = v; *arg && o - v < 65536; arg++) {
+        if (arg[0] == '\\' && arg[1] == 'n') {
+            *o++ = '\n';
+            arg++;
+        } else {
+            *o++ = *arg;
+        }
+    }
+    *o = '\0';
+    return v;
 }
 
 static void run_command(cli *k, char *line)
@@ -677,6 +767,65 @@ static void run_command(cli *k, char *line)
                  ? wa_client_group_participants(k->client, a1, action, args, n, cbs[action], k)
                  : WA_EINVAL;
         cmd_result(cmd, rc, NULL);
+    } else if (!strcmp(cmd, "send-location")) {
+        wa_client_location loc;
+        char *end1 = NULL, *end2 = NULL, *bar;
+        memset(&loc, 0, sizeof loc);
+        a1 = word(&p);
+        a2 = word(&p);
+        a3 = word(&p);
+        text = rest(&p); /* NAME[|ADDRESS] */
+        if (a2)
+            loc.latitude = strtod(a2, &end1);
+        if (a3)
+            loc.longitude = strtod(a3, &end2);
+        if (text && (bar = strchr(text, '|')) != NULL) {
+            *bar = '\0';
+            loc.address = bar + 1;
+        }
+        loc.name = text;
+        rc = a1 && end1 && !*end1 && end2 && !*end2
+                 ? wa_client_send_location(k->client, a1, &loc, NULL, id)
+                 : WA_EINVAL;
+        cmd_result(cmd, rc, id);
+    } else if (!strcmp(cmd, "send-contact")) {
+        char *vcard;
+        a1 = word(&p);
+        a2 = word(&p);
+        text = rest(&p);
+        vcard = text ? vcard_arg(text) : NULL;
+        rc = a1 && a2 && vcard ? wa_client_send_contact(k->client, a1, a2, vcard, NULL, id)
+                               : WA_EINVAL;
+        free(vcard);
+        cmd_result(cmd, rc, id);
+    } else if (!strcmp(cmd, "chatstate")) {
+        a1 = word(&p);
+        a2 = word(&p);
+        rc =
+            !a1 || !a2                 ? WA_EINVAL
+            : !strcmp(a2, "composing") ? wa_client_send_chat_state(k->client, a1, WA_CHAT_COMPOSING)
+            : !strcmp(a2, "paused")    ? wa_client_send_chat_state(k->client, a1, WA_CHAT_PAUSED)
+            : !strcmp(a2, "recording") ? wa_client_send_chat_state(k->client, a1, WA_CHAT_RECORDING)
+                                       : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+        if (rc == 0)
+            printf("{\"event\":\"chatstate_sent\"}\n");
+    } else if (!strcmp(cmd, "presence")) {
+        a1 = word(&p);
+        rc = !a1                        ? WA_EINVAL
+             : !strcmp(a1, "available") ? wa_client_send_presence(k->client, WA_PRESENCE_AVAILABLE)
+             : !strcmp(a1, "unavailable")
+                 ? wa_client_send_presence(k->client, WA_PRESENCE_UNAVAILABLE)
+                 : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+        if (rc == 0)
+            printf("{\"event\":\"presence_sent\"}\n");
+    } else if (!strcmp(cmd, "subscribe")) {
+        a1 = word(&p);
+        rc = a1 ? wa_client_subscribe_presence(k->client, a1) : WA_EINVAL;
+        cmd_result(cmd, rc, NULL);
+        if (rc == 0)
+            printf("{\"event\":\"subscribe_sent\"}\n");
     } else if (!strcmp(cmd, "check")) {
         while (n < MAX_ARGS && (a1 = word(&p)) != NULL)
             args[n++] = a1;
@@ -765,141 +914,17 @@ static void on_signal(uv_signal_t *s, int signum)
     stop_and_quit(k, 0);
 }
 
-typedef struct http_body {
-    char *data;
-    size_t len;
-    int too_big;
-} http_body;
-
-static size_t body_write(char *ptr, size_t size, size_t n, void *ud)
-{
-    http_body *b = ud;
-    size_t add = size * n;
-    char *p;
-
-    if (add > VERSION_BODY_MAX - b->len) {
-        b->too_big = 1;
-        return 0;
-    }
-    p = realloc(b->data, b->len + add + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, ptr, add);
-    b->len += add;
-    p[b->len] = '\0';
-    b->data = p;
-    return add;
-}
-
-/* Digits at s, at most 10 of them (a uint32); their count, 0 if none or too many. */
-static size_t digits(const char *s)
-{
-    size_t n = 0;
-
-    while (s[n] >= '0' && s[n] <= '9')
-        n++;
-    return n > 10 ? 0 : n;
-}
-
-/* The version in body: `"client_revision":N,` (the web page) or `"currentVersion":"A.B.C"`
- * (check-update JSON). Writes out (VERSION_STR_MAX) and returns 0, or -1. */
-static int parse_version(const char *body, char *out)
-{
-    const char *p;
-    size_t a, b, c;
-
-    if ((p = strstr(body, "\"client_revision\":")) != NULL) {
-        p += strlen("\"client_revision\":");
-        a = digits(p);
-        if (!a || p[a] != ',')
-            return -1;
-        snprintf(out, VERSION_STR_MAX, "2.3000.%.*s", (int)a, p);
-        return 0;
-    }
-    if ((p = strstr(body, "\"currentVersion\"")) != NULL) {
-        p += strlen("\"currentVersion\"");
-        while (*p == ' ')
-            p++;
-        if (*p++ != ':')
-            return -1;
-        while (*p == ' ')
-            p++;
-        if (*p++ != '"')
-            return -1;
-        a = digits(p);
-        if (!a || p[a] != '.')
-            return -1;
-        b = digits(p + a + 1);
-        if (!b || p[a + 1 + b] != '.')
-            return -1;
-        c = digits(p + a + 1 + b + 1);
-        if (!c || p[a + b + c + 2] != '"')
-            return -1;
-        snprintf(out, VERSION_STR_MAX, "%.*s", (int)(a + b + c + 2), p);
-        return 0;
-    }
-    return -1;
-}
-
-/* Fetch the current WhatsApp Web version from url into out (VERSION_STR_MAX). 0 or -1 with a
- * warning on stderr. Blocking: runs once before the loop starts. */
+/* Fetch the current WhatsApp Web version from url into out (WG_WEBVERSION_STR_MAX): the shared
+ * code of src/webversion (also wagate's WA_VERSION=auto). 0 or -1 with a warning on stderr.
+ * Blocking: runs once before the loop starts. */
 static int fetch_version(const char *url, char *out)
 {
-    http_body b = {0};
-    struct curl_slist *h = NULL;
-    CURL *e;
-    CURLcode cc;
-    long status = 0;
-    int rc = -1;
+    char err[160];
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "wa-cli: warning: version fetch: curl init failed\n");
-        return -1;
-    }
-    e = curl_easy_init();
-    if (!e) {
-        fprintf(stderr, "wa-cli: warning: version fetch: curl init failed\n");
-        goto out;
-    }
-    h = curl_slist_append(h, "Sec-Fetch-Dest: document");
-    h = curl_slist_append(h, "Sec-Fetch-Mode: navigate");
-    h = curl_slist_append(h, "Sec-Fetch-Site: none");
-    h = curl_slist_append(h, "Sec-Fetch-User: ?1");
-    h = curl_slist_append(h, "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;"
-                             "q=0.8");
-    h = curl_slist_append(h, "Accept-Language: en-US,en;q=0.9");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, VERSION_UA);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, VERSION_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-    cc = curl_easy_perform(e);
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "wa-cli: warning: version fetch from %s failed: %s\n", url,
-                b.too_big ? "answer too large" : curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
-        fprintf(stderr, "wa-cli: warning: version fetch from %s: HTTP status %ld\n", url, status);
-        goto out;
-    }
-    if (!b.data || parse_version(b.data, out) != 0) {
-        fprintf(stderr, "wa-cli: warning: version fetch from %s: no version in the answer\n", url);
-        goto out;
-    }
-    rc = 0;
-out:
-    curl_slist_free_all(h);
-    if (e)
-        curl_easy_cleanup(e);
-    curl_global_cleanup();
-    free(b.data);
-    return rc;
+    if (wg_webversion_fetch(url, VERSION_TIMEOUT_S, out, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "wa-cli: warning: version fetch from %s failed: %s\n", url, err);
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -916,6 +941,9 @@ int main(int argc, char **argv)
         .decrypt_failed = on_decrypt_failed,
         .sent = on_sent,
         .group_update = on_group_update,
+        .presence = on_presence,
+        .chat_state = on_chat_state,
+        .identity_changed = on_identity_changed,
     };
     wa_client_config cfg;
     uv_loop_t loop;

@@ -90,7 +90,9 @@ function xmlError(res, status, code, message) {
 // ---- the SigV4-checking proxy in front of s3rver ----
 
 function startProxy(s3Port, secrets) {
-  const stats = { checked: 0, rejected: 0, lists: 0, reasons: [] };
+  const stats = { checked: 0, rejected: 0, lists: 0, reasons: [], refused: 0 };
+  // faults.put: correctly signed PUTs are answered 503 (an outage of the store's writes)
+  const faults = { put: false };
   const server = http.createServer(async (req, res) => {
     const body = await readBody(req);
     const why = verifySigV4(req, body, secrets, 'us-east-1');
@@ -99,6 +101,11 @@ function startProxy(s3Port, secrets) {
       stats.rejected++;
       stats.reasons.push(why);
       xmlError(res, 403, 'SignatureDoesNotMatch', 'proxy: ' + why);
+      return;
+    }
+    if (faults.put && req.method === 'PUT') {
+      stats.refused++;
+      xmlError(res, 503, 'ServiceUnavailable', 'proxy: writes refused (test fault)');
       return;
     }
     let url = req.url;
@@ -115,7 +122,7 @@ function startProxy(s3Port, secrets) {
     fwd.on('error', () => xmlError(res, 502, 'BadGateway', 'upstream'));
     fwd.end(body);
   });
-  return { server, stats };
+  return { server, stats, faults };
 }
 
 export { sleep, sha256hex, hmac, enc, canonicalQuery, verifySigV4, readBody, listen, xmlError, startProxy };

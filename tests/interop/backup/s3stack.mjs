@@ -2,10 +2,13 @@
 // SigV4-checking proxy of s3check.mjs, as a process for tests in other languages
 // (restore_test.py). Prints one line "s3stack ready proxy=PORT direct=PORT" once listening;
 // every request then logs "s3stack checked=N rejected=M" (M: requests refused: a bad
-// signature). Runs until SIGTERM.
+// signature). Commands on stdin, one a line: "refuse-puts on" / "refuse-puts off" (correctly
+// signed PUTs answered 503 while on: a backup that cannot be uploaded), each answered with
+// "s3stack refuse-puts on|off". Runs until SIGTERM.
 //   node s3stack.mjs DIR BUCKET ACCESS_KEY SECRET
 // SPDX-License-Identifier: GPL-3.0-or-later
 import { createRequire } from 'node:module';
+import readline from 'node:readline';
 
 import { listen, startProxy } from './s3check.mjs';
 
@@ -19,9 +22,16 @@ const { port: s3Port } = await s3.run();
 const proxy = startProxy(s3Port, { [accessKey]: secret });
 proxy.server.on('request', (req, res) => res.on('finish', () => {
   const r = proxy.stats.reasons;
-  console.log(`s3stack checked=${proxy.stats.checked} rejected=${proxy.stats.rejected}` +
+  console.log(`s3stack checked=${proxy.stats.checked} rejected=${proxy.stats.rejected} ` +
+              `refused=${proxy.stats.refused} ${req.method}` +
               (r.length ? ' last=' + r[r.length - 1] : ''));
 }));
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  const m = /^refuse-puts (on|off)$/.exec(line.trim());
+  if (!m) return;
+  proxy.faults.put = m[1] === 'on';
+  console.log(`s3stack refuse-puts ${m[1]}`);
+});
 const pport = await listen(proxy.server);
 console.log(`s3stack ready proxy=${pport} direct=${s3Port}`);
 process.on('SIGTERM', async () => {

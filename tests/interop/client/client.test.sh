@@ -5,11 +5,11 @@
 #   stall -> dead link detected (short keep-alive) -> reconnect; a second client with the same
 #   store -> the first is replaced and stops; logout -> logged_out, credentials wiped; the real
 #   root key refuses wasim; pairing by phone code (a wrong code first), then login; login
-#   through an HTTP CONNECT proxy with credentials (tinyproxy); pairing over wss:// with
-#   wasim's CA (and refusal without it); a signed prekey rotation; --version auto from a local
-#   HTTP server (the version in wasim's trace; a bad answer falls back to the default with a
-#   warning); login through a SOCKS5 proxy with credentials (danted, ../proxy/dante.sh) and a
-#   wrong password refused.
+#   through an HTTP CONNECT proxy with credentials (tinyproxy; a wrong password stops);
+#   pairing over wss:// with wasim's CA (and refusal without it); a signed prekey rotation;
+#   --version auto from a local HTTP server (the version in wasim's trace; a bad answer falls
+#   back to the default with a warning); login through a SOCKS5 proxy with credentials (danted, ../proxy/dante.sh) and a
+#   wrong password stops (reason proxy_auth, no retry); an unreachable proxy is retried.
 # Usage: client.test.sh WASIM WA_CLI
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
@@ -237,6 +237,18 @@ EOF
         bad "proxy login: $(cat "$DIR/l6.out")"
     kill -TERM $L
     wait_exit $L 5 || bad "listen exit after the proxy test"
+    # a wrong password: tinyproxy answers 401, the client stops (proxy_auth, no retry)
+    "$CLI" --store "$DIR/c.db" "${LISTEN[@]}" --reconnect-max 200 \
+        --proxy "http://wagate:wrong@127.0.0.1:$HP" listen >"$DIR/l6b.out" 2>"$DIR/l6b.err" &
+    L=$!
+    PIDS+=($L)
+    wait_for "$DIR/l6b.out" '"event":"disconnected","reason":"proxy_auth","code":407.*"will_retry":false' 1 10 &&
+        { wait_exit $L 10 || [ $? -eq 1 ]; } && ! grep -q '"event":"connected"' "$DIR/l6b.out" &&
+        [ "$(grep -c '"event":"disconnected"' "$DIR/l6b.out")" -eq 1 ] &&
+        ok "HTTP CONNECT wrong password -> $(grep -m1 -o '"reason":"[^"]*","code":[0-9-]*,"text":"[^"]*"' "$DIR/l6b.out"), no retry" ||
+        bad "HTTP CONNECT wrong password: $(cat "$DIR/l6b.out" "$DIR/l6b.err")"
+    kill -TERM $L 2>/dev/null || true
+    wait_exit $L 5 || true
 else
     echo "skip - proxy: tinyproxy not installed"
 fi
@@ -318,10 +330,24 @@ if [ "$(id -u)" -eq 0 ] && command -v danted >/dev/null && command -v unshare >/
     L=$!
     PIDS+=($L)
     set -e
-    wait_for "$DIR/l8.out" '"event":"disconnected".*proxy authentication failed' 1 10 &&
-        ! grep -q '"event":"connected"' "$DIR/l8.out" &&
-        ok "SOCKS5 wrong password -> $(grep -m1 -o '"reason":"[^"]*","code":[0-9-]*,"text":"[^"]*"' "$DIR/l8.out")" ||
+    # a wrong password stops at once (reason proxy_auth, 407, no retry: wa-cli exits 1 by itself)
+    wait_for "$DIR/l8.out" '"event":"disconnected","reason":"proxy_auth","code":407,"text":"[^"]*proxy authentication failed.*"will_retry":false' 1 10 &&
+        { wait_exit $L 10 || [ $? -eq 1 ]; } && ! grep -q '"event":"connected"' "$DIR/l8.out" &&
+        [ "$(grep -c '"event":"disconnected"' "$DIR/l8.out")" -eq 1 ] &&
+        ok "SOCKS5 wrong password -> $(grep -m1 -o '"reason":"[^"]*","code":[0-9-]*,"text":"[^"]*"' "$DIR/l8.out"), no retry" ||
         bad "socks5 wrong password: $(cat "$DIR/l8.out" "$DIR/l8.err")"
+    kill -TERM $L 2>/dev/null || true
+    wait_exit $L 5 || true
+    # an unreachable proxy stays a network error and is retried
+    DEADP=$(free_port)
+    "$CLI" --store "$DIR/c.db" "${LISTEN[@]}" --reconnect-max 200 \
+        --proxy "socks5://$PX_USER:$PX_PASS_URL@127.0.0.1:$DEADP" listen \
+        >"$DIR/l9.out" 2>"$DIR/l9.err" &
+    L=$!
+    PIDS+=($L)
+    wait_for "$DIR/l9.out" '"event":"disconnected","reason":"network".*"will_retry":true' 2 10 &&
+        ok "unreachable SOCKS5 proxy -> network, retried" ||
+        bad "unreachable proxy: $(cat "$DIR/l9.out" "$DIR/l9.err")"
     kill -TERM $L
     wait_exit $L 5 || true
     kill -TERM "$DANTED_PID" 2>/dev/null || true

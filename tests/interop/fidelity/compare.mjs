@@ -9,6 +9,7 @@
 //   compareStanzas(phase, L, B, order)    -> [diff]   (L = libwa, B = Baileys)
 //   comparePayloads(phase, pl, pb, dec)   -> [diff]
 //   compareQr(ql, qb)                     -> [diff]
+//   compareMessages(phase, who, L, B, dec) -> [diff]  (decrypted Message protobufs)
 //   parseRules(markdown)                  -> {rules, order, errors}
 //   applyRules(diffs, rules)              -> {explained, unexplained, stale}
 // A diff is {phase, id, detail}: `id` is a stable one-line description (values normalized) that
@@ -24,14 +25,15 @@ export function parseTrace(text) {
         if (!conns.has(id)) conns.set(id, { conn: id, payload: null, events: [] });
         return conns.get(id);
     };
-    for (const line of text.split('\n')) {
-        const m = /^(\d+) (in|out|payload) (.*)$/.exec(line);
+    const lines = text.split('\n');
+    for (let no = 0; no < lines.length; no++) {
+        const m = /^(\d+) (in|out|payload) (.*)$/.exec(lines[no]);
         if (!m) continue;
         const c = get(Number(m[1]));
         if (m[2] === 'payload') {
             c.payload = JSON.parse(m[3]);
         } else {
-            c.events.push({ dir: m[2], node: parseXml(m[3]), line: m[3] });
+            c.events.push({ dir: m[2], node: parseXml(m[3]), line: m[3], no });
         }
     }
     return conns;
@@ -110,26 +112,33 @@ export const attr = (n, k) => {
 // ---- normalization -----------------------------------------------------------------------------
 
 /**
- * Normalizes an attribute value: `id`/`sid` -> {ID}, `t` -> {T}, the user part of a JID ->
+ * Normalizes an attribute value: `id`/`sid`/`key` (a group create's random key) -> {ID}, `t` -> {T}, the user part of a JID ->
  * {PN} (s.whatsapp.net, c.us) or {LID} (lid), keeping agent, device and server; then any run of
  * 6 or more digits left (push names made of phone numbers, unified_session ids) -> {N}.
  */
 export function normValue(k, v) {
-    if (k === 'id' || k === 'sid') return '{ID}';
+    if (k === 'id' || k === 'sid' || k === 'key') return '{ID}';
     if (k === 't') return '{T}';
     v = v.replace(/^(\d+)(\.\d+)?(:\d+)?@(s\.whatsapp\.net|c\.us|lid)$/,
         (m, u, agent, dev, srv) => `${srv === 'lid' ? '{LID}' : '{PN}'}${agent || ''}${dev || ''}@${srv}`);
     return v.replace(/\d{6,}/g, '{N}');
 }
 
-export function normalizeNode(n) {
+/** Binary content of a <message> whose length varies from run to run, written `[~ bytes]`: the ciphertext of
+ * an <enc> (random padding of 1 to 16 bytes, CBC blocks, ratchet counters; what it carries is
+ * compared as the decrypted Message, compareMessages), and the account's signed device identity
+ * a message with a pkmsg carries (its length follows the raw id the server chose at pairing: the
+ * register phase compares it relative to the server's). */
+const VARIABLE_BYTES = new Set(['enc', 'device-identity']);
+
+export function normalizeNode(n, inMessage = n.tag === 'message') {
     return {
         tag: n.tag,
         attrs: n.attrs.map(([k, v]) => [k, normValue(k, v)]),
         kind: n.kind,
-        bytes: n.bytes,
+        bytes: inMessage && n.kind === 'bytes' && VARIABLE_BYTES.has(n.tag) ? '~' : n.bytes,
         text: n.kind === 'text' ? normValue('', n.text) : '',
-        children: n.children.map(normalizeNode),
+        children: n.children.map(c => normalizeNode(c, inMessage)),
     };
 }
 
@@ -181,8 +190,9 @@ const ANSWERED_TAGS = new Set(['message', 'notification', 'receipt', 'call']);
  * The stanzas a client sent in the given connections (one phase), normalized, in order.
  * opts.earlierConns: connections of the same client before this phase (for redeliveries);
  * opts.skipAnswers: drop receipts/acks answering server messages, notifications, receipts and
- * calls. Always dropped: keep-alive pings, and what follows the server's <stream:error> or
- * <failure> (the server is closing; whether it reads more is a race).
+ * calls; opts.from, opts.to: only the stanzas the client sent on trace lines [from, to) (a phase
+ * that is a part of a connection). Always dropped: keep-alive pings, and what follows the
+ * server's <stream:error> or <failure> (the server is closing; whether it reads more is a race).
  * Returns {stanzas, skipped} (skipped: [{key, why}]).
  */
 export function clientStanzas(trace, conns, opts = {}) {
@@ -210,6 +220,7 @@ export function clientStanzas(trace, conns, opts = {}) {
                 if (n.tag === 'stream:error' || n.tag === 'failure') closing = true;
                 continue;
             }
+            if (opts.from !== undefined && (e.no < opts.from || e.no >= opts.to)) continue;
             let key = nodeKey(n);
             const type = attr(n, 'type');
             if (n.tag === 'iq' && (type === 'result' || type === 'error') && serverIqs.has(attr(n, 'id'))) {
@@ -420,6 +431,81 @@ export function comparePayloads(phase, pl, pb, decodeDeviceProps) {
     return diffs;
 }
 
+// ---- decrypted Message protobufs -------------------------------------------------------------
+
+/** Bytes fields whose length varies from run to run (a sender key distribution message carries
+ * a random 31-bit key id as a varint): only their presence is compared. */
+const VARIABLE_PB_BYTES = new Set(['axolotlSenderKeyDistributionMessage']);
+
+/**
+ * A decoded Message (protobufjs toObject with longs and enums as strings, bytes as Uint8Array)
+ * normalized and flattened to path -> value: bytes -> {N bytes} ({bytes} when their length
+ * varies), fields named *Timestamp -> {T}, strings through normValue (JIDs, long numbers).
+ */
+export function normalizeMessage(obj) {
+    const out = {};
+    const walk = (v, p, k) => {
+        if (v instanceof Uint8Array) {
+            out[p] = VARIABLE_PB_BYTES.has(k) ? '{bytes}' : `{${v.length} bytes}`;
+        } else if (Array.isArray(v)) {
+            v.forEach((x, i) => walk(x, `${p}[${i}]`, k));
+        } else if (v && typeof v === 'object') {
+            for (const [ck, cv] of Object.entries(v)) walk(cv, p ? `${p}.${ck}` : ck, ck);
+        } else if (/timestamp$/i.test(k)) {
+            out[p] = '{T}';
+        } else {
+            out[p] = typeof v === 'string' ? normValue(k === 'stanzaId' ? 'id' : '', v) : v;
+        }
+    };
+    walk(obj, '', '');
+    return out;
+}
+
+/**
+ * Compares what one receiver decrypted of a libwa message and of a Baileys message: L and B
+ * are [{enc, hex}] (wasim's virtual phone, GET /phones/{p}/messages `plain`) or null (nothing
+ * arrived); decode(hex) -> toObject'ed Message. Diff ids: `message WHO encs: ...`,
+ * `message WHO ENC FIELD: libwa=V baileys=V` (ENC: the enc type, with #n from the second of a
+ * type on).
+ */
+export function compareMessages(phase, who, L, B, decode) {
+    const diffs = [];
+    if (!L || !B) {
+        if (L || B) {
+            diffs.push({ phase, id: `message ${who}: libwa=${L ? 'received' : 'none'} baileys=${B ? 'received' : 'none'}`,
+                detail: '' });
+        }
+        return diffs;
+    }
+    const encs = l => l.map(x => x.enc).join(',') || 'none';
+    if (encs(L) !== encs(B)) {
+        diffs.push({ phase, id: `message ${who} encs: libwa=${encs(L)} baileys=${encs(B)}`, detail: '' });
+    }
+    const label = (list, i) => {
+        const n = list.slice(0, i).filter(x => x.enc === list[i].enc).length;
+        return n ? `${list[i].enc}#${n + 1}` : list[i].enc;
+    };
+    const flat = x => {
+        try {
+            return normalizeMessage(decode(x.hex));
+        } catch (err) {
+            return { '': `<undecodable: ${err.message}>` };
+        }
+    };
+    for (let i = 0; i < Math.min(L.length, B.length); i++) {
+        const a = flat(L[i]);
+        const b = flat(B[i]);
+        const at = L[i].enc === B[i].enc ? label(L, i) : `${label(L, i)}/${label(B, i)}`;
+        const detail = `libwa:   ${JSON.stringify(a)}\nbaileys: ${JSON.stringify(b)}`;
+        for (const k of [...new Set([...Object.keys(b), ...Object.keys(a)])]) {
+            const va = a[k] === undefined ? 'absent' : JSON.stringify(a[k]);
+            const vb = b[k] === undefined ? 'absent' : JSON.stringify(b[k]);
+            if (va !== vb) diffs.push({ phase, id: `message ${who} ${at} ${k}: libwa=${va} baileys=${vb}`, detail });
+        }
+    }
+    return dedupe(diffs);
+}
+
 // ---- QR text -----------------------------------------------------------------------------------
 
 /** "prefix#ref,noise,identity,adv[,platform]" -> [prefix, {REF}, {KEY:32B}..., platform]. */
@@ -451,12 +537,14 @@ export function compareQr(ql, qb) {
 
 // ---- rules (docs/fidelity.md) ------------------------------------------------------------------
 
-export const PHASES = ['qr', 'register', 'first-login', 'login'];
+export const PHASES = ['qr', 'register', 'first-login', 'login', 'send', 'group-create', 'group-first',
+    'group-later', 'receipts', 'retry'];
 export const CATEGORIES = ['deliberate', 'not yet', 'to fix', 'harness'];
 
 /**
  * Reads the ```fidelity blocks of docs/fidelity.md: lines `PHASE | PATTERN | REASON`
- * (PATTERN: `*` matches any text; PHASE may be `*`), and `order PHASE: KEY < KEY < ...`.
+ * (PATTERN: `*` matches any text; PHASE may be `*` or a comma-separated list), and
+ * `order PHASE: KEY < KEY < ...`.
  * '#' starts a comment line. A reason starts with a category (CATEGORIES) and a colon.
  */
 export function parseRules(md) {
@@ -481,7 +569,9 @@ export function parseRules(md) {
                 continue;
             }
             const [phase, pattern, reason] = parts.map(s => s.trim());
-            if (phase !== '*' && !PHASES.includes(phase)) errors.push(`unknown phase "${phase}": ${line}`);
+            for (const ph of phase.split(',')) {
+                if (phase !== '*' && !PHASES.includes(ph)) errors.push(`unknown phase "${ph}": ${line}`);
+            }
             if (!CATEGORIES.some(c => reason.startsWith(`${c}:`)) || reason.length < 20) {
                 errors.push(`reason must start with ${CATEGORIES.map(c => `"${c}:"`).join(', ')} and say why: ${line}`);
             }
@@ -498,7 +588,7 @@ export function applyRules(diffs, rules) {
     const explained = [];
     const unexplained = [];
     for (const d of diffs) {
-        const r = rules.find(x => (x.phase === '*' || x.phase === d.phase) && x.re.test(d.id));
+        const r = rules.find(x => (x.phase === '*' || x.phase.split(',').includes(d.phase)) && x.re.test(d.id));
         if (r) {
             r.used++;
             explained.push({ ...d, rule: r });

@@ -6,7 +6,17 @@
 //                (QR scanned through wasim's control API) up to wasim's 515;
 //   first-login  the login right after the 515 (prekey upload);
 //   login        a later login from the stored credentials, with one text message from a third
-//                phone waiting offline.
+//                phone waiting offline;
+// then, on the same connection (each phase a window of trace lines, ended when the trace is quiet):
+//   send         a 1:1 text to a third phone (a virtual phone: no session yet, pkmsg fan-out to
+//                it and to the sender's own phone);
+//   group-create a group with that phone;  group-first / group-later  a first text to it (sender
+//                key distribution to each device, skmsg) and a second one (skmsg only);
+//   receipts     a text from another phone, answered with a delivery then a read receipt;
+//   retry        a 1:1 text that the receiving phone cannot decrypt (it dropped its sessions,
+//                wasim's forget-sessions) and asks again for (retry receipt), and its re-send.
+// Sent messages are also compared as the Message protobufs the receiving phone and the
+// sender's own phone decrypted (wasim's GET /phones/{p}/messages keeps each enc's plaintext).
 // The stanzas each client sends (`in` at wasim) and its ClientPayloads are normalized (ids,
 // keys, times, refs, phone numbers, LIDs, registration ids) and compared (compare.mjs); every
 // difference must be listed, with its reason, in docs/fidelity.md, which also says how stanzas
@@ -19,8 +29,10 @@
 //      WA_FIDELITY_DOC=FILE reads the rules from FILE instead of docs/fidelity.md.
 // Prints the diff, one line per test, "N passed, N failed"; exits 1 on any failure.
 // SPDX-License-Identifier: GPL-3.0-or-later
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import * as C from './compare.mjs';
@@ -51,7 +63,12 @@ const VERBOSE = process.env.WA_FIDELITY_VERBOSE === '1';
 
 const PHONE_LIBWA = '15550000101';
 const PHONE_BAILEYS = '15550000202';
-const PHONE_SENDER = '15550000303';
+const PHONE_SENDER = '15550000303'; // sends the offline text and the one read (a virtual phone)
+const PHONE_PEER = '15550000404'; // the third party both clients send to (a virtual phone: it
+// decrypts, and wasim's control API shows the Message protobuf of each enc it decrypted)
+const TEXT = { send: 'fidelity 1:1', 'group-first': 'fidelity group 1', 'group-later': 'fidelity group 2',
+    receipts: 'fidelity read me', retry: 'fidelity retry' };
+const SUBJECT = 'fidelity group';
 const STEP_MS = 20000; // one pairing or login, 515 included
 const QUIET_MS = 1200; // a client is done when the trace has been quiet this long...
 const SETTLE_MAX_MS = 8000; // ...or after this long
@@ -205,6 +222,47 @@ test('comparer: rules explain differences; malformed rules are refused', () => {
     assert.equal(a.stale.length, 0);
 });
 
+test('comparer: a phase window keeps the stanzas sent on its trace lines; enc lengths are not compared', () => {
+    const tr = C.parseTrace([
+        '1 in <iq id="a" xmlns="abt" type="get" to="@s.whatsapp.net"><props/></iq>',
+        '1 out <message from="15550001111@s.whatsapp.net" id="M1" type="text"><enc>[9 bytes]</enc></message>',
+        '1 in <message id="X" to="15550001111@s.whatsapp.net" type="text"><enc v="2" type="msg">[113 bytes]</enc></message>',
+        '1 in <receipt id="M1" to="15550001111@s.whatsapp.net"/>',
+        '1 in <iq id="b" xmlns="blocklist" type="get" to="@s.whatsapp.net"/>',
+    ].join('\n'));
+    const r = C.clientStanzas(tr, [1], { from: 2, to: 4 });
+    assert.deepEqual(r.stanzas.map(x => x.key), ['message[type=text]/enc', 'receipt[]']);
+    assert.match(r.stanzas[0].canon, /\[~ bytes\]/);
+    const other = C.clientStanzas(C.parseTrace(
+        '1 in <message id="Y" to="15550002222@s.whatsapp.net" type="text"><enc v="2" type="msg">[129 bytes]</enc></message>'),
+    [1]).stanzas;
+    assert.deepEqual(C.compareStanzas('send', r.stanzas.slice(0, 1), other), []);
+});
+
+test('comparer: decrypted Messages are compared field by field, normalized', () => {
+    const M = proto.Message;
+    const hex = o => Buffer.from(M.encode(o).finish()).toString('hex');
+    const dec = h => M.toObject(M.decode(Buffer.from(h, 'hex')), { enums: String, longs: String, defaults: false });
+    const secret = n => ({ messageSecret: Buffer.alloc(32, n) });
+    const a = [{ enc: 'pkmsg', hex: hex({ conversation: 'hi', messageContextInfo: secret(1) }) }];
+    const b = [{ enc: 'pkmsg', hex: hex({ conversation: 'hi', messageContextInfo: secret(2) }) }];
+    assert.deepEqual(C.compareMessages('send', 'peer', a, b, dec), []);
+    const c = [{ enc: 'msg', hex: hex({ extendedTextMessage: { text: 'hi' } }) },
+        { enc: 'skmsg', hex: hex({ conversation: 'x' }) }];
+    assert.deepEqual(C.compareMessages('send', 'peer', a, c, dec).map(d => d.id).sort(), [
+        'message peer encs: libwa=pkmsg baileys=msg,skmsg',
+        'message peer pkmsg/msg conversation: libwa="hi" baileys=absent',
+        'message peer pkmsg/msg extendedTextMessage.text: libwa=absent baileys="hi"',
+        'message peer pkmsg/msg messageContextInfo.messageSecret: libwa="{32 bytes}" baileys=absent',
+    ]);
+    assert.deepEqual(C.compareMessages('send', 'own-phone', null, a, dec).map(d => d.id),
+        ['message own-phone: libwa=none baileys=received']);
+    const rules = C.parseRules('```fidelity\ngroup-first,group-later | message * | deliberate: a rule for two phases\n```\n');
+    assert.deepEqual(rules.errors, []);
+    assert.equal(C.applyRules([{ phase: 'group-later', id: 'message x' }, { phase: 'send', id: 'message x' }],
+        rules.rules).unexplained.length, 1);
+});
+
 // ---- the rules ---------------------------------------------------------------------------------
 
 let RULES = null;
@@ -216,7 +274,103 @@ test('docs/fidelity.md: the rules parse, each with a reason', () => {
 
 // ---- the run -----------------------------------------------------------------------------------
 
-let RUN = null; // {dir, trace (file), qr: {libwa, baileys}, phones}
+let RUN = null; // {dir, trace (file), qr: {libwa, baileys}, phones, windows, messages}
+
+/** Number of complete lines in the trace: the line index where what happens next starts. */
+const traceLines = file => fs.readFileSync(file, 'utf8').split('\n').length - 1;
+
+/** A wa-cli listen process with commands on stdin and its JSON events. */
+function startCli(args) {
+    const proc = spawn(cliBin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const events = [];
+    const waiters = [];
+    const out = [];
+    let ended = false;
+    const flush = () => {
+        for (const w of [...waiters]) {
+            const i = events.findIndex(w.pred);
+            if (i >= 0 || ended) {
+                waiters.splice(waiters.indexOf(w), 1);
+                clearTimeout(w.timer);
+                if (i >= 0) w.resolve(events.splice(i, 1)[0]);
+                else w.reject(new Error(`wa-cli exited while waiting for ${w.what}\n${out.slice(-30).join('\n')}`));
+            }
+        }
+    };
+    const exited = new Promise(resolve => proc.on('exit', code => {
+        ended = true;
+        flush();
+        resolve(code);
+    }));
+    CHILDREN.add(proc);
+    readline.createInterface({ input: proc.stdout }).on('line', line => {
+        out.push(line);
+        try {
+            events.push(JSON.parse(line));
+        } catch {
+            return;
+        }
+        flush();
+    });
+    readline.createInterface({ input: proc.stderr }).on('line', line => out.push(`stderr: ${line}`));
+    proc.stdin.on('error', () => {});
+    const cli = {
+        next(pred, what, ms = STEP_MS) {
+            return new Promise((resolve, reject) => {
+                const w = { pred, resolve, reject, what };
+                w.timer = setTimeout(() => {
+                    waiters.splice(waiters.indexOf(w), 1);
+                    reject(new Error(`wa-cli: no ${what} within ${ms} ms\n${out.slice(-30).join('\n')}`));
+                }, ms);
+                waiters.push(w);
+                flush();
+            });
+        },
+        cmd: line => proc.stdin.write(`${line}\n`),
+        /** A send command: the message id once the server acknowledged it. */
+        async send(line) {
+            cli.cmd(line);
+            const q = await cli.next(e => e.event === 'queued' || e.event === 'error', `queued for ${line}`);
+            assert.equal(q.event, 'queued', `${line} -> ${JSON.stringify(q)}`);
+            const r = await cli.next(e => (e.event === 'sent' || e.event === 'send_failed') && e.id === q.id,
+                `sent ${q.id}`);
+            assert.equal(r.event, 'sent', JSON.stringify(r));
+            return q.id;
+        },
+        async stop() {
+            if (!ended) {
+                cli.cmd('quit');
+                const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+                await exited;
+                clearTimeout(t);
+            }
+            CHILDREN.delete(proc);
+        },
+    };
+    return cli;
+}
+const CHILDREN = new Set();
+process.on('exit', () => {
+    for (const p of CHILDREN) p.kill('SIGKILL');
+});
+
+/** Polls until fn() returns a truthy value (every 100 ms, at most ms). */
+async function until(fn, what, ms = STEP_MS) {
+    const end = Date.now() + ms;
+    for (;;) {
+        const v = await fn();
+        if (v) return v;
+        if (Date.now() > end) throw new Error(`no ${what} within ${ms} ms`);
+        await sleep(100);
+    }
+}
+
+/** The retry phase did make the receiving phone ask for a re-send. */
+function assertRetried(file, w, who) {
+    const lines = fs.readFileSync(file, 'utf8').split('\n').slice(w.from, w.to);
+    assert.ok(lines.some(l => /^\d+ out <receipt [^>]*type="retry"/.test(l)),
+        `${who}: no retry receipt reached the client in the retry phase`);
+}
 
 async function scenario() {
     const dir = tmpDir('wa-fidelity-');
@@ -230,6 +384,8 @@ async function scenario() {
         cmd, ...extra];
     const scan = (phone, qr) => httpOk('POST', `${CTL}/phones/${phone}/scan`, { qr });
     const qr = {};
+    const windows = { libwa: {}, baileys: {} };
+    const messages = {};
 
     // libwa: pair (exits once logged in after the 515)
     const pair = await startProcess(cliBin, cli('pair'), { name: 'wa-cli pair', readyRegex: /^QR (\S+)/,
@@ -250,26 +406,96 @@ async function scenario() {
     await settle(traceFile);
     await b.close();
 
-    // a text waits offline for each
+    // a text waits offline for each; the receiving phone exists
     for (const to of [PHONE_LIBWA, PHONE_BAILEYS]) {
         const r = await httpOk('POST', `${CTL}/phones/${PHONE_SENDER}/send`, { to, text: 'fidelity' });
         assert.equal(r.devices, 1, `send to ${to}: ${JSON.stringify(r)}`);
     }
+    await httpOk('GET', `${CTL}/phones/${PHONE_PEER}`);
 
-    // libwa: log in from the store
-    const listen = await startProcess(cliBin, cli('listen'), { name: 'wa-cli listen',
-        readyRegex: /"event":"connected"/, timeoutMs: STEP_MS });
+    /** Runs one phase of `who`: its trace lines, settled, are the phase's window. */
+    const phase = async (who, name, fn) => {
+        const from = traceLines(traceFile);
+        const r = await fn();
+        await settle(traceFile);
+        windows[who][name] = { from, to: traceLines(traceFile) };
+        return r;
+    };
+    /** What the receiving phone and the sender's own phone decrypted of message id. */
+    const inbox = async (phone, id) => {
+        const r = await httpOk('GET', `${CTL}/phones/${phone}/messages?id=${encodeURIComponent(id)}`);
+        const m = r.messages.find(x => x.plain && !x.error);
+        return m ? m.plain : null;
+    };
+    const keep = async (who, name, id, own) => {
+        // the receiving phone decrypted it (a retry: once the resend arrived)
+        const peer = await until(() => inbox(PHONE_PEER, id), `${name}: ${PHONE_PEER} decrypting ${id}`);
+        messages[name] = messages[name] || {};
+        messages[name][who] = { peer, own: await inbox(own, id) };
+    };
+
+    // libwa: log in from the store, then the message phases
+    const L = startCli(cli('listen'));
+    await L.next(e => e.event === 'connected', 'connected');
     await settle(traceFile);
-    await listen.stop();
+    windows.libwa.login = { from: 0, to: traceLines(traceFile) };
+    let id = await phase('libwa', 'send', () => L.send(`send ${PHONE_PEER} ${TEXT.send}`));
+    await keep('libwa', 'send', id, PHONE_LIBWA);
+    const lg = await phase('libwa', 'group-create', async () => {
+        L.cmd(`group-create ${PHONE_PEER} ${SUBJECT}`);
+        return L.next(e => e.event === 'group' || e.event === 'error', 'group created');
+    });
+    assert.ok(lg.event === 'group' && lg.jid, JSON.stringify(lg));
+    for (const name of ['group-first', 'group-later']) {
+        id = await phase('libwa', name, () => L.send(`send ${lg.jid} ${TEXT[name]}`));
+        await keep('libwa', name, id, PHONE_LIBWA);
+    }
+    await phase('libwa', 'receipts', async () => {
+        const s = await httpOk('POST', `${CTL}/phones/${PHONE_SENDER}/send`, { to: PHONE_LIBWA, text: TEXT.receipts });
+        const m = await L.next(e => e.event === 'message' && e.id === s.id, `message ${s.id}`);
+        L.cmd(`read ${m.chat} ${m.id}`);
+        await L.next(e => e.event === 'read_sent' || e.event === 'error', 'read_sent');
+    });
+    await httpOk('POST', `${CTL}/phones/${PHONE_PEER}/forget-sessions`);
+    id = await phase('libwa', 'retry', async () => {
+        const mid = await L.send(`send ${PHONE_PEER} ${TEXT.retry}`);
+        await until(() => inbox(PHONE_PEER, mid), `retry: ${PHONE_PEER} decrypting the resend`);
+        return mid;
+    });
+    await keep('libwa', 'retry', id, PHONE_LIBWA);
+    assertRetried(traceFile, windows.libwa.retry, 'libwa');
+    await L.stop();
 
-    // Baileys 7: log in from the saved credentials
+    // Baileys 7: log in from the saved credentials, then the same phases
     b = await startPeer({ version: 7, url: WS, auth, name: 'b7', reconnect: 'none' });
     await b.next({ ev: 'connection', connection: 'open' }, STEP_MS);
     await settle(traceFile);
+    windows.baileys.login = { from: 0, to: traceLines(traceFile) };
+    id = (await phase('baileys', 'send', () => b.ok({ cmd: 'send', to: PHONE_PEER, text: TEXT.send }))).id;
+    await keep('baileys', 'send', id, PHONE_BAILEYS);
+    const bg = await phase('baileys', 'group-create', () =>
+        b.ok({ cmd: 'group_create', subject: SUBJECT, participants: [PHONE_PEER] }));
+    for (const name of ['group-first', 'group-later']) {
+        id = (await phase('baileys', name, () => b.ok({ cmd: 'send', to: bg.id, text: TEXT[name] }))).id;
+        await keep('baileys', name, id, PHONE_BAILEYS);
+    }
+    await phase('baileys', 'receipts', async () => {
+        const s = await httpOk('POST', `${CTL}/phones/${PHONE_SENDER}/send`, { to: PHONE_BAILEYS, text: TEXT.receipts });
+        const m = await b.next(e => e.ev === 'message' && e.id === s.id, STEP_MS);
+        await b.ok({ cmd: 'read', keys: [m.key] });
+    });
+    await httpOk('POST', `${CTL}/phones/${PHONE_PEER}/forget-sessions`);
+    id = await phase('baileys', 'retry', async () => {
+        const r = await b.ok({ cmd: 'send', to: PHONE_PEER, text: TEXT.retry });
+        await until(() => inbox(PHONE_PEER, r.id), `retry: ${PHONE_PEER} decrypting the resend`);
+        return r.id;
+    });
+    await keep('baileys', 'retry', id, PHONE_BAILEYS);
+    assertRetried(traceFile, windows.baileys.retry, 'baileys');
     await b.close();
     await sim.stop();
 
-    RUN = { dir, trace: traceFile, qr, phones: { libwa: PHONE_LIBWA, baileys: PHONE_BAILEYS } };
+    RUN = { dir, trace: traceFile, qr, phones: { libwa: PHONE_LIBWA, baileys: PHONE_BAILEYS }, windows, messages };
     fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(RUN, null, 1));
 }
 
@@ -279,8 +505,8 @@ if (replay) {
         RUN.trace = path.join(replay, 'trace.txt');
     });
 } else {
-    test('run: libwa (wa-cli) and Baileys 7 pair by QR and log in twice against one wasim', scenario,
-        { timeoutMs: 90000 });
+    test('run: libwa (wa-cli) and Baileys 7 pair by QR, log in twice, send 1:1 and group texts, ' +
+        'receipts and a retry against one wasim', scenario, { timeoutMs: 240000 });
 }
 
 // ---- the phases --------------------------------------------------------------------------------
@@ -311,12 +537,21 @@ function phases() {
         assert.ok(c.register && c.logins.length >= 2,
             `${who}: registration connection ${c.register}, logins ${c.logins.join(',')}: expected 1 and 2`);
     }
-    const conns = c => ({
-        register: { conns: [c.register], earlier: [], skipAnswers: false },
-        'first-login': { conns: [c.logins[0]], earlier: [c.register], skipAnswers: true },
-        login: { conns: [c.logins[1]], earlier: [c.register, c.logins[0]], skipAnswers: false },
-    });
-    PH = { trace, libwa: conns(l), baileys: conns(b) };
+    const conns = (c, who) => {
+        const ph = {
+            register: { conns: [c.register], earlier: [], skipAnswers: false },
+            'first-login': { conns: [c.logins[0]], earlier: [c.register], skipAnswers: true },
+        };
+        // the later login and the message phases: parts (trace line windows) of one connection
+        for (const name of ['login', ...MSG_PHASES]) {
+            const w = RUN.windows && RUN.windows[who][name];
+            assert.ok(w, `${who}: phase ${name} did not run`);
+            ph[name] = { conns: [c.logins[1]], earlier: [c.register, c.logins[0]], skipAnswers: false,
+                from: w.from, to: w.to };
+        }
+        return ph;
+    };
+    PH = { trace, libwa: conns(l, 'libwa'), baileys: conns(b, 'baileys') };
     return PH;
 }
 
@@ -349,17 +584,22 @@ test('qr: the QR text', () => {
     report('qr', C.compareQr(RUN.qr.libwa, RUN.qr.baileys));
 });
 
-for (const phase of ['register', 'first-login', 'login']) {
-    test(`${phase}: ClientPayload`, () => {
-        const p = phases();
-        const pl = p.trace.get(p.libwa[phase].conns[0]).payload;
-        const pb = p.trace.get(p.baileys[phase].conns[0]).payload;
-        report(`${phase}: ClientPayload`, C.comparePayloads(phase, pl, pb, decodeDeviceProps));
-    });
+const MSG_PHASES = ['send', 'group-create', 'group-first', 'group-later', 'receipts', 'retry'];
+
+for (const phase of ['register', 'first-login', 'login', ...MSG_PHASES]) {
+    if (!MSG_PHASES.includes(phase)) {
+        test(`${phase}: ClientPayload`, () => {
+            const p = phases();
+            const pl = p.trace.get(p.libwa[phase].conns[0]).payload;
+            const pb = p.trace.get(p.baileys[phase].conns[0]).payload;
+            report(`${phase}: ClientPayload`, C.comparePayloads(phase, pl, pb, decodeDeviceProps));
+        });
+    }
     test(`${phase}: stanzas the clients send`, () => {
         const p = phases();
         const get = who => C.clientStanzas(p.trace, p[who][phase].conns,
-            { earlierConns: p[who][phase].earlier, skipAnswers: p[who][phase].skipAnswers });
+            { earlierConns: p[who][phase].earlier, skipAnswers: p[who][phase].skipAnswers,
+                from: p[who][phase].from, to: p[who][phase].to });
         const l = get('libwa');
         const b = get('baileys');
         const counts = new Map();
@@ -374,6 +614,20 @@ for (const phase of ['register', 'first-login', 'login']) {
         assert.ok(l.stanzas.length && b.stanzas.length, `${phase}: a client sent nothing${extra}`);
         report(`${phase}: stanzas`, C.compareStanzas(phase, l.stanzas, b.stanzas,
             (RULES && RULES.order[phase]) || []), extra);
+    });
+}
+
+const decodeMessage = hex => proto.Message.toObject(proto.Message.decode(Buffer.from(hex, 'hex')),
+    { enums: String, longs: String, defaults: false });
+
+for (const phase of ['send', 'group-first', 'group-later', 'retry']) {
+    test(`${phase}: the Message protobufs the receivers decrypted`, () => {
+        assert.ok(RUN && RUN.messages && RUN.messages[phase], `${phase}: no messages kept`);
+        const m = RUN.messages[phase];
+        assert.ok(m.libwa && m.baileys && m.libwa.peer && m.baileys.peer, `${phase}: ${JSON.stringify(m)}`);
+        report(`${phase}: Message protobufs`, [
+            ...C.compareMessages(phase, 'peer', m.libwa.peer, m.baileys.peer, decodeMessage),
+            ...C.compareMessages(phase, 'own-phone', m.libwa.own, m.baileys.own, decodeMessage)]);
     });
 }
 

@@ -11,7 +11,8 @@
 #   reaction, edit and revoke become message.reaction / message.edited / message.revoked;
 #   POST .../read answers 200; while the session reconnects a text is queued (202) and goes out
 #   with the same id once WORKING (message.ack sent follows), also across a wagate restart; a
-#   queued send to an unregistered number ends as message.ack failed; other sends 503 then;
+#   queued send to an unregistered number ends as message.ack failed; a revoke is queued too
+#   (read receipts are not: 503);
 #   a stopped session refuses sends with 409; bad bodies 400.
 #   wa_messaging_test.py <wagate> <wasim>
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -260,12 +261,25 @@ def main():
               and j.get("status") == "queued", (st, j))
         st, j, _ = request(base, "POST", "/api/sessions/alice/messages/revoke",
                            {"to": PEER_PHONE, "message_id": sent_id})
-        check("a revoke while DISCONNECTED -> 503 session_unavailable (only texts queue)",
+        rq = (j or {}).get("id")
+        check("a revoke while DISCONNECTED -> 202 queued too", st == 202 and rq
+              and j.get("status") == "queued", (st, j))
+        st, j, _ = request(base, "POST", "/api/sessions/alice/read",
+                           {"chat": PEER_PHONE, "ids": [peer_msg]})
+        check("a read receipt while DISCONNECTED -> 503 session_unavailable (not queued)",
               st == 503 and err_code(j) == "session_unavailable", (st, j))
         check("alice WORKING again", t.wait_status(base, "alice", "WORKING", 20),
               t.session(base, "alice"))
         m = peer.next(lambda e: e.get("ev") == "message" and e.get("text") == "while away", 20)
         check("... the queued message reaches the peer with its id", m and m["key"]["id"] == qid, m)
+        m = peer.next(lambda e: e.get("ev") in ("message", "message_update") and (
+            (e.get("revoke") or {}).get("key", {}).get("id") == sent_id), 20)
+        check("... and the queued revoke after it", m, peer.events[-5:])
+        ack = wait_for(lambda: [e for e in rx.events() if e["event"] == "message.ack"
+                                and e["payload"].get("id") == rq], 10)
+        check("... with its message.ack (sent, the id it went out as)", ack
+              and ack[0]["payload"]["status"] == "sent" and ack[0]["payload"].get("message_id"),
+              ack)
         ack = wait_for(lambda: [e for e in rx.events() if e["event"] == "message.ack"
                                 and e["payload"].get("id") == qid], 10)
         check("... followed by its message.ack sent (webhook)", ack

@@ -7,7 +7,8 @@
 #   logout through the API (the device is unlinked on the phone, credentials wiped: a start
 #   shows a new QR); logout from the phone; FAILED after MAX_RECONNECT_FAILURES failed attempts
 #   in a row when the server goes away; delete purges the account from the store; bad input
-#   changes nothing; the metrics count the connections.
+#   changes nothing; the metrics count the connections and the keep-alive round trips (libwa's
+#   keepalive callback, WS_KEEPALIVE_INTERVAL=2000).
 # Events (src/events through the daemon): a webhook receiver (http.server on loopback, WEBHOOK_URL
 #   with WEBHOOK_SECRET) gets a correctly signed session.status event when a session reaches
 #   WORKING, and so do a WebSocket client (X-Api-Key header) and an SSE client (?api_key=, as a
@@ -138,7 +139,8 @@ def start_wagate(tmp, data, port, ws, root, extra=None):
     env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "WEBHOOK_URL")}
     env.update({"PORT": str(port), "HOST": "127.0.0.1", "DATA_DIR": data, "API_KEY": KEY,
                 "WA_WS_URL": ws, "WA_ROOT_KEY": root, "LOG_FORMAT": "json", "LOG_LEVEL": "info",
-                "HEALTH_CHECK_INTERVAL": "500", "MAX_RECONNECT_FAILURES": "2"})
+                "HEALTH_CHECK_INTERVAL": "500", "MAX_RECONNECT_FAILURES": "2",
+                "WS_KEEPALIVE_INTERVAL": "2000"})
     env.update(extra or {})
     p = Proc(tmp, "wagate", [WAGATE], env)
     base = f"http://127.0.0.1:{port}"
@@ -445,6 +447,20 @@ def main():
         st, j, _ = request(base, "POST", "/api/sessions/alice/pair-code", {"phone": "15550001234"})
         check("pair-code on a paired session 409", st == 409 and err_code(j) == "already_paired", j)
         check("store account created for the session", "alice" in store_accounts(data))
+
+        # --- keep-alive round trips (WS_KEEPALIVE_INTERVAL=2000) fill the histogram -------------
+        def rtt_count():
+            mt = request(base, "GET", "/metrics", key=None)[2].decode()
+            c = re.search(r"^wagate_whatsapp_keepalive_rtt_seconds_count (\d+)", mt, re.M)
+            return c and int(c.group(1)) > 0 and mt
+        mt = wait_for(rtt_count, 10)
+        check("metrics: keep-alive round trips observed (WS_KEEPALIVE_INTERVAL=2000)", mt,
+              "no keep-alive round trip in 10 s")
+        inf = mt and re.search(r'^wagate_whatsapp_keepalive_rtt_seconds_bucket\{le="\+Inf"\} (\d+)',
+                              mt, re.M)
+        cnt = mt and re.search(r"^wagate_whatsapp_keepalive_rtt_seconds_count (\d+)", mt, re.M)
+        check("... histogram buckets add up to the count",
+              inf and cnt and inf.group(1) == cnt.group(1), (inf, cnt))
 
         # --- events: the WORKING status by webhook, WebSocket and SSE -------------------------
         hooks = wait_for(lambda: rx.find("alice", "WORKING"), 10)

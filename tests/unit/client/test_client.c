@@ -78,6 +78,8 @@ static void test_policy_classify(void **state)
     assert_int_equal(wa__policy_reason_for_error(WA_ETIMEDOUT), WA_DISC_TIMEOUT);
     assert_int_equal(wa__policy_reason_for_error(WA_ECONNREFUSED), WA_DISC_NETWORK);
     assert_int_equal(wa__policy_reason_for_error(WA_EPROTO), WA_DISC_PROTOCOL);
+    assert_int_equal(wa__policy_reason_for_error(WA_EPROXYAUTH), WA_DISC_PROXY_AUTH);
+    assert_string_equal(wa_disconnect_reason_name(WA_DISC_PROXY_AUTH), "proxy_auth");
     assert_string_equal(wa_disconnect_reason_name(WA_DISC_REPLACED), "replaced");
     assert_string_equal(wa_disconnect_reason_name(999), "unknown");
 }
@@ -88,7 +90,7 @@ static void test_policy_retry(void **state)
     static const int stops[] = {WA_DISC_STOPPED, WA_DISC_REPLACED,     WA_DISC_LOGGED_OUT,
                                 WA_DISC_BANNED,  WA_DISC_BAD_VERSION,  WA_DISC_DOWNGRADE,
                                 WA_DISC_CERT,    WA_DISC_PAIR_EXPIRED, WA_DISC_PAIR_FAILED,
-                                WA_DISC_STORE};
+                                WA_DISC_STORE,   WA_DISC_PROXY_AUTH};
     static const int retries[] = {WA_DISC_NETWORK, WA_DISC_TIMEOUT, WA_DISC_DEAD_LINK,
                                   WA_DISC_SERVER, WA_DISC_PROTOCOL};
 
@@ -698,14 +700,89 @@ static void test_lifecycle_no_server(void **state)
     unlink(store_path);
 }
 
+static int logged_out_events;
+
+static void on_logged_out(wa_client *c, void *ud)
+{
+    (void)c;
+    (void)ud;
+    logged_out_events++;
+}
+
+/* wa_client_memory counts the struct and its strings (no connection: no stream, no wire);
+ * wa_client_logout without a connection wipes the credentials here only, with no event. */
+static void test_memory_logout_offline(void **state)
+{
+    static const wa_client_callbacks cbs = {.logged_out = on_logged_out};
+    static const char proxy[] = "socks5://user:secret@127.0.0.1:1080", push[] = "Bench Push";
+    wa_client_config cfg;
+    wa_store_creds *cr = calloc(1, sizeof *cr);
+    uv_loop_t loop;
+    wa_store *st;
+    wa_client *a, *b;
+    int64_t id;
+    size_t ma, mb;
+
+    (void)state;
+    assert_non_null(cr);
+    snprintf(store_path, sizeof store_path, "/tmp/wa_client_test_m%d.db", (int)getpid());
+    unlink(store_path);
+    assert_int_equal(wa_store_open(store_path, NULL, &st), 0);
+    uv_loop_init(&loop);
+    assert_int_equal(wa_client_memory(NULL), 0);
+    assert_int_equal(wa_client_logout(NULL), WA_EINVAL);
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.ws_url = "ws://127.0.0.1:9/ws/chat";
+    cfg.account = "acct-a";
+    assert_int_equal(wa_client_new(&loop, st, &cfg, &cbs, NULL, &a), 0);
+    cfg.account = "acct-b";
+    cfg.proxy = proxy;
+    cfg.push_name = push;
+    assert_int_equal(wa_client_new(&loop, st, &cfg, &cbs, NULL, &b), 0);
+    ma = wa_client_memory(a);
+    mb = wa_client_memory(b);
+    /* struct + account name + host + path */
+    assert_int_equal(ma, sizeof(struct wa_client) + sizeof "acct-a" + sizeof "127.0.0.1" +
+                             sizeof "/ws/chat");
+    assert_int_equal(mb, ma + sizeof proxy + sizeof push);
+    wa_client_free(b);
+
+    /* a paired account, logged out while not connected */
+    assert_int_equal(wa_client_start(a), 0);
+    assert_int_equal(wa__keys_new_creds(cr), 0);
+    snprintf(cr->me_jid, sizeof cr->me_jid, "15551234567:3@s.whatsapp.net");
+    assert_int_equal(wa_store_account(st, "acct-a", 0, &id), 0);
+    assert_int_equal(wa_store_creds_save(st, id, cr, 1), 0);
+    assert_true(wa_store_account_paired(st, id));
+    assert_int_equal(wa_client_logout(a), 0);
+    assert_false(wa_store_account_paired(st, id));
+    assert_string_equal(wa_client_jid(a), "");
+    assert_int_equal(wa_client_start(a), 0); /* stopped by the logout: it may start again */
+    wa_client_free(a);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(logged_out_events, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    wa_store_creds_wipe(cr);
+    free(cr);
+    wa_store_close(st);
+    unlink(store_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_policy_classify), cmocka_unit_test(test_policy_retry),
-        cmocka_unit_test(test_payload),         cmocka_unit_test(test_keys_ids),
-        cmocka_unit_test(test_iq_table),        cmocka_unit_test(test_stanzas),
-        cmocka_unit_test(test_qr_text),         cmocka_unit_test(test_pair_success),
-        cmocka_unit_test(test_link_code),       cmocka_unit_test(test_lifecycle_no_server),
+        cmocka_unit_test(test_memory_logout_offline),
+        cmocka_unit_test(test_policy_classify),
+        cmocka_unit_test(test_policy_retry),
+        cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_keys_ids),
+        cmocka_unit_test(test_iq_table),
+        cmocka_unit_test(test_stanzas),
+        cmocka_unit_test(test_qr_text),
+        cmocka_unit_test(test_pair_success),
+        cmocka_unit_test(test_link_code),
+        cmocka_unit_test(test_lifecycle_no_server),
     };
     wa_log_set_level(WA_LOG_OFF);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,6 +131,68 @@ static void test_reaction_edit_revoke(void **state)
     assert_int_equal(wa__content_reaction(&o, "not a jid", "3EB0", NULL, 0, "x", 0), WA_EINVAL);
 }
 
+static void test_location_contact(void **state)
+{
+    wa__outgoing o;
+    wa__incoming in;
+    wa_client_location loc = {-33.856784, 151.215297, "Opera House", "Bennelong Point"};
+    wa_client_send_opts opts;
+    Wa__Message *m = NULL;
+    const char *vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada\nEND:VCARD";
+
+    (void)state;
+    /* location: type text, no media type (Baileys 7 / whatsmeow) */
+    assert_int_equal(wa__content_location(&o, &loc, NULL, "9@s.whatsapp.net"), 0);
+    assert_string_equal(o.type, "text");
+    assert_null(o.mediatype);
+    assert_int_equal(wa_proto_unpack(&wa__message__descriptor, o.plain.data, o.plain.len, &m), 0);
+    assert_non_null(m->locationmessage);
+    assert_true(m->locationmessage->has_degreeslatitude);
+    assert_true(m->locationmessage->degreeslatitude == -33.856784);
+    assert_string_equal(m->locationmessage->address, "Bennelong Point");
+    wa_proto_free(m);
+    assert_int_equal(wa__content_read(o.plain.data, o.plain.len, &in), 0);
+    assert_int_equal(in.kind, WA_MSG_LOCATION);
+    assert_true(in.latitude == -33.856784 && in.longitude == 151.215297);
+    assert_string_equal(in.location_name, "Opera House");
+    assert_string_equal(in.location_address, "Bennelong Point");
+    assert_string_equal(in.vcard, "");
+    assert_true(in.has_content);
+    wa__content_free(&in);
+    wa_buf_cleanup(&o.plain);
+    /* no name or address: absent fields, "" when read */
+    loc.name = NULL;
+    loc.address = "";
+    assert_int_equal(wa__content_location(&o, &loc, NULL, "9@s.whatsapp.net"), 0);
+    assert_int_equal(wa__content_read(o.plain.data, o.plain.len, &in), 0);
+    assert_string_equal(in.location_name, "");
+    assert_string_equal(in.location_address, "");
+    wa__content_free(&in);
+    wa_buf_cleanup(&o.plain);
+    /* out of range */
+    loc.latitude = 90.5;
+    assert_int_equal(wa__content_location(&o, &loc, NULL, "9@s.whatsapp.net"), WA_EINVAL);
+    loc.latitude = 0;
+    loc.longitude = -180.01;
+    assert_int_equal(wa__content_location(&o, &loc, NULL, "9@s.whatsapp.net"), WA_EINVAL);
+
+    /* contact, as a reply: type media, <enc mediatype='vcard'> */
+    memset(&opts, 0, sizeof opts);
+    opts.quoted_id = "3EB0QQ";
+    assert_int_equal(wa__content_contact(&o, "Ada", vcard, &opts, "9@s.whatsapp.net"), 0);
+    assert_string_equal(o.type, "media");
+    assert_string_equal(o.mediatype, "vcard");
+    assert_int_equal(wa__content_read(o.plain.data, o.plain.len, &in), 0);
+    assert_int_equal(in.kind, WA_MSG_CONTACT);
+    assert_string_equal(in.contact_name, "Ada");
+    assert_string_equal(in.vcard, vcard);
+    assert_string_equal(in.quoted_id, "3EB0QQ");
+    wa__content_free(&in);
+    wa_buf_cleanup(&o.plain);
+    assert_int_equal(wa__content_contact(&o, "", vcard, NULL, "9@s.whatsapp.net"), WA_EINVAL);
+    assert_int_equal(wa__content_contact(&o, "Ada", "", NULL, "9@s.whatsapp.net"), WA_EINVAL);
+}
+
 static void test_dsm_and_wrappers(void **state)
 {
     wa__outgoing o;
@@ -546,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_reaction_edit_revoke),  cmocka_unit_test(test_dsm_and_wrappers),
         cmocka_unit_test(test_protocol_only_and_bad), cmocka_unit_test(test_device_identity_check),
         cmocka_unit_test(test_pkmsg_identity),        cmocka_unit_test(test_sqlite_adapter),
+        cmocka_unit_test(test_location_contact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

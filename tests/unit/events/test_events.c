@@ -171,10 +171,11 @@ static void test_envelope(void **state)
     /* every registered name is accepted, and the list is the issue's */
     assert_true(wg_event_name_known("message.decrypt_failed"));
     assert_true(wg_event_name_known("presence.update"));
+    assert_true(wg_event_name_known("contact.identity_changed"));
     assert_false(wg_event_name_known("message."));
     for (i = 0; wg_event_names()[i]; i++)
         ;
-    assert_int_equal(i, 9);
+    assert_int_equal(i, 10); /* the nine and contact.identity_changed */
 }
 
 static void test_filter(void **state)

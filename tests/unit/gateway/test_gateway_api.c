@@ -154,9 +154,9 @@ static int r_pair_phone(void *ctx, void *h, const char *phone)
     return 0;
 }
 
-static const wg_backend_ops rec_ops = {"recording",  1,       r_open,  r_start,  r_stop,
-                                       r_logout,     r_close, r_purge, r_memory, r_trim,
-                                       r_pair_phone, NULL,    NULL,    NULL};
+static const wg_backend_ops rec_ops = {
+    "recording",  1,    r_open, r_start, r_stop, r_logout, r_close, r_purge, r_memory, r_trim,
+    r_pair_phone, NULL, NULL,   NULL,    NULL,   NULL,     NULL};
 
 /* ---- HTTP client on a thread ---- */
 
@@ -488,6 +488,50 @@ static void test_session_lifecycle(void **state)
                  "invalid_field");
     expect_error(POST("/api/sessions/alpha/read", "{\"chat\":\"+15550002222\",\"ids\":[\"A\"]}"),
                  501, "not_implemented");
+    /* location, contact, presence, contacts, groups: fields first (400 naming them) */
+    r = POST("/api/sessions/alpha/messages/location",
+             "{\"to\":\"+15550002222\",\"latitude\":\"52\",\"longitude\":13}");
+    expect_error(r, 400, "invalid_field");
+    assert_non_null(strstr(r->body, "\"field\":\"latitude\""));
+    r = POST("/api/sessions/alpha/messages/location",
+             "{\"to\":\"+15550002222\",\"latitude\":52,\"longitude\":181}");
+    assert_non_null(strstr(r->body, "\"field\":\"longitude\""));
+    expect_error(POST("/api/sessions/alpha/messages/location",
+                      "{\"to\":\"+15550002222\",\"latitude\":52.5,\"longitude\":13.4}"),
+                 501, "not_implemented");
+    r = POST("/api/sessions/alpha/messages/contact", "{\"to\":\"+15550002222\",\"name\":\"A\"}");
+    assert_non_null(strstr(r->body, "\"field\":\"vcard\""));
+    r = POST("/api/sessions/alpha/contacts/check", "{\"phones\":\"+15550002222\"}");
+    assert_non_null(strstr(r->body, "\"field\":\"phones\""));
+    expect_error(POST("/api/sessions/alpha/contacts/check", "{\"phones\":[\"abc\"]}"), 400,
+                 "invalid_field");
+    expect_error(POST("/api/sessions/alpha/contacts/check", "{\"phones\":[\"+15550002222\"]}"), 501,
+                 "not_implemented");
+    r = POST("/api/sessions/alpha/presence", "{\"presence\":\"busy\"}");
+    assert_non_null(strstr(r->body, "\"field\":\"presence\""));
+    r = POST("/api/sessions/alpha/presence", "{\"to\":\"+15550002222\",\"state\":\"dancing\"}");
+    assert_non_null(strstr(r->body, "\"field\":\"state\""));
+    expect_error(POST("/api/sessions/alpha/presence", "{\"presence\":\"available\"}"), 501,
+                 "not_implemented");
+    r = POST("/api/sessions/alpha/groups",
+             "{\"subject\":\"\",\"participants\":[\"+15550002222\"]}");
+    assert_non_null(strstr(r->body, "\"field\":\"subject\""));
+    r = POST("/api/sessions/alpha/groups", "{\"subject\":\"g\",\"participants\":[]}");
+    assert_non_null(strstr(r->body, "\"field\":\"participants\""));
+    r = GET("/api/sessions/alpha/groups/not-a-group");
+    assert_non_null(strstr(r->body, "\"field\":\"jid\""));
+    expect_error(GET("/api/sessions/alpha/groups/120363000000000001@g.us"), 501, "not_implemented");
+    /* the message store: empty, bad limits */
+    r = GET("/api/sessions/alpha/chats");
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"chats\":[]"));
+    r = GET("/api/sessions/alpha/chats/15550002222@s.whatsapp.net/messages?limit=0");
+    assert_non_null(strstr(r->body, "\"field\":\"limit\""));
+    r = GET("/api/sessions/alpha/chats/15550002222/messages?before=NOPE");
+    expect_error(r, 404, "message_not_found");
+    r = GET("/api/sessions/alpha/chats/15550002222/messages?limit=5");
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"chat\":\"15550002222@s.whatsapp.net\""));
 
     r = GET("/api/sessions/alpha");
     assert_int_equal(r->status, 200);
@@ -619,7 +663,9 @@ static void test_routes_misc(void **state)
     assert_non_null(strstr(r->headers, "Allow: GET, POST\r\n"));
     expect_error(http(f, "POST", "/health", NULL, NULL), 405, "method_not_allowed");
     expect_error(GET("/api/sessions/x/qr?format=raw"), 404, "session_not_found");
-    expect_error(POST("/api/sessions/x/messages/location", "{}"), 501, "not_implemented");
+    expect_error(POST("/api/sessions/x/messages/location", "{}"), 404, "session_not_found");
+    expect_error(GET("/api/sessions/x/chats"), 404, "session_not_found");
+    expect_error(POST("/api/sessions/x/groups", "{}"), 404, "session_not_found");
     expect_error(POST("/api/sessions/x/messages", "{}"), 404, "session_not_found");
     expect_error(http(f, "GET", "/nothing", NULL, NULL), 404, "not_found");
     expect_error(http(f, "GET", "/api/sessions/", KEY, NULL), 404, "not_found");

@@ -238,6 +238,43 @@ static void test_max_connections(void **state)
     expect_bad("MAX_CONNECTIONS", "1.5");
 }
 
+static void test_message_store_and_version(void **state)
+{
+    wg_config cfg;
+
+    (void)state;
+    expect_ok("PORT", "8080", &cfg);
+    assert_int_equal(cfg.message_retention_days, WG_DEFAULT_MESSAGE_RETENTION_DAYS);
+    assert_int_equal(cfg.message_store_max, WG_DEFAULT_MESSAGE_STORE_MAX);
+    assert_string_equal(cfg.wa_version, "");
+    assert_string_equal(cfg.wa_version_url, WG_DEFAULT_VERSION_URL);
+    expect_ok("MESSAGE_RETENTION_DAYS", "30", &cfg);
+    assert_int_equal(cfg.message_retention_days, 30);
+    expect_ok("MESSAGE_RETENTION_DAYS", "0", &cfg);
+    assert_int_equal(cfg.message_retention_days, 0);
+    expect_bad("MESSAGE_RETENTION_DAYS", "3651");
+    expect_bad("MESSAGE_RETENTION_DAYS", "-1");
+    expect_bad("MESSAGE_RETENTION_DAYS", "7d");
+    expect_ok("MESSAGE_STORE_MAX", "0", &cfg);
+    assert_int_equal(cfg.message_store_max, 0);
+    expect_ok("MESSAGE_STORE_MAX", "500", &cfg);
+    assert_int_equal(cfg.message_store_max, 500);
+    expect_bad("MESSAGE_STORE_MAX", "10000001");
+    expect_bad("MESSAGE_STORE_MAX", "1e4");
+    expect_ok("WA_VERSION", "2.3000.1023456789", &cfg);
+    assert_string_equal(cfg.wa_version, "2.3000.1023456789");
+    expect_ok("WA_VERSION", "auto", &cfg);
+    assert_string_equal(cfg.wa_version, "auto");
+    expect_bad("WA_VERSION", "2.3000");
+    expect_bad("WA_VERSION", "2.3000.x");
+    expect_bad("WA_VERSION", "2.3000.1.4");
+    expect_bad("WA_VERSION", "2.3000.12345678901");
+    expect_bad("WA_VERSION", "AUTO");
+    expect_ok("WA_VERSION_URL", "http://127.0.0.1:9/v", &cfg);
+    assert_string_equal(cfg.wa_version_url, "http://127.0.0.1:9/v");
+    expect_bad("WA_VERSION_URL", "ftp://x/");
+}
+
 static void test_intervals(void **state)
 {
     wg_config cfg;
@@ -410,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_memory_threshold),
         cmocka_unit_test(test_bools),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_message_store_and_version),
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_storage),
         cmocka_unit_test(test_ws_url),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -460,6 +461,195 @@ static void make_fixture(const char *max, const char *current, const char *memin
     write_file(d, "cgroup", cgroup_line);
 }
 
+/* ---- the message store and exactly-once message events ---- */
+
+static int st_open(void *ctx, wg_session *s, void **h)
+{
+    (void)ctx;
+    *h = s;
+    return 0;
+}
+static int st_start(void *ctx, void *h)
+{
+    (void)ctx;
+    (void)h;
+    return 0;
+}
+static void st_stop(void *ctx, void *h)
+{
+    (void)ctx;
+    (void)h;
+}
+static int st_logout(void *ctx, void *h)
+{
+    (void)ctx;
+    (void)h;
+    return 0;
+}
+static int st_purge(void *ctx, const char *name)
+{
+    (void)ctx;
+    (void)name;
+    return 0;
+}
+
+static const wg_backend_ops store_ops = {
+    .name = "store-test",
+    .open = st_open,
+    .start = st_start,
+    .stop = st_stop,
+    .logout = st_logout,
+    .close = st_stop,
+    .purge = st_purge,
+};
+
+static int published;
+
+static void count_sink(wg_session *s, const char *event, json_t *payload, void *ud)
+{
+    (void)s;
+    (void)event;
+    (void)payload;
+    (void)ud;
+    published++;
+}
+
+typedef struct msg_rows {
+    char ids[16][16];
+    char status[16][16];
+    size_t n;
+} msg_rows;
+
+static int collect_msg(const wg_db_msg *m, void *ud)
+{
+    msg_rows *r = ud;
+
+    if (r->n < 16) {
+        snprintf(r->ids[r->n], sizeof r->ids[0], "%s", m->id);
+        snprintf(r->status[r->n++], sizeof r->status[0], "%s", m->status);
+    }
+    return 0;
+}
+
+static int count_chat(const char *chat, int64_t last, int64_t count, int64_t unread, void *ud)
+{
+    int64_t *out = ud;
+
+    (void)chat;
+    (void)last;
+    out[0]++;
+    out[1] = count;
+    out[2] = unread;
+    return 0;
+}
+
+static json_t *incoming(const char *id, int64_t ts, int maybe_repeat)
+{
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "id", id, "chat",
+                          "1@s.whatsapp.net", "from", "1:2@s.whatsapp.net", "type", "text", "text",
+                          "hi", "timestamp", (json_int_t)ts, "from_me", 0);
+
+    if (maybe_repeat)
+        json_object_set_new(p, "maybe_repeat", json_true());
+    return p;
+}
+
+static void test_message_store(void **state)
+{
+    char path[128];
+    wg_backend be = {&store_ops, NULL};
+    wg_sessions *ss;
+    wg_session *s;
+    wg_db *db;
+    msg_rows r;
+    int64_t chats[3] = {0, 0, 0};
+    json_t *req;
+    size_t n;
+
+    (void)state;
+    mktmp();
+    snprintf(path, sizeof path, "%s/%s", tmpdir, WG_DB_FILE);
+    assert_int_equal(wg_db_open(path, &db), 0);
+    assert_int_equal(wg_sessions_new(db, &be, &ss), 0);
+    wg_sessions_set_event_sink(ss, count_sink, NULL);
+    wg_sessions_set_store(ss, 3, 7);
+    assert_true(wg_sessions_store_enabled(ss));
+    assert_int_equal(wg_sessions_create(ss, "s1", NULL, 0, &s), 0);
+
+    /* published, then recorded; a flagged repeat of a recorded id is dropped */
+    published = 0;
+    wg_session_report_event(s, "message", incoming("A1", 100, 0));
+    wg_session_report_event(s, "message", incoming("A1", 100, 1));
+    assert_int_equal(published, 1);
+    /* a flagged message never published before goes out (with its flag) */
+    wg_session_report_event(s, "message", incoming("A2", 101, 1));
+    assert_int_equal(published, 2);
+    assert_int_equal(wg_db_msg_exists(db, "s1", "1@s.whatsapp.net", "A2"), 1);
+    /* ours: pending, then the ack moves it on (never back) */
+    req = json_pack("{s:s, s:s, s:s}", "kind", "text", "to", "1", "text", "out");
+    wg_session_report_sent(s, "1@s.whatsapp.net", "B1", req);
+    json_decref(req);
+    wg_session_report_event(s, "message.ack",
+                            json_pack("{s:s, s:s}", "id", "B1", "status", "read"));
+    wg_session_report_event(s, "message.ack",
+                            json_pack("{s:[s], s:s}", "ids", "B1", "status", "delivered"));
+    memset(&r, 0, sizeof r);
+    assert_int_equal(wg_db_messages(db, "s1", "1@s.whatsapp.net", NULL, 0, 10, collect_msg, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.ids[0], "B1"); /* newest first (its timestamp is now) */
+    assert_string_equal(r.status[0], "read");
+    assert_string_equal(r.ids[1], "A2");
+    assert_string_equal(r.status[1], "received");
+    /* paging: before an id, before a time */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(wg_db_messages(db, "s1", "1@s.whatsapp.net", "A2", 0, 10, collect_msg, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.ids[0], "A1");
+    memset(&r, 0, sizeof r);
+    assert_int_equal(wg_db_messages(db, "s1", "1@s.whatsapp.net", NULL, 101, 10, collect_msg, &r),
+                     0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(wg_db_messages(db, "s1", "1@s.whatsapp.net", "NOPE", 0, 10, collect_msg, &r),
+                     WA_ENOTFOUND);
+    assert_int_equal(wg_db_chats(db, "s1", 10, count_chat, chats), 0);
+    assert_int_equal(chats[0], 1);
+    assert_int_equal(chats[1], 3);
+    assert_int_equal(chats[2], 2); /* A1 and A2 unread */
+    assert_int_equal(wg_db_msg_set_status(db, "s1", NULL, "A1", "read"), 0);
+    assert_int_equal(wg_db_msg_set_status(db, "s1", NULL, "A1", "bogus"), WA_EINVAL);
+
+    /* the bound: 3 per session, the oldest rows go first */
+    wg_session_report_event(s, "message", incoming("A3", 102, 0));
+    wg_session_report_event(s, "message", incoming("A4", 103, 0));
+    wg_sessions_prune_store(ss);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(wg_db_messages(db, "s1", "1@s.whatsapp.net", NULL, 0, 10, collect_msg, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(wg_db_msg_exists(db, "s1", "1@s.whatsapp.net", "A1"), 0);
+    assert_int_equal(wg_db_msg_exists(db, "s1", "1@s.whatsapp.net", "A2"), 0);
+    /* retention: everything stored before the cut goes */
+    assert_int_equal(wg_db_msg_prune_age(db, (int64_t)time(NULL) + 10, 100, &n), 0);
+    assert_int_equal(n, 3);
+
+    /* store off: nothing listed, but repeats are still recognised */
+    wg_sessions_set_store(ss, 0, 7);
+    assert_false(wg_sessions_store_enabled(ss));
+    published = 0;
+    wg_session_report_event(s, "message", incoming("C1", 200, 0));
+    wg_session_report_event(s, "message", incoming("C1", 200, 1));
+    assert_int_equal(published, 1);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(wg_db_messages(db, "s1", "1@s.whatsapp.net", NULL, 0, 10, collect_msg, &r), 0);
+    assert_int_equal(r.n, 0);
+
+    /* deleting the session deletes its messages */
+    assert_int_equal(wg_sessions_delete(ss, s), 0);
+    assert_int_equal(wg_db_msg_exists(db, "s1", "1@s.whatsapp.net", "C1"), 0);
+    wg_sessions_free(ss);
+    wg_db_close(db);
+    rmtmp();
+}
+
 static void test_memory(void **state)
 {
     char cg[128], proc[128];
@@ -587,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_session_names),
         cmocka_unit_test(test_db),
+        cmocka_unit_test(test_message_store),
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_api_key_file),
     };
