@@ -53,7 +53,8 @@ enum {
     Q_COUNT
 };
 
-_Static_assert(WA__STORE_E2E_BASE + Q_COUNT <= WA__STORE_STMTS, "e2e.c statement slots overflow");
+_Static_assert(WA__STORE_E2E_BASE + Q_COUNT <= WA__STORE_APPSTATE_BASE,
+               "e2e.c statement slots overflow");
 
 static const char *const queries[Q_COUNT] = {
     [Q_OWN_ID] =

@@ -74,6 +74,11 @@ static const struct {
      "sent_msg (account INTEGER NOT NULL, id TEXT NOT NULL, chat TEXT NOT NULL,"
      " payload BLOB NOT NULL, t INTEGER NOT NULL, UNIQUE (account, id))"},
     {"CREATE INDEX IF NOT EXISTS ", "sent_msg_account ON sent_msg (account)"},
+    /* schema 3: app-state sync keys the phone shares (appstate.c) */
+    {"CREATE TABLE IF NOT EXISTS ",
+     "app_state_keys (account INTEGER NOT NULL, key_id BLOB NOT NULL, key_data BLOB NOT NULL,"
+     " fingerprint BLOB, timestamp INTEGER NOT NULL, PRIMARY KEY (account, key_id))"
+     " WITHOUT ROWID"},
 };
 
 /* Account-scoped tables, their columns other than `account` (for restore) and the schema
@@ -98,6 +103,7 @@ static const struct {
     {"skdm_sent", "grp, name, device", 2},
     {"msg_seen", "chat, id, state, t, payload", 2},
     {"sent_msg", "id, chat, payload, t", 2},
+    {"app_state_keys", "key_id, key_data, fingerprint, timestamp", 3},
 };
 
 enum {

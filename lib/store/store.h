@@ -19,8 +19,8 @@
  *   - Per-account backup: wa_store_snapshot copies one account's rows (inside one read
  *     transaction, so the copy is consistent) into a new SQLite file, and wa_store_restore
  *     imports such a file under a new name. Every table is listed once (tables[] in store.c),
- *     so the end-to-end tables (e2e.c: sessions, sender keys, message ids, recent sends) are
- *     part of backup, restore, wipe and delete.
+ *     so the end-to-end tables (e2e.c: sessions, sender keys, message ids, recent sends) and
+ *     the app-state sync keys (appstate.c) are part of backup, restore, wipe and delete.
  *   - Deletion: wa_store_account_wipe/delete DELETE the account's rows in one transaction;
  *     secure_delete=ON overwrites the freed pages, so wiped keys do not linger in the file.
  *   - One writer at a time: writes are a few small rows (a pairing, a prekey batch, a
@@ -57,7 +57,7 @@
 #define WA_STORE_DEFAULT_CACHE_KIB 2048 /* one page cache for every account of a connection */
 #define WA_STORE_BUSY_MS           5000 /* wait for another thread's write transaction */
 #define WA_STORE_WAL_LIMIT         (64 * 1024 * 1024) /* journal_size_limit: WAL file size kept */
-#define WA_STORE_SCHEMA_VERSION    2
+#define WA_STORE_SCHEMA_VERSION    3
 
 #define WA_STORE_KEY_LEN       32
 #define WA_STORE_SIG_LEN       64
@@ -228,6 +228,36 @@ int wa_store_sent_put(wa_store *s, int64_t id, const char *msg_id, const char *c
                       const uint8_t *payload, size_t len, int64_t t);
 int wa_store_sent_get(wa_store *s, int64_t id, const char *msg_id, char *chat, size_t cap,
                       wa_buf *payload);
+
+/* ---- app-state sync keys (appstate.c) -------------------------------------------------------
+ * The keys our phone shares in a protocolMessage.appStateSyncKeyShare (whatsmeow
+ * store.AppStateSyncKey, Baileys 'app-state-sync-key'), by key id; the later app-state sync
+ * decrypts and verifies patches with them. data is secret: wipe the struct after use
+ * (wa_store_appstate_key_wipe). */
+#define WA_STORE_APPSTATE_ID_MAX   64  /* keyId bytes (WhatsApp: 6) */
+#define WA_STORE_APPSTATE_DATA_MAX 64  /* keyData bytes (WhatsApp: 32) */
+#define WA_STORE_APPSTATE_FP_MAX   256 /* serialized AppStateSyncKeyFingerprint */
+
+typedef struct wa_store_appstate_key {
+    uint8_t id[WA_STORE_APPSTATE_ID_MAX];
+    size_t id_len; /* 1..WA_STORE_APPSTATE_ID_MAX */
+    uint8_t data[WA_STORE_APPSTATE_DATA_MAX];
+    size_t data_len; /* 1..WA_STORE_APPSTATE_DATA_MAX */
+    uint8_t fingerprint[WA_STORE_APPSTATE_FP_MAX];
+    size_t fingerprint_len; /* 0: none */
+    int64_t timestamp;      /* the key's timestamp as the phone sent it (ms) */
+} wa_store_appstate_key;
+
+void wa_store_appstate_key_wipe(wa_store_appstate_key *k);
+/* Insert, or replace the stored key of the same id unless that one is newer (a larger
+ * timestamp, as whatsmeow keeps it). 0, WA_EINVAL, WA_ESTORE. */
+int wa_store_appstate_key_put(wa_store *s, int64_t id, const wa_store_appstate_key *k);
+/* The key with this id into *out (written only on success). 0, WA_ENOTFOUND, WA_EINVAL,
+ * WA_ESTORE. */
+int wa_store_appstate_key_get(wa_store *s, int64_t id, const uint8_t *key_id, size_t key_id_len,
+                              wa_store_appstate_key *out);
+/* Number of keys stored for the account. 0 or WA_ESTORE. */
+int wa_store_appstate_key_count(wa_store *s, int64_t id, size_t *n);
 
 /* Readable text of the last SQLite error on this connection (for logs). Never NULL. */
 const char *wa_store_errmsg(wa_store *s);

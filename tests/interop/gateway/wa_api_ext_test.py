@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wa_session_test as t  # noqa: E402  (helpers; reads the same argv)
 from wa_messaging_test import Peer  # noqa: E402

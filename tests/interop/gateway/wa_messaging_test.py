@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wa_session_test as t  # noqa: E402  (helpers; reads the same argv)
 
