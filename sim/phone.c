@@ -29,6 +29,14 @@
  *           device, pairwise enc first (route.c's group fan-out order).
  *   The message id is remembered for routing (sim_route_remember), so receipts come back to
  *   device 0, i.e. to sim_phone_receive.
+ *   peer    the phone's protocol messages to its own companions (queue.c at login: the app-state
+ *           sync key share, the history sync notification; sim_phone_send_peer) go the same way
+ *           as its other messages to a companion: padded, encrypted with the session to that
+ *           device (pkmsg until the device answers on it, then msg), in <message from=PHONE
+ *           type='text' id t category='peer' notify><enc v='2' type='pkmsg|msg'/></message>
+ *           (whatsmeow's peer messages: type 'text', category 'peer'; Baileys 7 and whatsmeow
+ *           decrypt them like any message and answer with a peer_msg receipt). Not kept for
+ *           retry receipts: a companion that cannot decrypt one gets the next login's.
  * Receiving (sim_phone_receive, called by sim_route_deliver for device 0):
  *   <receipt>  recorded (last SIM_VPHONE_RECEIPTS_MAX); type='retry': the session with the
  *              asking device is rebuilt, from the <keys> bundle in the receipt or else a fresh
@@ -714,6 +722,22 @@ static int resolve_to(sim *s, const char *to, sim_phone **peer, sim_group **grou
     return *peer ? 0 : WA_ENOTFOUND;
 }
 
+/* A phone message id: 16 random bytes in upper-case hex, as Android phones make them. 0 or
+ * WA_EIO. */
+static int new_msg_id(char out[SIM_MSG_ID_MAX + 1])
+{
+    uint8_t rid[16];
+    size_t i;
+
+    if (wa_random(rid, sizeof rid) != 0)
+        return WA_EIO;
+    wa_hex_encode(out, rid, sizeof rid);
+    for (i = 0; out[i]; i++)
+        if (out[i] >= 'a' && out[i] <= 'f')
+            out[i] = (char)(out[i] - 'a' + 'A');
+    return 0;
+}
+
 int sim_phone_send_text(sim *s, sim_phone *p, const char *to, const char *text, char *id_out,
                         size_t id_cap, int *devices)
 {
@@ -721,9 +745,7 @@ int sim_phone_send_text(sim *s, sim_phone *p, const char *to, const char *text, 
     sim_phone *peer;
     sim_group *g;
     vp_sent *m;
-    uint8_t rid[16];
     int rc, lid, reached;
-    size_t i;
 
     if (strlen(text) > SIM_VPHONE_TEXT_MAX)
         return WA_ELIMIT;
@@ -740,15 +762,10 @@ int sim_phone_send_text(sim *s, sim_phone *p, const char *to, const char *text, 
     m = sent_new(v, text);
     if (!m)
         return WA_ENOMEM;
-    /* phone message ids: 16 random bytes in upper-case hex, as Android phones make them */
-    if (wa_random(rid, sizeof rid) != 0 || wa_random(m->secret, sizeof m->secret) != 0) {
+    if (new_msg_id(m->id) != 0 || wa_random(m->secret, sizeof m->secret) != 0) {
         m->id[0] = 0;
         return WA_EIO;
     }
-    wa_hex_encode(m->id, rid, sizeof rid);
-    for (i = 0; m->id[i]; i++)
-        if (m->id[i] >= 'a' && m->id[i] <= 'f')
-            m->id[i] = (char)(m->id[i] - 'a' + 'A');
     sim_unix_str(m->t, sizeof m->t);
     m->lid = lid;
     m->group = g != NULL;
@@ -764,6 +781,45 @@ int sim_phone_send_text(sim *s, sim_phone *p, const char *to, const char *text, 
     if (devices)
         *devices = reached;
     return 0;
+}
+
+int sim_phone_send_peer(sim *s, sim_device *d, const uint8_t *msg, size_t len)
+{
+    sim_phone *p = d->phone;
+    sim_vphone *v;
+    wa_buf plain;
+    wa_arena a;
+    wa_node *n;
+    char id[SIM_MSG_ID_MAX + 1], t[24], from[SIM_JID_LEN];
+    int rc;
+
+    if (!has_keys(d))
+        return WA_ESTATE;
+    v = vphone(s, p);
+    if (!v)
+        return WA_ENOMEM;
+    wa_buf_init(&plain, len + 256);
+    wa_arena_init(&a, VP_ARENA);
+    rc = new_msg_id(id);
+    if (rc == 0)
+        rc = wa_signal_pad(msg, len, &plain);
+    sim_unix_str(t, sizeof t);
+    sim_user_jid(p, 0, from, sizeof from);
+    n = rc == 0 ? sim_node(&a, "message", "from", from, "type", "text", "id", id, "t", t,
+                           "category", "peer", "notify", p->push_name, NULL)
+                : NULL;
+    if (rc == 0 && !n)
+        rc = WA_ENOMEM;
+    if (rc == 0)
+        rc = enc_for(v, d, &plain, &a, n, 0);
+    if (rc == 0) {
+        /* its receipts (peer_msg, hist_sync) come back to device 0 and are recorded there */
+        sim_route_remember(s, id, &p->devices[0], 0);
+        sim_route_deliver(s, d, n);
+    }
+    wa_arena_cleanup(&a);
+    wa_buf_wipe_cleanup(&plain);
+    return rc;
 }
 
 /* Send sent message m again to device d alone (the answer to its retry receipt). */

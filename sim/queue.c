@@ -16,7 +16,8 @@
  * (sim_route_set_active): what the last connection left unacknowledged, then the offline queue,
  * each stanza at most SIM_REDELIVER_MAX times; then, once per device, the virtual phone's
  * app-state sync key share, and at every login a history sync notification of type NO_HISTORY
- * (both plaintext messages from the account's device 0, category 'peer'); then
+ * (both end-to-end encrypted messages from the account's device 0, category 'peer': phone.c);
+ * then
  * <ib><offline count=N/></ib>.
  *
  * Why wait for <active/>: Baileys 6.17 shares one transaction buffer among concurrent key-store
@@ -62,7 +63,7 @@ static int tracked(const char *tag)
            strcmp(tag, "notification") == 0;
 }
 
-/* Entries can hold the phone's app-state key share in plaintext: wiped before free. */
+/* Entries are wiped before free (stanzas for a device: nothing in them is for anyone else). */
 static void release(sim_queued *q)
 {
     if (q) {
@@ -303,30 +304,22 @@ static int send_entry(sim_conn *c, const sim_queued *q)
     return rc;
 }
 
-/* <message from=ME@s.whatsapp.net id t type category='peer'><plaintext>Message</plaintext> */
-static void send_phone_plaintext(sim_conn *c, const Wa__Message *m)
+/* A protocol message from the account's phone to this device: end-to-end encrypted
+ * <message category='peer'> (phone.c sim_phone_send_peer), as the real phone sends it. */
+static void send_phone_peer(sim_conn *c, const Wa__Message *m)
 {
-    sim *s = c->sim;
     sim_device *d = c->device;
     wa_buf b;
-    wa_arena a;
-    wa_node *n;
-    char id[32], t[24], from[SIM_JID_LEN];
+    int rc;
 
     wa_buf_init(&b, 4096);
-    wa_arena_init(&a, 16384);
-    if (wa_proto_pack(m, &b) != 0)
-        goto out;
-    sim_make_id(s, id, sizeof id);
-    sim_unix_str(t, sizeof t);
-    sim_user_jid(d->phone, 0, from, sizeof from);
-    n = sim_node(&a, "message", "from", from, "type", "protocol", "id", id, "t", t, "category",
-                 "peer", "notify", d->phone->push_name, NULL);
-    if (n && sim_bytes(&a, sim_child(&a, n, "plaintext", NULL), b.data, b.len))
-        sim_route_deliver(s, d, n);
-out:
+    rc = wa_proto_pack(m, &b);
+    if (rc == 0)
+        rc = sim_phone_send_peer(c->sim, d, b.data, b.len);
+    if (rc != 0)
+        wa_log_warn("sim", "%s:%u: cannot send a peer message: %s", d->phone->number,
+                    (unsigned)d->id, wa_strerror(rc));
     wa_buf_wipe_cleanup(&b);
-    wa_arena_cleanup(&a);
 }
 
 /* zlib(HistorySync{syncType: PUSH_NAME}): an empty history (PUSH_NAME, a value every client's
@@ -348,7 +341,7 @@ static void send_no_history(sim_conn *c)
     pm.type = WA__MESSAGE__PROTOCOL_MESSAGE__TYPE__HISTORY_SYNC_NOTIFICATION;
     pm.historysyncnotification = &hist;
     m.protocolmessage = &pm;
-    send_phone_plaintext(c, &m);
+    send_phone_peer(c, &m);
 }
 
 static void send_key_share(sim_conn *c)
@@ -385,7 +378,7 @@ static void send_key_share(sim_conn *c)
     pm.type = WA__MESSAGE__PROTOCOL_MESSAGE__TYPE__APP_STATE_SYNC_KEY_SHARE;
     pm.appstatesynckeyshare = &share;
     m.protocolmessage = &pm;
-    send_phone_plaintext(c, &m);
+    send_phone_peer(c, &m);
 }
 
 /* Send the offline queue, after what earlier connections left unacknowledged when login is set.

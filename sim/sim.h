@@ -485,6 +485,10 @@ typedef struct sim_vphone sim_vphone;
  * longer than SIM_VPHONE_TEXT_MAX), WA_ENOMEM / WA_EIO. */
 int sim_phone_send_text(sim *s, sim_phone *p, const char *to, const char *text, char *id_out,
                         size_t id_cap, int *devices);
+/* Send d (a companion of its phone) a peer message from device 0: msg (a serialized Message,
+ * borrowed) padded and encrypted with the phone's session to d, <message category='peer'>,
+ * delivered by sim_route_deliver. 0, WA_ESTATE (d has no keys), WA_ENOMEM, WA_E* (encrypt). */
+int sim_phone_send_peer(sim *s, sim_device *d, const uint8_t *msg, size_t len);
 /* A stanza routed to device 0 of p (sim_route_deliver): messages are decrypted and answered
  * with a delivery (or retry) receipt, receipts recorded, retry receipts answered. n is
  * borrowed. */

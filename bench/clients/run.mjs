@@ -193,6 +193,7 @@ async function libwaRuns(transport, ns, extraN, routeN) {
             String(opts.sessions)];
         say(`$ bench_clients ${args.join(' ')}`);
         const [sr] = await runProgram(BENCH, args, `sessions-${transport}.log`);
+        if (sr) sr.store_kib = fs.statSync(store).size / 1024;
         out.libwa[`${transport}-sessions`] = sr;
         if (sr && sr.ok) {
             for (const n of sns) {
@@ -277,13 +278,14 @@ for (const [k, r] of Object.entries(out.libwa)) {
     if (!plain || !(plain.rss_per_client_kib > 0)) continue;
     say(`libwa (${k.split('-')[0]}, N = ${r.n}): RSS per idle client ${f1(r.rss_per_client_kib)} KiB ` +
         `with ${r.sessions} Signal sessions per account in the store, ${f1(plain.rss_per_client_kib)} ` +
-        `KiB without (${f1(r.rss_per_client_kib - plain.rss_per_client_kib)} KiB more); heap ` +
+        `KiB without (${r.rss_per_client_kib >= plain.rss_per_client_kib ? '+' : ''}` +
+        `${f1(r.rss_per_client_kib - plain.rss_per_client_kib)} KiB); heap ` +
         `${f1(r.heap_per_client_kib)} vs ${f1(plain.heap_per_client_kib)} KiB per client`);
 }
 for (const [k, r] of Object.entries(out.libwa)) {
     if (!r || r.phase !== 'sessions') continue;
     say(`libwa store populated offline (${k.split('-')[0]}): ${r.n} accounts x ${r.sessions} sessions ` +
-        `in ${f1(r.seconds)} s`);
+        `in ${f1(r.seconds)} s (store file ${Math.round((r.store_kib || 0) / 1024)} MiB)`);
 }
 for (const [k, r] of Object.entries(out.libwa)) {
     if (!r || r.phase !== 'pair') continue;

@@ -3,7 +3,13 @@
 //
 //   node bench/gateway/run.mjs --build BUILD [--n 1000] [--transport wss|ws] [--idle 20]
 //        [--wrk-seconds 20] [--wrk-connections 64] [--wrk-threads 2] [--work DIR]
+//        [--stop-after pair|boot] [--health-interval MS]
 //
+// Event-loop lag: wagate runs its self-check every --health-interval ms (default 1000) and a
+// monitor here reads /metrics every 250 ms: the largest wagate_event_loop_lag_max_seconds (the
+// lag probe's maximum over the last self-check interval) and wagate_event_loop_lag_seconds seen
+// during each phase is printed as "max loop lag", with the slowest /metrics answer (what a
+// liveness probe would wait). --stop-after pair ends the run after step 2, boot after step 3.
 // 1. wasim (--tls for wss://, its CA given to wagate as WA_CA_FILE) and a wagate with an empty
 //    DATA_DIR: its RSS with no session is the baseline.
 // 2. N sessions created through the API (POST /api/sessions), each QR fetched (GET .../qr?
@@ -39,12 +45,13 @@ const PAIR_INFLIGHT = 100;
 function usage(msg) {
     process.stderr.write(`run.mjs: ${msg}\nusage: node run.mjs --build BUILD [--n 1000] ` +
         '[--transport wss|ws] [--idle S] [--wrk-seconds S] [--wrk-connections C] ' +
-        '[--wrk-threads T] [--work DIR]\n');
+        '[--wrk-threads T] [--work DIR] [--stop-after pair|boot] [--health-interval MS]\n');
     process.exit(2);
 }
 
 function parseArgs(argv) {
-    const o = { n: 1000, transport: 'wss', idle: 20, wrkSeconds: 20, wrkConns: 64, wrkThreads: 2 };
+    const o = { n: 1000, transport: 'wss', idle: 20, wrkSeconds: 20, wrkConns: 64, wrkThreads: 2,
+        healthMs: 1000 };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const val = () => {
@@ -59,11 +66,16 @@ function parseArgs(argv) {
         else if (a === '--wrk-connections') o.wrkConns = Number(val());
         else if (a === '--wrk-threads') o.wrkThreads = Number(val());
         else if (a === '--work') o.work = path.resolve(val());
+        else if (a === '--stop-after') o.stopAfter = val();
+        else if (a === '--health-interval') o.healthMs = Number(val());
         else usage(`unknown argument ${a}`);
     }
     if (!o.build) usage('--build is required');
     if (!(o.n >= 2 && o.n <= 99999)) usage('--n wants 2..99999');
     if (o.transport !== 'ws' && o.transport !== 'wss') usage('--transport is ws or wss');
+    if (o.stopAfter && o.stopAfter !== 'pair' && o.stopAfter !== 'boot')
+        usage('--stop-after is pair or boot');
+    if (!(o.healthMs >= 250 && o.healthMs <= 3600000)) usage('--health-interval wants 250..3600000');
     return o;
 }
 
@@ -76,7 +88,7 @@ for (const f of [WASIM, WAGATE]) {
         process.exit(1);
     }
 }
-if (spawnSync('wrk', ['-v']).error) {
+if (!opts.stopAfter && spawnSync('wrk', ['-v']).error) {
     process.stderr.write('run.mjs: wrk is missing (Debian package wrk: scripts/deps.sh)\n');
     process.exit(1);
 }
@@ -143,7 +155,7 @@ async function startWagate(sim, data) {
     }
     const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data,
         API_KEY: KEY, WA_WS_URL: sim.ws, WA_ROOT_KEY: sim.root, LOG_LEVEL: 'warn',
-        MAX_CONNECTIONS: String(opts.n + 100) };
+        MAX_CONNECTIONS: String(opts.n + 100), HEALTH_CHECK_INTERVAL: String(opts.healthMs) };
     delete env.K_SERVICE;
     delete env.WEBHOOK_URL;
     if (sim.ca) env.WA_CA_FILE = sim.ca;
@@ -237,6 +249,41 @@ function metric(text, re) {
     return m ? Number(m[1]) : null;
 }
 
+// The loop-lag monitor: /metrics every 250 ms (see the top comment). Each phase reads and
+// resets its figures with lagPhase(); the monitor follows gw when wagate is restarted.
+const lag = { max: 0, rttMaxMs: 0, samples: 0, at: '', stop: false, gw: null, status: '' };
+async function lagMonitor() {
+    while (!lag.stop) {
+        const g = lag.gw;
+        if (g) {
+            try {
+                const t = performance.now();
+                const m = await (await fetch(`${g.base}/metrics`)).text();
+                const rtt = performance.now() - t;
+                const v = Math.max(metric(m, /^wagate_event_loop_lag_max_seconds (\S+)/m) || 0,
+                    metric(m, /^wagate_event_loop_lag_seconds (\S+)/m) || 0);
+                lag.samples++;
+                if (v > lag.max) {
+                    lag.max = v;
+                    lag.at = lag.status;
+                }
+                if (rtt > lag.rttMaxMs) lag.rttMaxMs = rtt;
+            } catch { /* restarting */ }
+        }
+        await sleep(250);
+    }
+}
+function lagPhase(label) {
+    const r = { max_lag_s: lag.max, max_metrics_rtt_ms: lag.rttMaxMs, samples: lag.samples,
+        at: lag.at };
+    say(`  max loop lag during ${label}: ${lag.max.toFixed(3)} s (wagate's probe, ${lag.samples} ` +
+        `samples${lag.at ? `, worst at ${lag.at}` : ''}); slowest /metrics answer ` +
+        `${lag.rttMaxMs.toFixed(0)} ms`);
+    lag.max = lag.rttMaxMs = lag.samples = 0;
+    lag.at = '';
+    return r;
+}
+
 // ---- the run ----
 say(`bench/gateway: work dir ${work}; N = ${opts.n} sessions over ${opts.transport}://`);
 const sim = await startWasim();
@@ -244,9 +291,13 @@ say(`wasim ${sim.ws} (control ${sim.control})`);
 const data = path.join(work, 'data');
 fs.mkdirSync(data, { recursive: true });
 let gw = await startWagate(sim, data);
+const lagMon = lagMonitor();
+lag.gw = gw;
 await sleep(2000);
 const rssBase = rssKib(gw.proc.pid);
-say(`wagate with no session: RSS ${rssBase} KiB`);
+say(`wagate (pid ${gw.proc.pid}) with no session: RSS ${rssBase} KiB`);
+const lags = {};
+lags.empty = lagPhase('2 s of an empty wagate');
 
 // pairing through the API
 let t0 = performance.now();
@@ -257,6 +308,7 @@ await Promise.all(Array.from({ length: PAIR_INFLIGHT }, async () => {
         const i = next++;
         try {
             await pairOne(gw, sim, i);
+            lag.status = `${i + 1} of ${opts.n} scanned`;
         } catch (e) {
             failures.push(e.message);
         }
@@ -267,14 +319,40 @@ say(`paired ${opts.n} sessions through the API (${PAIR_INFLIGHT} in flight): ` +
     `${f1((performance.now() - t0) / 1000)} s, ${all.counts.WORKING || 0} WORKING` +
     `${failures.length ? `, ${failures.length} failed: ${failures[0]}` : ''}; RSS ` +
     `${rssKib(gw.proc.pid)} KiB`);
+lag.status = 'all WORKING';
+await sleep(Math.max(1500, 2 * opts.healthMs)); /* the last self-check interval of the phase */
+lags.pairing = lagPhase('pairing');
+
+async function finish(extra) {
+    lag.stop = true;
+    await lagMon;
+    await gw.stop();
+    sim.proc.kill('SIGTERM');
+    const summary = { n: opts.n, transport: opts.transport, stopped_after: opts.stopAfter,
+        loop_lag: lags, ...extra };
+    fs.writeFileSync(path.join(work, 'results.json'), JSON.stringify(summary, null, 2));
+    say(`(all figures: ${path.join(work, 'results.json')})`);
+    process.exit(0);
+}
+if (opts.stopAfter === 'pair')
+    await finish({ paired_working: all.counts.WORKING || 0, pair_failures: failures.length });
 
 // restart: boot to all WORKING
+lag.gw = null;
 await gw.stop();
+lag.status = 'booting';
 gw = await startWagate(sim, data);
+lag.gw = gw;
 all = await waitAll(gw, 'WORKING', 300000);
 const bootS = all.ms >= 0 ? (performance.now() - gw.t0) / 1000 : -1;
 say(`boot: wagate restarted with ${opts.n} stored sessions: all WORKING ${bootS >= 0 ?
     `${f1(bootS)} s after the spawn` : `NOT within 300 s (${JSON.stringify(all.counts)})`}`);
+lag.status = 'all WORKING';
+await sleep(Math.max(1500, 2 * opts.healthMs));
+lags.boot = lagPhase('boot');
+if (opts.stopAfter === 'boot')
+    await finish({ boot_all_working_s: bootS });
+lag.status = 'idle';
 
 // idle
 await sleep(opts.idle * 1000);
@@ -309,12 +387,15 @@ const warm = { n: 0, statuses: {}, lat: [] };
     warm.p50_ms = pct(0.5);
     warm.p99_ms = pct(0.99);
     delete warm.lat;
+    lags.idle_first_sends = lagPhase('idle and the first sends');
     say(`first send of every session (warm-up, ${opts.wrkConns} in flight): ${opts.n} in ` +
         `${f1(warm.seconds)} s, ${f1(opts.n / warm.seconds)}/s, p50 ${warm.p50_ms.toFixed(1)} ms, ` +
         `p99 ${warm.p99_ms.toFixed(1)} ms; statuses ${JSON.stringify(warm.statuses)}`);
 }
 const cpu0 = [cpuSec(gw.proc.pid), cpuSec(sim.proc.pid)];
+lag.status = 'wrk';
 const run = await runWrk(gw, opts.wrkSeconds, 'steady state');
+lags.wrk = lagPhase('wrk');
 const cpu1 = [cpuSec(gw.proc.pid), cpuSec(sim.proc.pid)];
 if (run) {
     run.wagate_cpu_s = cpu1[0] - cpu0[0];
@@ -336,10 +417,12 @@ const sum = metric(m, /^wagate_whatsapp_keepalive_rtt_seconds_sum (\S+)/m);
 const out = metric(m, /^wagate_messages_total\{direction="out"\} (\S+)/m);
 say(`after wrk: RSS ${rssAfter} KiB; keep-alive round trips observed: ${cnt}` +
     `${cnt ? `, mean ${(1000 * sum / cnt).toFixed(2)} ms` : ''}; messages out (metrics): ${out}`);
+lag.stop = true;
+await lagMon;
 await gw.stop();
 sim.proc.kill('SIGTERM');
 
-const summary = { n: opts.n, transport: opts.transport, rss_base_kib: rssBase,
+const summary = { loop_lag: lags, n: opts.n, transport: opts.transport, rss_base_kib: rssBase,
     boot_all_working_s: bootS, rss_idle_kib: rssIdle, rss_per_session_kib: perSession,
     api_memory_bytes_mean: idle.bytes / opts.n, wrk: run, first_sends: warm,
     rss_after_wrk_kib: rssAfter, keepalive_count: cnt, keepalive_mean_ms: cnt ? 1000 * sum / cnt : null };
@@ -356,4 +439,7 @@ if (run) {
     say(`  API sends under wrk:   ${f1(run.requests / run.seconds)}/s, p50 ${run.p50_ms.toFixed(2)} ms, ` +
         `p99 ${run.p99_ms.toFixed(2)} ms (${opts.wrkConns} connections, ${opts.wrkThreads} threads)`);
 }
+say(`  max loop lag:          pairing ${lags.pairing.max_lag_s.toFixed(3)} s, boot ` +
+    `${lags.boot.max_lag_s.toFixed(3)} s, idle + first sends ` +
+    `${lags.idle_first_sends.max_lag_s.toFixed(3)} s, wrk ${lags.wrk.max_lag_s.toFixed(3)} s`);
 say(`(all figures: ${path.join(work, 'results.json')})`);

@@ -9,15 +9,18 @@
 //
 // One wasim (ws://: Baileys to a self-signed wss:// needs an agent that trusts it) pinned to
 // --server-cpu. Accounts: libwa A (measured), libwa S (the peer of every measurement), one per
-// Baileys version. For each implementation X (pinned to --client-cpu, alone on that core):
+// Baileys version. For each implementation X (pinned to --client-cpu, where nothing else of the
+// benchmark runs; the machine's other users may):
 //   send: S runs `recv` (next to wasim); X sends N texts to S (after a warm-up that sets up the
 //         sessions); msgs/s from the first send to the last server ack, CPU of X per message;
-//   recv: X runs `recv`; S sends N texts to X; msgs/s and CPU of X per message, first to last.
+//   recv: X runs `recv`; S sends warm-up + N texts to X; msgs/s from the first to the last
+//         text, CPU of X from READY to the last text per text received.
 // A 1:1 text goes to every device of the peer and to our own other devices: here the peer's
 // companion and phone and our own phone (wasim's virtual phones decrypt and answer receipts),
 // so each send encrypts three times and each receiver decrypts once.
 // Before that, one short round both ways (not counted) so that every measured message is a
-// `msg` on an established session, not a `pkmsg` (a sender sends pkmsg until its peer answers).
+// `msg` on an established session, not a `pkmsg` (a sender sends pkmsg until its peer answers;
+// the copies for the virtual phones, which never answer, stay pkmsg for every implementation).
 // The measurements run --rounds times (each implementation in turn); the summary shows the
 // median of each figure (this machine is shared and noisy).
 // Throughput is bounded by the other side too (S and wasim share the other core): CPU per

@@ -330,6 +330,31 @@ void wa__client_arm(wa_client *c)
     arm(c);
 }
 
+/* ---- one-time prekeys off the loop (see send_upload) --------------------------------------- */
+
+/* One-time prekeys made on libuv's thread pool. A new device uploads 812 (Baileys 7): 812
+ * X25519 key generations take ~40 ms of CPU, and with many accounts logging in at once
+ * (a gateway pairing hundreds of sessions) they kept the loop from running for seconds (issue 6:
+ * the liveness probe failed, keep-alives of the other sessions stalled). The pool thread only
+ * makes key pairs (no store, no ids, no allocation); ids are given and the keys stored in one
+ * transaction back on the loop, from the account's next_prekey_id as it is then, and the
+ * upload goes out from the store as before (the private half is on disk before the server can
+ * hand the public one out). A work item makes KEYGEN_CHUNK pairs and the next one is queued
+ * behind whatever else waits for the pool (DNS), so a storm of logins does not hold the pool
+ * either. Small uploads (a refill of 50) are made in place. */
+#define KEYGEN_CHUNK     128
+#define KEYGEN_ASYNC_MIN 100 /* fewer missing keys than this: generated on the loop */
+
+struct wa__keygen {
+    uv_work_t work;
+    wa_client *c;
+    wa_store_prekey *keys; /* total pairs, ids given when stored */
+    size_t total, done, chunk;
+    size_t want; /* the upload to make when done */
+    int send;    /* upload on this connection when done (cleared when it ends) */
+    int rc;
+};
+
 /* ---- disconnect ----------------------------------------------------------------------------- */
 
 static void release_connection(wa_client *c)
@@ -346,13 +371,15 @@ static void release_connection(wa_client *c)
     }
     wa__iq_clear(&c->iqs);
     c->upload_busy = 0;
+    if (c->keygen) /* the keys are still made and stored; the next login uploads them */
+        c->keygen->send = 0;
     c->deadline = 0;
     c->available = 0; /* a new connection starts unavailable (presence.c) */
 }
 
 static void maybe_free(wa_client *c)
 {
-    if (!c->freeing || c->stream || !c->timer_closed)
+    if (!c->freeing || c->stream || !c->timer_closed || c->keygen)
         return;
     release_connection(c);
     /* requests still in flight go without callbacks (c->freeing: see their fail functions) */
@@ -690,9 +717,96 @@ static void send_active(wa_client *c)
     wa_arena_cleanup(&a);
 }
 
+static int send_upload(wa_client *c, size_t want, int may_defer);
+
+static void keygen_work(uv_work_t *w)
+{
+    struct wa__keygen *k = w->data;
+
+    k->rc = wa__keys_generate(k->keys + k->done, k->chunk);
+}
+
+static void keygen_free(struct wa__keygen *k)
+{
+    wa_wipe(k->keys, k->total * sizeof *k->keys);
+    wa_free(k->keys);
+    wa_free(k);
+}
+
+static void keygen_done(uv_work_t *w, int status)
+{
+    struct wa__keygen *k = w->data;
+    wa_client *c = k->c;
+    wa_store_creds *cr;
+    int rc = status ? WA_ECLOSED : k->rc;
+
+    if (rc == 0 && !c->freeing) {
+        k->done += k->chunk;
+        if (k->done < k->total) {
+            k->chunk = k->total - k->done < KEYGEN_CHUNK ? k->total - k->done : KEYGEN_CHUNK;
+            if (uv_queue_work(c->loop, &k->work, keygen_work, keygen_done) == 0)
+                return;
+            rc = WA_EIO;
+        }
+    }
+    c->keygen = NULL;
+    if (c->freeing) {
+        keygen_free(k);
+        maybe_free(c);
+        return;
+    }
+    cr = wa_malloc(sizeof *cr);
+    if (rc == 0)
+        rc = cr ? wa_store_creds_load(c->store, c->account, cr) : WA_ENOMEM;
+    if (rc == 0)
+        rc = wa__keys_store_new(c->store, c->account, cr, k->keys, k->total);
+    if (rc)
+        wa_log_warn(LOG, "[%s] one-time prekeys not made: %s", c->account_name, wa_strerror(rc));
+    if (cr) {
+        wa_store_creds_wipe(cr);
+        wa_free(cr);
+    }
+    /* the connection that asked waits for the upload before passive/active (on_iq_answer) */
+    if (k->send && (c->state == ST_LOGIN || c->state == ST_CONNECTED) &&
+        send_upload(c, k->want, 0) != 0 && c->state == ST_LOGIN)
+        send_active(c);
+    keygen_free(k);
+}
+
+/* Queue the making of `missing` keys for an upload of `want`. 0 if queued. */
+static int keygen_start(wa_client *c, size_t want, size_t missing)
+{
+    struct wa__keygen *k = wa_calloc(1, sizeof *k);
+
+    if (!k)
+        return WA_ENOMEM;
+    k->keys = wa_calloc(missing, sizeof *k->keys);
+    if (!k->keys) {
+        wa_free(k);
+        return WA_ENOMEM;
+    }
+    k->c = c;
+    k->total = missing;
+    k->chunk = missing < KEYGEN_CHUNK ? missing : KEYGEN_CHUNK;
+    k->want = want;
+    k->send = 1;
+    k->work.data = k;
+    if (uv_queue_work(c->loop, &k->work, keygen_work, keygen_done) != 0) {
+        keygen_free(k);
+        return WA_EIO;
+    }
+    c->keygen = k;
+    return 0;
+}
+
 /* Upload `want` one-time prekeys (the pending ones, topped up with new ones). 0 if an upload
- * went out. */
+ * went out, or will once the missing keys are made (keygen above). */
 static int start_upload(wa_client *c, size_t want)
+{
+    return send_upload(c, want, 1);
+}
+
+static int send_upload(wa_client *c, size_t want, int may_defer)
 {
     wa_store_creds *cr = NULL;
     wa_store_prekey *keys = NULL;
@@ -703,10 +817,23 @@ static int start_upload(wa_client *c, size_t want)
 
     if (c->upload_busy)
         return WA_ESTATE;
+    if (c->keygen) { /* the upload follows when the keys are made */
+        if (want > c->keygen->want)
+            c->keygen->want = want;
+        c->keygen->send = 1;
+        return 0;
+    }
     cr = wa_malloc(sizeof *cr);
     keys = wa_calloc(want, sizeof *keys);
     wa_arena_init(&a, WA__STANZA_ARENA_MAX);
     rc = cr && keys ? wa_store_creds_load(c->store, c->account, cr) : WA_ENOMEM;
+    if (rc == 0 && may_defer)
+        rc = wa_store_prekeys_pending(c->store, c->account, keys, want, &n);
+    if (rc == 0 && may_defer && want - n >= KEYGEN_ASYNC_MIN &&
+        keygen_start(c, want, want - n) == 0) {
+        wa_log_info(LOG, "[%s] making %zu one-time prekeys", c->account_name, want - n);
+        goto out;
+    }
     if (rc == 0)
         rc = wa__keys_pending_prekeys(c->store, c->account, cr, want, keys, &n);
     if (rc == 0) {
@@ -720,6 +847,7 @@ static int start_upload(wa_client *c, size_t want)
     } else {
         wa_log_warn(LOG, "[%s] prekey upload not sent: %s", c->account_name, wa_strerror(rc));
     }
+out:
     wa_arena_cleanup(&a);
     if (keys) {
         wa_wipe(keys, want * sizeof *keys);

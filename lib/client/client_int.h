@@ -106,6 +106,14 @@ uint32_t wa__keys_next_id(uint32_t id);
  * WA_ESTORE/WA_ENOMEM/WA_ECRYPTO. Wipe out[] after use. */
 int wa__keys_pending_prekeys(wa_store *s, int64_t account, const wa_store_creds *creds, size_t want,
                              wa_store_prekey *out, size_t *n);
+/* n fresh one-time key pairs into keys[] (ids left 0). Only crypto and the CSPRNG: safe on a
+ * thread-pool thread (client.c makes large batches off the loop). 0 or WA_ECRYPTO/WA_EIO. */
+int wa__keys_generate(wa_store_prekey *keys, size_t n);
+/* Give keys[] (from wa__keys_generate) the ids from creds->next_prekey_id on and store them,
+ * not yet uploaded, with the new next_prekey_id, in one transaction. creds must be current
+ * (loaded just before). 0 or WA_ESTORE/WA_ENOTFOUND (no such account)/WA_EINVAL. */
+int wa__keys_store_new(wa_store *s, int64_t account, const wa_store_creds *creds,
+                       wa_store_prekey *keys, size_t n);
 /* Rotation hook: a new signed prekey (id + 1) into *c (not saved). */
 int wa__keys_rotate_signed_prekey(wa_store_creds *c, int64_t now);
 /* The server's one-time prekey ids (its key bundle digest): those this store does not hold
@@ -337,6 +345,7 @@ struct wa_client {
     int available; /* we sent presence available (delivery receipts are not 'inactive') */
     struct wa__idchange *idchanges; /* identity changes seen (WA__IDCHANGE_TRACK, ring) */
     unsigned idchanges_next;
+    struct wa__keygen *keygen; /* one-time prekeys being made on the thread pool (client.c) */
 };
 
 /* ---- client.c services for the messaging files ---------------------------------------------- */

@@ -64,12 +64,37 @@ uint32_t wa__keys_next_id(uint32_t id)
     return id >= WA_STORE_PREKEY_ID_MAX ? 1 : id + 1;
 }
 
+int wa__keys_generate(wa_store_prekey *keys, size_t n)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        keys[i].id = 0;
+        rc = wa_x25519_keygen(keys[i].priv, keys[i].pub);
+    }
+    return rc;
+}
+
+int wa__keys_store_new(wa_store *s, int64_t account, const wa_store_creds *creds,
+                       wa_store_prekey *keys, size_t n)
+{
+    uint32_t next = creds->next_prekey_id;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        keys[i].id = next;
+        next = wa__keys_next_id(next);
+    }
+    /* one transaction: the ids, the keys and next_prekey_id together */
+    return wa_store_prekeys_add(s, account, keys, n, next);
+}
+
 int wa__keys_pending_prekeys(wa_store *s, int64_t account, const wa_store_creds *creds, size_t want,
                              wa_store_prekey *out, size_t *n)
 {
     wa_store_prekey *fresh = NULL;
-    size_t have = 0, missing, i;
-    uint32_t next = creds->next_prekey_id;
+    size_t have = 0, missing;
     int rc;
 
     rc = wa_store_prekeys_pending(s, account, out, want, &have);
@@ -80,13 +105,9 @@ int wa__keys_pending_prekeys(wa_store *s, int64_t account, const wa_store_creds 
         fresh = wa_calloc(missing, sizeof *fresh);
         if (!fresh)
             return WA_ENOMEM;
-        for (i = 0; i < missing && rc == 0; i++) {
-            fresh[i].id = next;
-            next = wa__keys_next_id(next);
-            rc = wa_x25519_keygen(fresh[i].priv, fresh[i].pub);
-        }
+        rc = wa__keys_generate(fresh, missing);
         if (rc == 0)
-            rc = wa_store_prekeys_add(s, account, fresh, missing, next);
+            rc = wa__keys_store_new(s, account, creds, fresh, missing);
         if (rc == 0) {
             memcpy(out + have, fresh, missing * sizeof *fresh);
             have += missing;

@@ -29,6 +29,11 @@
  * (<ack error='487'|'491'>, Baileys' NACK_REASONS) and decrypt_failed raised. Neither touches the
  * connection or any other session.
  *
+ * Peer messages (category='peer': protocol data from our own phone, end-to-end encrypted) take
+ * the same path, steps 1-4 included, but step 3 handles them here instead of handing them over:
+ * app-state sync keys are stored, a history sync notification is answered (section "peer
+ * messages" below).
+ *
  * Receipts for what we sent: delivered / read / played / retry, reported through the receipt
  * callback (retry receipts also make send.c re-send), then acknowledged.
  *
@@ -62,6 +67,7 @@ typedef struct rmsg {
     char chat[WA_JID_STR_MAX], sender[WA_JID_STR_MAX];
     char sender_pn[WA_JID_STR_MAX], sender_lid[WA_JID_STR_MAX];
     char key[KEY_MAX]; /* msg_seen chat key */
+    int peer;          /* category='peer': protocol data from our own devices (on_peer_*) */
 } rmsg;
 
 /* A failure while taking a message apart. */
@@ -511,7 +517,7 @@ static int decrypt_all(wa_client *c, const rmsg *m, wa_buf *content, failure *f)
                             c->account_name, m->id, wa_strerror(rc));
             }
         }
-        if (in.has_content) {
+        if (in.has_content || m->peer) {
             wa_buf_reset(content);
             if (wa_buf_append(content, plain.data, plen) != 0 && !failed) {
                 f->err = WA_ELIMIT;
@@ -623,29 +629,99 @@ static int parse_message(wa_client *c, const wa_node *n, rmsg *m)
     return 0;
 }
 
-/* A history sync notification in a plaintext peer message (protocolMessage.
- * historySyncNotification)? Encrypted peer messages are not decrypted here: 0 for them. */
-static int is_history_sync(const wa_node *n)
-{
-    const uint8_t *p;
-    size_t len;
-    Wa__Message *msg = NULL;
-    int yes;
+/* ---- peer messages ---------------------------------------------------------------------------
+ * Protocol messages from our own phone (category='peer', Baileys 7 process-message.js,
+ * whatsmeow handleProtocolMessage): encrypted like every message (pkmsg, later msg, from
+ * device 0 of our own user) and committed like every message, but nothing for the message
+ * callback. Answered with the receipt alone, type peer_msg, and for a history sync notification
+ * a second one <receipt id to=OWN_USER type='hist_sync'/> (Baileys 7 sendReceipt(jid,
+ * undefined, [id], 'hist_sync'); whatsmeow ReceiptTypeHistorySync). */
 
-    if (wa_node_content_bytes(wa_node_child(n, "plaintext"), &p, &len) != 0 ||
-        wa_proto_unpack(&wa__message__descriptor, p, len, &msg) != 0)
-        return 0;
-    yes = msg->protocolmessage && msg->protocolmessage->historysyncnotification;
-    wa_proto_free(msg);
-    return yes;
+/* Store the keys of an appStateSyncKeyShare (for the app-state sync). */
+static void store_app_state_keys(wa_client *c, const rmsg *m,
+                                 const Wa__Message__AppStateSyncKeyShare *share)
+{
+    wa_store_appstate_key k;
+    wa_buf fp;
+    size_t i, stored = 0;
+
+    wa_buf_init(&fp, WA_STORE_APPSTATE_FP_MAX);
+    for (i = 0; i < share->n_keys; i++) {
+        const Wa__Message__AppStateSyncKey *key = share->keys[i];
+        const Wa__Message__AppStateSyncKeyData *kd = key ? key->keydata : NULL;
+        int rc = WA_EPROTO;
+        memset(&k, 0, sizeof k);
+        wa_buf_reset(&fp);
+        if (key && key->keyid && key->keyid->has_keyid && kd && kd->has_keydata &&
+            key->keyid->keyid.len && key->keyid->keyid.len <= sizeof k.id && kd->keydata.len &&
+            kd->keydata.len <= sizeof k.data &&
+            (!kd->fingerprint || wa_proto_pack(kd->fingerprint, &fp) == 0)) {
+            memcpy(k.id, key->keyid->keyid.data, key->keyid->keyid.len);
+            k.id_len = key->keyid->keyid.len;
+            memcpy(k.data, kd->keydata.data, kd->keydata.len);
+            k.data_len = kd->keydata.len;
+            memcpy(k.fingerprint, fp.data, fp.len);
+            k.fingerprint_len = fp.len;
+            k.timestamp = kd->has_timestamp ? kd->timestamp : 0;
+            rc = wa_store_appstate_key_put(c->store, c->account, &k);
+        }
+        if (rc == 0)
+            stored++;
+        else
+            wa_log_warn(LOG, "[%s] message %s: app-state sync key #%zu not stored: %s",
+                        c->account_name, m->id, i, wa_strerror(rc));
+        wa_store_appstate_key_wipe(&k);
+    }
+    wa_buf_wipe_cleanup(&fp);
+    wa_log_info(LOG, "[%s] message %s: %zu of %zu app-state sync keys stored", c->account_name,
+                m->id, stored, share->n_keys);
 }
 
-/* A plaintext message from our own phone (category='peer': app-state key shares, history
- * notifications): nothing for the application; answered like Baileys 7 and whatsmeow with the
- * receipt alone (type peer_msg), and for a history sync notification a second one
- * <receipt id to=OWN_USER type='hist_sync'/> (Baileys 7 sendReceipt(jid, undefined, [id],
- * 'hist_sync'); whatsmeow ReceiptTypeHistorySync). */
-static void on_peer_message(wa_client *c, const rmsg *m)
+/* Handle the Message of a peer message (trusted: decrypted, from our own user). Returns 1 when
+ * it is a history sync notification (it wants the hist_sync receipt). */
+static int peer_protocol(wa_client *c, const rmsg *m, const uint8_t *p, size_t len, int trusted)
+{
+    const Wa__Message__ProtocolMessage *pm;
+    Wa__Message *msg = NULL;
+    int hist = 0;
+
+    if (wa_proto_unpack(&wa__message__descriptor, p, len, &msg) != 0) {
+        wa_log_warn(LOG, "[%s] peer message %s: not a Message", c->account_name, m->id);
+        return 0;
+    }
+    pm = msg->protocolmessage;
+    if (!pm) {
+        wa_log_debug(LOG, "[%s] peer message %s without a protocol message: ignored",
+                     c->account_name, m->id);
+    } else if (pm->historysyncnotification) {
+        const Wa__Message__HistorySyncNotification *h = pm->historysyncnotification;
+        hist = 1;
+        /* downloading and applying the history blob is later work: nothing is stored */
+        wa_log_info(LOG,
+                    "[%s] history sync notification %s (type %d, chunk %u, %zu bytes inline): "
+                    "history download skipped",
+                    c->account_name, m->id, h->has_synctype ? (int)h->synctype : -1,
+                    h->has_chunkorder ? h->chunkorder : 0u,
+                    h->has_initialhistbootstrapinlinepayload
+                        ? h->initialhistbootstrapinlinepayload.len
+                        : (size_t)0);
+    } else if (pm->appstatesynckeyshare) {
+        if (trusted)
+            store_app_state_keys(c, m, pm->appstatesynckeyshare);
+        else
+            wa_log_warn(LOG,
+                        "[%s] peer message %s: app-state keys not end-to-end encrypted "
+                        "from our own devices: ignored",
+                        c->account_name, m->id);
+    } else {
+        wa_log_debug(LOG, "[%s] peer message %s: protocol message type %d ignored", c->account_name,
+                     m->id, pm->has_type ? (int)pm->type : -1);
+    }
+    wa_proto_free(msg);
+    return hist;
+}
+
+static void peer_receipts(wa_client *c, const rmsg *m, int hist)
 {
     wa_arena a;
     wa_node *r;
@@ -655,13 +731,50 @@ static void on_peer_message(wa_client *c, const rmsg *m)
     if (r && !wa_node_set_attr(&a, r, "id", m->id) && !wa_node_set_attr(&a, r, "to", m->from) &&
         !wa_node_set_attr(&a, r, "type", "peer_msg"))
         wa__client_send(c, r);
-    if (is_history_sync(m->n)) {
+    if (hist) {
         r = wa_node_new(&a, "receipt");
         if (r && !wa_node_set_attr(&a, r, "id", m->id) && !wa_node_set_attr(&a, r, "to", m->chat) &&
             !wa_node_set_attr(&a, r, "type", "hist_sync"))
             wa__client_send(c, r);
     }
     wa_arena_cleanup(&a);
+}
+
+/* The committed plaintext of a peer message: handled, marked done, answered (deliver's order). */
+static void deliver_peer(wa_client *c, const rmsg *m, const uint8_t *p, size_t len)
+{
+    unsigned gen = c->gen;
+    int hist, rc;
+
+    if (!m->from_me) {
+        wa_log_warn(LOG, "[%s] peer message %s from %s, not from our own devices: ignored",
+                    c->account_name, m->id, m->sender);
+        hist = 0;
+    } else {
+        hist = peer_protocol(c, m, p, len, 1);
+    }
+    rc = wa_store_seen_put(c->store, c->account, m->key, m->id, WA_STORE_SEEN_DONE, NULL, 0, m->t);
+    if (rc)
+        wa_log_warn(LOG, "[%s] peer message %s handled, but not marked so: %s", c->account_name,
+                    m->id, wa_strerror(rc));
+    if (!wa__client_alive(c, gen))
+        return;
+    peer_receipts(c, m, hist);
+}
+
+/* A <plaintext> message with no <enc> (not how WhatsApp sends peer messages: they are
+ * encrypted): receipted as a peer message, a history notification in it answered, key shares in
+ * it not trusted. */
+static void on_plaintext_message(wa_client *c, const rmsg *m)
+{
+    const uint8_t *p;
+    size_t len;
+    int hist = 0;
+
+    if (wa_node_content_bytes(wa_node_child(m->n, "plaintext"), &p, &len) == 0 && len > 0 &&
+        len <= WA__PLAIN_MAX)
+        hist = peer_protocol(c, m, p, len, 0);
+    peer_receipts(c, m, hist);
 }
 
 void wa__recv_message(wa_client *c, const wa_node *n)
@@ -678,11 +791,11 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         nack(c, n, NACK_PARSE);
         return;
     }
-    if ((m.category && !strcmp(m.category, "peer")) ||
-        (wa_node_child(n, "plaintext") && !wa_node_child(n, "enc"))) {
-        on_peer_message(c, &m);
+    if (wa_node_child(n, "plaintext") && !wa_node_child(n, "enc")) {
+        on_plaintext_message(c, &m);
         return;
     }
+    m.peer = m.category && !strcmp(m.category, "peer");
     wa_buf_init(&content, WA__PLAIN_MAX);
     /* 1. a redelivery? */
     rc = wa_store_seen_get(c->store, c->account, m.key, m.id, &state, &content);
@@ -690,8 +803,12 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         wa_log_debug(LOG, "[%s] message %s from %s: a redelivery (%s)", c->account_name, m.id,
                      m.sender, state == WA_STORE_SEEN_DONE ? "handed over already" : "not yet");
         retry_done(c, &m);
-        if (state == WA_STORE_SEEN_DONE) {
+        if (state == WA_STORE_SEEN_DONE && m.peer) {
+            peer_receipts(c, &m, 0);
+        } else if (state == WA_STORE_SEEN_DONE) {
             send_delivery(c, &m);
+        } else if (m.peer) {
+            deliver_peer(c, &m, content.data, content.len);
         } else {
             /* committed by an earlier run that may have handed it over and stopped before the
              * done mark: the callback cannot be atomic with the mark, so say so */
@@ -745,7 +862,11 @@ void wa__recv_message(wa_client *c, const wa_node *n)
     }
     retry_done(c, &m);
     /* 3. hand over, mark, 4. answer */
-    if (content.len) {
+    if (m.peer && content.len) {
+        deliver_peer(c, &m, content.data, content.len);
+    } else if (m.peer) {
+        peer_receipts(c, &m, 0);
+    } else if (content.len) {
         deliver(c, &m, content.data, content.len);
     } else {
         /* only a sender key or protocol data: done */

@@ -16,7 +16,9 @@
 //   - bad input through a raw Baileys 7 socket (garbage, truncated, unknown enc type, skmsg
 //     outside a group, wrong padding, malformed protobuf): decrypt_failed, the connection and
 //     the other sessions unharmed;
-//   - reply, mentions, reaction, edit and revoke both ways; the contact query; wa-cli send.
+//   - reply, mentions, reaction, edit and revoke both ways; the contact query; wa-cli send;
+//   - the own phone's peer messages (app-state key share, history sync notification), end-to-end
+//     encrypted: libwa stores the key and answers peer_msg + hist_sync, Baileys stores the key.
 //
 // Usage: node messaging.test.mjs WASIM_BIN WA_CLI_BIN     (ctest: interop_messaging, label interop)
 // WA_PEER_VERBOSE=1 echoes every event and stderr line; WA_TEST_FILTER=regex runs some tests;
@@ -238,6 +240,52 @@ test('setup: wasim, Baileys 6.17 and 7 peers, two libwa clients, all paired and 
     await Promise.all([pairBaileys('b6', 6), pairBaileys('b7', 7)]);
     await pairLibwa('l1');
     await pairLibwa('l2');
+});
+
+/** The receipts device DEV (a JID) sent for message ids of the virtual phone of `phone`. */
+async function phoneReceipts(phone, dev) {
+    return (await httpOk('GET', `${ctl}/phones/${phone}/receipts`)).receipts.filter(r => r.from === dev);
+}
+
+test('peer messages from the own phone are end-to-end encrypted: libwa stores the app-state key, answers the history notification, hands nothing over; Baileys 6.17 and 7 take them too', async () => {
+    for (const key of ['l1', 'l2']) {
+        const l = libwa[key], dev = `${l.phone}:1@s.whatsapp.net`;
+        // the receipts reach the phone only if libwa decrypted the pkmsgs (a failure would be a
+        // retry receipt): peer_msg for the key share and the notification, then hist_sync
+        let rs = [];
+        for (let i = 0; i < 400 && !rs.some(r => r.type === 'hist_sync'); i++) {
+            rs = await phoneReceipts(l.phone, dev);
+            if (!rs.some(r => r.type === 'hist_sync')) await sleep(25);
+        }
+        const hist = rs.find(r => r.type === 'hist_sync');
+        assert.ok(hist, `${key}: no hist_sync receipt at the phone: ${JSON.stringify(rs)}`);
+        assert.ok(rs.some(r => r.type === 'peer_msg' && r.id === hist.id), `${key}: peer_msg first`);
+        assert.ok(rs.filter(r => r.type === 'peer_msg').length >= 2, `${key}: key share answered`);
+        assert.ok(!rs.some(r => r.type === 'retry'), `${key}: no retry receipt`);
+        const row = execFileSync('sqlite3', ['-separator', ' ', l.store,
+            'SELECT hex(key_id), length(key_data), hex(fingerprint), timestamp FROM app_state_keys;'])
+            .toString().trim().split('\n');
+        assert.equal(row.length, 1, `${key}: one app-state key: ${row}`);
+        const [id, len, fp, ts] = row[0].split(' ');
+        assert.match(id, /^[0-9A-F]{12}$/, `${key}: a 6-byte key id`);
+        assert.equal(len, '32', `${key}: 32 bytes of key data`);
+        // the fingerprint is the phone's: field 1 (rawId) = the last 4 bytes of the key id
+        const fpb = Buffer.from(fp, 'hex');
+        assert.equal(fpb[0], 0x08, `${key}: fingerprint rawId field`);
+        let raw = 0, shift = 0, i = 1;
+        for (; i < fpb.length; i++, shift += 7) {
+            raw += (fpb[i] & 0x7f) * 2 ** shift;
+            if (!(fpb[i] & 0x80)) break;
+        }
+        assert.equal(raw, Buffer.from(id, 'hex').readUInt32BE(2), `${key}: fingerprint rawId`);
+        assert.ok(Math.abs(Number(ts) - Date.now()) < 86400000, `${key}: key timestamp (ms)`);
+        assert.equal(l.count(e => e.event === 'message' && e.chat === l.jid), 0,
+            `${key}: peer messages are not handed to the application`);
+    }
+    for (const key of ['b6', 'b7']) {
+        const files = fs.readdirSync(peers[key].authDir).filter(f => f.startsWith('app-state-sync-key-'));
+        assert.equal(files.length, 1, `${key}: Baileys stored the phone's app-state key: ${files}`);
+    }
 });
 
 for (const key of ['b6', 'b7']) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "core/util.h"
 #include "store/store.h"
@@ -729,6 +730,105 @@ static void test_e2e_snapshot_wipe(void **state)
     wa_store_close(s);
 }
 
+/* App-state sync keys: put/get, the newer-timestamp rule, isolation, snapshot/restore and wipe;
+ * a snapshot of schema 2 (before the table) still restores. */
+static void appstate_key(wa_store_appstate_key *k, uint8_t seed, int64_t ts)
+{
+    memset(k, 0, sizeof *k);
+    k->id_len = 6;
+    memset(k->id, seed, 6);
+    k->data_len = 32;
+    memset(k->data, seed + 1, 32);
+    k->fingerprint_len = 8;
+    memset(k->fingerprint, seed + 2, 8);
+    k->timestamp = ts;
+}
+
+static void test_appstate_keys(void **state)
+{
+    wa_store *s = open_store("appstate.db");
+    int64_t a = paired_account(s, "a", 1), b = paired_account(s, "b", 2), r;
+    wa_store_appstate_key k, got;
+    uint8_t other_id[6] = {9, 9, 9, 9, 9, 9};
+    char snap[300], old[300];
+    sqlite3 *db;
+    size_t n = 99;
+
+    (void)state;
+    assert_int_equal(wa_store_appstate_key_count(s, a, &n), 0);
+    assert_int_equal(n, 0);
+    appstate_key(&k, 0x10, 1000);
+    assert_int_equal(wa_store_appstate_key_put(s, a, &k), 0);
+    memset(&got, 0xAA, sizeof got);
+    assert_int_equal(wa_store_appstate_key_get(s, a, k.id, k.id_len, &got), 0);
+    assert_int_equal(got.id_len, 6);
+    assert_memory_equal(got.id, k.id, 6);
+    assert_int_equal(got.data_len, 32);
+    assert_memory_equal(got.data, k.data, 32);
+    assert_int_equal(got.fingerprint_len, 8);
+    assert_memory_equal(got.fingerprint, k.fingerprint, 8);
+    assert_int_equal(got.timestamp, 1000);
+    assert_int_equal(wa_store_appstate_key_get(s, a, other_id, 6, &got), WA_ENOTFOUND);
+    assert_int_equal(wa_store_appstate_key_get(s, b, k.id, 6, &got), WA_ENOTFOUND);
+    /* an older copy does not replace it, a newer one does */
+    k.data[0] = 0x77;
+    k.timestamp = 999;
+    assert_int_equal(wa_store_appstate_key_put(s, a, &k), 0);
+    assert_int_equal(wa_store_appstate_key_get(s, a, k.id, 6, &got), 0);
+    assert_int_equal(got.data[0], 0x11);
+    k.timestamp = 2000;
+    k.fingerprint_len = 0;
+    assert_int_equal(wa_store_appstate_key_put(s, a, &k), 0);
+    assert_int_equal(wa_store_appstate_key_get(s, a, k.id, 6, &got), 0);
+    assert_int_equal(got.data[0], 0x77);
+    assert_int_equal(got.fingerprint_len, 0);
+    assert_int_equal(got.timestamp, 2000);
+    /* bad arguments */
+    k.id_len = 0;
+    assert_int_equal(wa_store_appstate_key_put(s, a, &k), WA_EINVAL);
+    k.id_len = WA_STORE_APPSTATE_ID_MAX + 1;
+    assert_int_equal(wa_store_appstate_key_put(s, a, &k), WA_EINVAL);
+    k.id_len = 6;
+    k.data_len = 0;
+    assert_int_equal(wa_store_appstate_key_put(s, a, &k), WA_EINVAL);
+    assert_int_equal(wa_store_appstate_key_get(s, a, k.id, 0, &got), WA_EINVAL);
+    appstate_key(&k, 0x20, 5);
+    assert_int_equal(wa_store_appstate_key_put(s, a, &k), 0);
+    assert_int_equal(wa_store_appstate_key_count(s, a, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(wa_store_appstate_key_count(s, b, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* snapshot/restore carry the keys; wipe removes them */
+    path_of(snap, sizeof snap, "appstate.snap");
+    assert_int_equal(wa_store_snapshot(s, a, snap), 0);
+    assert_int_equal(wa_store_restore(s, snap, "copy", &r), 0);
+    assert_int_equal(wa_store_appstate_key_count(s, r, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(wa_store_appstate_key_get(s, r, k.id, 6, &got), 0);
+    assert_memory_equal(got.data, k.data, 32);
+    assert_int_equal(wa_store_account_wipe(s, a), 0);
+    assert_int_equal(wa_store_appstate_key_count(s, a, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(wa_store_appstate_key_count(s, r, &n), 0);
+    assert_int_equal(n, 2);
+
+    /* a snapshot made before schema 3 (no such table) restores without keys */
+    path_of(old, sizeof old, "appstate_v2.snap");
+    assert_int_equal(wa_store_snapshot(s, b, old), 0);
+    assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TABLE app_state_keys; PRAGMA user_version=2", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(wa_store_restore(s, old, "from-v2", &r), 0);
+    assert_int_equal(wa_store_appstate_key_count(s, r, &n), 0);
+    assert_int_equal(n, 0);
+    wa_store_appstate_key_wipe(&k);
+    wa_store_appstate_key_wipe(&got);
+    wa_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_e2e_sender_keys_and_rename),
         cmocka_unit_test(test_e2e_seen_and_sent),
         cmocka_unit_test(test_e2e_snapshot_wipe),
+        cmocka_unit_test(test_appstate_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
