@@ -769,6 +769,71 @@ static void test_memory_logout_offline(void **state)
     unlink(store_path);
 }
 
+/* Stale restore: the server's digest lists prekey ids this store lost; they get new keys under
+ * the same ids (to upload again) and the next id moves past them; known ids stay untouched. */
+static void test_keys_adopt_server_prekeys(void **state)
+{
+    wa_store_creds *cr = calloc(1, sizeof *cr), *back = calloc(1, sizeof *back);
+    wa_store_prekey k[3], got;
+    uint8_t old_pub[32];
+    uint32_t server[] = {1, 2, 5, 6, 7, 0, 0x1000000};
+    wa_store *st;
+    int64_t id;
+    size_t unknown = 99, replaced = 99, i;
+
+    (void)state;
+    assert_non_null(cr);
+    assert_non_null(back);
+    snprintf(store_path, sizeof store_path, "/tmp/wa_client_test_k%d.db", (int)getpid());
+    unlink(store_path);
+    assert_int_equal(wa_store_open(store_path, NULL, &st), 0);
+    assert_int_equal(wa__keys_new_creds(cr), 0);
+    assert_int_equal(wa_store_account(st, "acct", 1, &id), 0);
+    assert_int_equal(wa_store_creds_save(st, id, cr, 0), 0);
+    for (i = 0; i < 3; i++) { /* the restored store has ids 1..3, next 4 */
+        k[i].id = (uint32_t)i + 1;
+        assert_int_equal(wa_x25519_keygen(k[i].priv, k[i].pub), 0);
+    }
+    assert_int_equal(wa_store_prekeys_add(st, id, k, 3, 4), 0);
+    memcpy(old_pub, k[1].pub, 32);
+
+    /* nothing unknown: nothing changes */
+    assert_int_equal(wa__keys_adopt_server_prekeys(st, id, server, 2, 10, &unknown, &replaced), 0);
+    assert_int_equal(unknown, 0);
+    assert_int_equal(replaced, 0);
+
+    /* 5, 6, 7 unknown (0 and out-of-range ids ignored); at most 2 replaced */
+    assert_int_equal(wa__keys_adopt_server_prekeys(st, id, server, 7, 2, &unknown, &replaced), 0);
+    assert_int_equal(unknown, 3);
+    assert_int_equal(replaced, 2);
+    assert_int_equal(wa_store_prekey_get(st, id, 5, &got), 0);
+    assert_int_equal(wa_store_prekey_get(st, id, 6, &got), 0);
+    assert_int_equal(wa_store_prekey_get(st, id, 7, &got), WA_ENOTFOUND);
+    assert_int_equal(wa_store_prekey_get(st, id, 2, &got), 0);
+    assert_memory_equal(got.pub, old_pub, 32); /* ours: kept */
+    assert_int_equal(wa_store_creds_load(st, id, back), 0);
+    assert_int_equal(back->next_prekey_id, 8); /* past the highest unknown id */
+
+    /* the adopted ones are pending upload */
+    {
+        wa_store_prekey pend[8];
+        size_t n = 0;
+        int seen5 = 0, seen6 = 0;
+        assert_int_equal(wa_store_prekeys_pending(st, id, pend, 8, &n), 0);
+        for (i = 0; i < n; i++) {
+            seen5 |= pend[i].id == 5;
+            seen6 |= pend[i].id == 6;
+        }
+        assert_true(seen5 && seen6);
+    }
+    wa_store_creds_wipe(cr);
+    wa_store_creds_wipe(back);
+    free(cr);
+    free(back);
+    wa_store_close(st);
+    unlink(store_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -777,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_policy_retry),
         cmocka_unit_test(test_payload),
         cmocka_unit_test(test_keys_ids),
+        cmocka_unit_test(test_keys_adopt_server_prekeys),
         cmocka_unit_test(test_iq_table),
         cmocka_unit_test(test_stanzas),
         cmocka_unit_test(test_qr_text),
