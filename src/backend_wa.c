@@ -912,9 +912,8 @@ static void on_message(wa_client *c, const wa_client_message *m, void *ud)
                                       str_or_null(m->target_sender), "from_me", m->target_from_me));
     if (m->maybe_repeat) /* the gateway drops it if it was published before (session.c) */
         json_object_set_new(p, "maybe_repeat", json_true());
-    if (h->be->stats)
+    if (wg_session_report_event(h->s, event, p) && h->be->stats)
         wg_stats_message(h->be->stats, 0);
-    wg_session_report_event(h->s, event, p);
 }
 
 static void on_receipt(wa_client *c, const wa_client_receipt *r, void *ud)

@@ -332,8 +332,10 @@ void wg_session_report_sent(wg_session *s, const char *chat, const char *id, jso
     json_decref(p);
 }
 
-void wg_session_report_event(wg_session *s, const char *event, json_t *payload)
+int wg_session_report_event(wg_session *s, const char *event, json_t *payload)
 {
+    int published = payload != NULL;
+
     const char *kind = payload ? message_kind(event, payload) : NULL;
 
     if (kind && json_is_true(json_object_get(payload, "maybe_repeat"))) {
@@ -343,7 +345,7 @@ void wg_session_report_event(wg_session *s, const char *event, json_t *payload)
             wa_log_info(COMPONENT, "session %s: message %s was delivered before: not repeated",
                         s->name, id);
             json_decref(payload);
-            return;
+            return 0;
         }
     }
     if (payload && s->owner->sink)
@@ -355,6 +357,7 @@ void wg_session_report_event(wg_session *s, const char *event, json_t *payload)
     else if (payload && !strcmp(event, "message.ack"))
         store_ack(s, payload);
     json_decref(payload);
+    return published;
 }
 
 int wg_sessions_send(wg_sessions *ss, wg_session *s, json_t *req, wg_send_cb cb, void *user_data)

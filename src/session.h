@@ -254,8 +254,9 @@ size_t wg_session_memory(const wg_session *s);
  * at the next boot. */
 void wg_session_report_status(wg_session *s, int status, const char *reason);
 /* An event (message, message.ack, ...) for the event sink; payload is stolen (may be NULL:
- * nothing is published). */
-void wg_session_report_event(wg_session *s, const char *event, struct json_t *payload);
+ * nothing is published). Returns 1 if published, 0 if not (no payload, or a message libwa
+ * flagged maybe_repeat that was published before). */
+int wg_session_report_event(wg_session *s, const char *event, struct json_t *payload);
 /* A QR text to show: SCAN_QR. */
 void wg_session_report_qr(wg_session *s, const char *text);
 /* A pairing code to type on the phone: PAIRING_CODE. */

@@ -578,11 +578,11 @@ static void test_message_store(void **state)
 
     /* published, then recorded; a flagged repeat of a recorded id is dropped */
     published = 0;
-    wg_session_report_event(s, "message", incoming("A1", 100, 0));
-    wg_session_report_event(s, "message", incoming("A1", 100, 1));
+    assert_int_equal(wg_session_report_event(s, "message", incoming("A1", 100, 0)), 1);
+    assert_int_equal(wg_session_report_event(s, "message", incoming("A1", 100, 1)), 0);
     assert_int_equal(published, 1);
     /* a flagged message never published before goes out (with its flag) */
-    wg_session_report_event(s, "message", incoming("A2", 101, 1));
+    assert_int_equal(wg_session_report_event(s, "message", incoming("A2", 101, 1)), 1);
     assert_int_equal(published, 2);
     assert_int_equal(wg_db_msg_exists(db, "s1", "1@s.whatsapp.net", "A2"), 1);
     /* ours: pending, then the ack moves it on (never back) */
@@ -635,8 +635,8 @@ static void test_message_store(void **state)
     wg_sessions_set_store(ss, 0, 7);
     assert_false(wg_sessions_store_enabled(ss));
     published = 0;
-    wg_session_report_event(s, "message", incoming("C1", 200, 0));
-    wg_session_report_event(s, "message", incoming("C1", 200, 1));
+    assert_int_equal(wg_session_report_event(s, "message", incoming("C1", 200, 0)), 1);
+    assert_int_equal(wg_session_report_event(s, "message", incoming("C1", 200, 1)), 0);
     assert_int_equal(published, 1);
     memset(&r, 0, sizeof r);
     assert_int_equal(wg_db_messages(db, "s1", "1@s.whatsapp.net", NULL, 0, 10, collect_msg, &r), 0);
