@@ -35,8 +35,8 @@
  *           device (pkmsg until the device answers on it, then msg), in <message from=PHONE
  *           type='text' id t category='peer' notify><enc v='2' type='pkmsg|msg'/></message>
  *           (whatsmeow's peer messages: type 'text', category 'peer'; Baileys 7 and whatsmeow
- *           decrypt them like any message and answer with a peer_msg receipt). Not kept for
- *           retry receipts: a companion that cannot decrypt one gets the next login's.
+ *           decrypt them like any message and answer with a peer_msg receipt). Kept in the
+ *           sent ring like texts: a retry receipt gets the message again on a new session.
  * Receiving (sim_phone_receive, called by sim_route_deliver for device 0):
  *   <receipt>  recorded (last SIM_VPHONE_RECEIPTS_MAX); type='retry': the session with the
  *              asking device is rebuilt, from the <keys> bundle in the receipt or else a fresh
@@ -113,6 +113,8 @@ typedef struct vp_sent {
     uint8_t secret[VP_SECRET_LEN];
     int group, lid;
     char t[24];
+    uint8_t *peer; /* a peer message: its serialized Message (heap), else NULL */
+    size_t peer_len;
     char text[]; /* NUL-terminated */
 } vp_sent;
 
@@ -180,6 +182,10 @@ static void free_str(char *s)
 static void free_sent(vp_sent *m)
 {
     if (m) {
+        if (m->peer) {
+            wa_wipe(m->peer, m->peer_len);
+            free(m->peer);
+        }
         wa_wipe(m, sizeof *m + strlen(m->text));
         free(m);
     }
@@ -525,6 +531,16 @@ static wa_node *group_head(wa_arena *a, const sim_phone *p, const vp_sent *m)
                     alt, NULL);
 }
 
+/* The head of a peer message to one of the phone's own companions. */
+static wa_node *peer_head(wa_arena *a, const sim_phone *p, const vp_sent *m)
+{
+    char from[SIM_JID_LEN];
+
+    sim_user_jid(p, 0, from, sizeof from);
+    return sim_node(a, "message", "from", from, "type", "text", "id", m->id, "t", m->t, "category",
+                    "peer", "notify", p->push_name, NULL);
+}
+
 /* Encrypt plain for d (session made when needed) and append the enc to msg. */
 static int enc_for(sim_vphone *v, sim_device *d, const wa_buf *plain, wa_arena *a, wa_node *msg,
                    unsigned count)
@@ -787,10 +803,10 @@ int sim_phone_send_peer(sim *s, sim_device *d, const uint8_t *msg, size_t len)
 {
     sim_phone *p = d->phone;
     sim_vphone *v;
+    vp_sent *m;
     wa_buf plain;
     wa_arena a;
     wa_node *n;
-    char id[SIM_MSG_ID_MAX + 1], t[24], from[SIM_JID_LEN];
     int rc;
 
     if (!has_keys(d))
@@ -798,24 +814,30 @@ int sim_phone_send_peer(sim *s, sim_device *d, const uint8_t *msg, size_t len)
     v = vphone(s, p);
     if (!v)
         return WA_ENOMEM;
+    /* kept like a text: a retry receipt for it gets it again on a new session */
+    m = sent_new(v, "");
+    if (!m || !(m->peer = malloc(len ? len : 1)))
+        return WA_ENOMEM;
+    memcpy(m->peer, msg, len);
+    m->peer_len = len;
+    sim_user_jid(p, 0, m->to, sizeof m->to);
+    sim_unix_str(m->t, sizeof m->t);
     wa_buf_init(&plain, len + 256);
     wa_arena_init(&a, VP_ARENA);
-    rc = new_msg_id(id);
+    rc = new_msg_id(m->id);
     if (rc == 0)
         rc = wa_signal_pad(msg, len, &plain);
-    sim_unix_str(t, sizeof t);
-    sim_user_jid(p, 0, from, sizeof from);
-    n = rc == 0 ? sim_node(&a, "message", "from", from, "type", "text", "id", id, "t", t,
-                           "category", "peer", "notify", p->push_name, NULL)
-                : NULL;
+    n = rc == 0 ? peer_head(&a, p, m) : NULL;
     if (rc == 0 && !n)
         rc = WA_ENOMEM;
     if (rc == 0)
         rc = enc_for(v, d, &plain, &a, n, 0);
     if (rc == 0) {
-        /* its receipts (peer_msg, hist_sync) come back to device 0 and are recorded there */
-        sim_route_remember(s, id, &p->devices[0], 0);
+        /* its receipts (peer_msg, hist_sync, retry) come back to device 0 */
+        sim_route_remember(s, m->id, &p->devices[0], 0);
         sim_route_deliver(s, d, n);
+    } else {
+        m->id[0] = 0;
     }
     wa_arena_cleanup(&a);
     wa_buf_wipe_cleanup(&plain);
@@ -835,7 +857,15 @@ static void resend(sim *s, sim_phone *p, sim_vphone *v, const vp_sent *m, sim_de
     wa_buf_init(&skdm, WA_SIGNAL_SKDM_MAX);
     wa_buf_init(&plain, VP_PLAIN_MAX);
     wa_arena_init(&a, VP_ARENA);
-    if (m->group) {
+    if (m->peer) {
+        if (!own_dev) {
+            rc = WA_EINVAL; /* only the phone's own companions get peer messages */
+            msg = NULL;
+        } else {
+            rc = wa_signal_pad(m->peer, m->peer_len, &plain);
+            msg = rc == 0 ? peer_head(&a, p, m) : NULL;
+        }
+    } else if (m->group) {
         /* a 1:1 enc with the text and our SKDM, no skmsg */
         rc = wa_signal_addr_make(&own, p->number, WA_SIGNAL_PN, 0);
         if (rc == 0)

@@ -346,6 +346,11 @@ struct wa_client {
     struct wa__idchange *idchanges; /* identity changes seen (WA__IDCHANGE_TRACK, ring) */
     unsigned idchanges_next;
     struct wa__keygen *keygen; /* one-time prekeys being made on the thread pool (client.c) */
+    /* recv.c: "handed over" marks not yet written (WA__MARKS_MAX, on first use): written in the
+     * next message's decrypt transaction, at marks_deadline, or when the connection ends */
+    struct wa__done_mark *marks;
+    unsigned n_marks;
+    uint64_t marks_deadline;
 };
 
 /* ---- client.c services for the messaging files ---------------------------------------------- */
@@ -541,5 +546,7 @@ void wa__recv_receipt(wa_client *c, const wa_node *n);
 /* Messages whose re-send is overdue get the next retry receipt; the earliest deadline. */
 void wa__recv_expire(wa_client *c, uint64_t now);
 uint64_t wa__recv_next_deadline(const wa_client *c);
+/* Write the deferred "handed over" marks now (recv.c; the connection ends, or their time). */
+void wa__recv_marks_flush(wa_client *c);
 
 #endif

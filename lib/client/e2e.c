@@ -57,6 +57,9 @@ wa_signal *wa__e2e_signal(wa_client *c)
 
 void wa__e2e_release(wa_client *c)
 {
+    wa__recv_marks_flush(c); /* deferred "handed over" marks (recv.c) */
+    wa_free(c->marks);
+    c->marks = NULL;
     wa_signal_free(c->sig);
     c->sig = NULL;
     wa__devices_clear(c);

@@ -14,8 +14,13 @@
  *      handed over now;
  *   2. the session/sender-key changes of every enc and the message id with its plaintext
  *      (state DECRYPTED) commit in ONE store transaction;
- *   3. the message callback runs; then the id is marked DONE (its plaintext dropped);
- *   4. only then does the receipt leave. The receipt is the acknowledgement (Baileys 7 and
+ *   3. the message callback runs; then the id is marked DONE (its plaintext dropped). The mark
+ *      is deferred (issue 5: one commit per message, not two): kept in memory (a redelivery
+ *      meanwhile counts as done) and written in the next message's decrypt transaction, after
+ *      WA__MARKS_WAIT_MS, or when the connection ends. A crash before it is written leaves the id
+ *      DECRYPTED: a redelivery is handed over again flagged maybe_repeat (the window is wider,
+ *      the guarantee the same); once the receipt has left, no redelivery comes;
+ *   4. the receipt leaves. The receipt is the acknowledgement (Baileys 7 and
  *      whatsmeow send no <ack class='message'> after it): until it, the server keeps the
  *      message and redelivers it after a reconnect.
  *
@@ -56,6 +61,15 @@
 #define NACK_PARSE "487" /* ParsingError */
 #define NACK_PROTO "491" /* InvalidProtobuf */
 #define MAX_ENCS   8     /* enc children taken from one message */
+
+#define WA__MARKS_MAX     8   /* deferred "handed over" marks (step 3); a full list is written */
+#define WA__MARKS_WAIT_MS 250 /* a deferred mark is written this long after at the latest */
+
+struct wa__done_mark {
+    char key[KEY_MAX];
+    char id[WA_CLIENT_MSG_ID_MAX];
+    int64_t t;
+};
 
 typedef struct rmsg {
     const wa_node *n;
@@ -288,6 +302,12 @@ void wa__recv_expire(wa_client *c, uint64_t now)
 {
     size_t i;
 
+    if (c->n_marks && now >= c->marks_deadline) {
+        wa__recv_marks_flush(c);
+        wa_free(c->marks); /* quiet now: an idle client holds none */
+        c->marks = NULL;
+    }
+
     for (i = 0; c->retries && i < WA__RETRY_TRACK; i++) {
         wa__retry_seen *r = &c->retries[i];
         if (!r->deadline || r->deadline > now)
@@ -313,6 +333,8 @@ uint64_t wa__recv_next_deadline(const wa_client *c)
     for (i = 0; c->retries && i < WA__RETRY_TRACK; i++)
         if (c->retries[i].deadline && c->retries[i].deadline < d)
             d = c->retries[i].deadline;
+    if (c->n_marks && c->marks_deadline < d)
+        d = c->marks_deadline;
     return d;
 }
 
@@ -376,6 +398,78 @@ static void emit_failure(wa_client *c, const rmsg *m, const failure *f, unsigned
     c->cbs.decrypt_failed(c, &ev, c->user_data);
 }
 
+/* Write the deferred marks in the caller's transaction (or each on its own). */
+static int marks_write(wa_client *c)
+{
+    unsigned i;
+    int rc = 0, r;
+
+    for (i = 0; i < c->n_marks; i++) {
+        r = wa_store_seen_put(c->store, c->account, c->marks[i].key, c->marks[i].id,
+                              WA_STORE_SEEN_DONE, NULL, 0, c->marks[i].t);
+        if (r) {
+            wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s",
+                        c->account_name, c->marks[i].id, wa_strerror(r));
+            rc = r;
+        }
+    }
+    return rc;
+}
+
+void wa__recv_marks_flush(wa_client *c)
+{
+    int rc;
+
+    if (!c->n_marks)
+        return;
+    rc = wa_store_tx_begin(c->store);
+    if (rc == 0) {
+        marks_write(c); /* a mark that failed is logged; the others commit */
+        rc = wa_store_tx_end(c->store, 0);
+    }
+    if (rc)
+        wa_log_warn(LOG, "[%s] %u handed-over marks not written: %s", c->account_name, c->n_marks,
+                    wa_strerror(rc));
+    c->n_marks = 0; /* bounded: a failed mark leaves the id DECRYPTED (maybe_repeat), as before */
+}
+
+/* Whether m was handed over by this process and its mark is still deferred. */
+static int marks_has(const wa_client *c, const rmsg *m)
+{
+    unsigned i;
+
+    for (i = 0; i < c->n_marks; i++)
+        if (!strcmp(c->marks[i].id, m->id) && !strcmp(c->marks[i].key, m->key))
+            return 1;
+    return 0;
+}
+
+/* Mark m handed over: deferred, or written now when the list is full or cannot be made. */
+static void mark_done(wa_client *c, const rmsg *m)
+{
+    struct wa__done_mark *d;
+    int rc;
+
+    if (!c->marks)
+        c->marks = wa_calloc(WA__MARKS_MAX, sizeof *c->marks);
+    if (c->marks && c->n_marks == WA__MARKS_MAX)
+        wa__recv_marks_flush(c);
+    if (!c->marks || strlen(m->key) >= sizeof d->key || strlen(m->id) >= sizeof d->id) {
+        rc = wa_store_seen_put(c->store, c->account, m->key, m->id, WA_STORE_SEEN_DONE, NULL, 0,
+                               m->t);
+        if (rc)
+            wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s",
+                        c->account_name, m->id, wa_strerror(rc));
+        return;
+    }
+    d = &c->marks[c->n_marks];
+    snprintf(d->key, sizeof d->key, "%s", m->key);
+    snprintf(d->id, sizeof d->id, "%s", m->id);
+    d->t = m->t;
+    if (c->n_marks++ == 0)
+        c->marks_deadline = wa__client_now(c) + WA__MARKS_WAIT_MS;
+}
+
 /* Hand a committed plaintext to the application, then mark it done and answer. */
 static void deliver(wa_client *c, const rmsg *m, const uint8_t *p, size_t len)
 {
@@ -390,14 +484,14 @@ static void deliver(wa_client *c, const rmsg *m, const uint8_t *p, size_t len)
         wa__content_free(&in);
     }
     /* handed over: marked so even when the callback stopped or freed the client (the store
-     * outlives the client), so that the redelivery that follows is not handed over again */
-    rc = wa_store_seen_put(c->store, c->account, m->key, m->id, WA_STORE_SEEN_DONE, NULL, 0, m->t);
-    if (rc)
-        wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s", c->account_name,
-                    m->id, wa_strerror(rc));
-    if (!wa__client_alive(c, gen))
+     * outlives the client; written at once then), so that the redelivery that follows is not
+     * handed over again */
+    mark_done(c, m);
+    if (!wa__client_alive(c, gen)) {
+        wa__recv_marks_flush(c);
         return; /* no receipt from a stopped client: the message comes again, and is only
                  * receipted then */
+    }
     send_delivery(c, m);
 }
 
@@ -799,6 +893,8 @@ void wa__recv_message(wa_client *c, const wa_node *n)
     wa_buf_init(&content, WA__PLAIN_MAX);
     /* 1. a redelivery? */
     rc = wa_store_seen_get(c->store, c->account, m.key, m.id, &state, &content);
+    if (rc == 0 && state == WA_STORE_SEEN_DECRYPTED && marks_has(c, &m))
+        state = WA_STORE_SEEN_DONE; /* handed over by this process, its mark deferred */
     if (rc == 0) {
         wa_log_debug(LOG, "[%s] message %s from %s: a redelivery (%s)", c->account_name, m.id,
                      m.sender, state == WA_STORE_SEEN_DONE ? "handed over already" : "not yet");
@@ -832,6 +928,8 @@ void wa__recv_message(wa_client *c, const wa_node *n)
                      m.id, wa_strerror(rc));
         goto out;
     }
+    if (c->n_marks)
+        marks_write(c); /* the deferred marks ride along (failures logged) */
     rc = decrypt_all(c, &m, &content, &f);
     if (rc == 0)
         rc = wa_store_seen_put(c->store, c->account, m.key, m.id,
@@ -846,8 +944,9 @@ void wa__recv_message(wa_client *c, const wa_node *n)
     if (wa_store_tx_end(c->store, rc) != 0) {
         wa_log_error(LOG, "[%s] message %s: cannot commit (%s): not acknowledged", c->account_name,
                      m.id, wa_strerror(rc ? rc : WA_ESTORE));
-        goto out;
+        goto out; /* the deferred marks stay deferred */
     }
+    c->n_marks = 0; /* committed with this message */
     if (f.err) {
         unsigned count = 0;
         if (f.content) {

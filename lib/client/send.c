@@ -356,8 +356,11 @@ static int parse_bundle(const wa_node *u, const uint32_t *reg, wa_signal_bundle 
     return 0;
 }
 
-/* Start sessions from a <key> answer. */
-static void take_bundles(wa_client *c, const wa_node *iq)
+/* Start sessions from a <key> answer. Unless fresh (a retry's rebuild), a device that has a
+ * session by now keeps it: sends started together each fetched bundles for the same new device,
+ * and taking every one would archive a session state per send (records of 20 states, read and
+ * written on every later message, and a pkmsg per state for the peer to take). */
+static void take_bundles(wa_client *c, const wa_node *iq, int fresh)
 {
     wa_signal *sig = wa__e2e_signal(c);
     const wa_node *list = wa_node_child(iq, "list");
@@ -380,6 +383,8 @@ static void take_bundles(wa_client *c, const wa_node *iq)
         rc = parse_bundle(u, NULL, &b);
         if (rc == 0)
             rc = wa__e2e_addr(c, &j, &addr);
+        if (rc == 0 && !fresh && wa_signal_has_session(sig, &addr) == 1)
+            continue;
         if (rc == 0)
             rc = wa_signal_process_bundle(sig, &addr, &b);
         if (rc)
@@ -888,7 +893,7 @@ void wa__send_iq_answer(wa_client *c, int kind, uint32_t seq, const wa_node *iq)
         if (rc == 0)
             (*slot)->stage = JOB_KEYS;
     } else {
-        take_bundles(c, iq);
+        take_bundles(c, iq, (*slot)->resend);
     }
     if (rc == 0)
         rc = advance(c, slot);

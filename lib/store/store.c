@@ -130,6 +130,7 @@ enum {
     Q_LID_PUT,
     Q_LID_BY_PN,
     Q_PN_BY_LID,
+    Q_PREKEY_MARK_LOWEST,
     Q_COUNT
 };
 
@@ -166,6 +167,9 @@ static const char *const queries[Q_COUNT] = {
     [Q_LID_PUT] = "INSERT INTO lid_map (account, pn, lid) VALUES (?1, ?2, ?3)",
     [Q_LID_BY_PN] = "SELECT lid FROM lid_map WHERE account = ?1 AND pn = ?2",
     [Q_PN_BY_LID] = "SELECT pn FROM lid_map WHERE account = ?1 AND lid = ?2",
+    [Q_PREKEY_MARK_LOWEST] = "UPDATE prekey SET uploaded = 1 WHERE account = ?1 AND uploaded = 0"
+                             " AND id IN (SELECT id FROM prekey WHERE account = ?1 AND"
+                             " uploaded = 0 ORDER BY id LIMIT ?2)",
 };
 
 _Static_assert(Q_COUNT <= WA__STORE_E2E_BASE, "store.c statement slots overflow");
@@ -853,6 +857,25 @@ int wa_store_prekeys_mark_uploaded(wa_store *s, int64_t id, const uint32_t *ids,
         wa__store_done(st);
     }
     return wa__store_finish(s, rc, 0);
+}
+
+int wa_store_prekeys_mark_lowest(wa_store *s, int64_t id, size_t n)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s)
+        return WA_EINVAL;
+    if (!n)
+        return 0;
+    st = stmt(s, Q_PREKEY_MARK_LOWEST);
+    if (!st)
+        return WA_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, n > INT64_MAX ? INT64_MAX : (sqlite3_int64)n);
+    rc = wa__store_run(s, st); /* one statement: atomic without a transaction of its own */
+    wa__store_done(st);
+    return rc;
 }
 
 int wa_store_prekey_get(wa_store *s, int64_t id, uint32_t key_id, wa_store_prekey *out)

@@ -122,6 +122,9 @@ int wa_store_prekeys_add(wa_store *s, int64_t id, const wa_store_prekey *keys, s
 int wa_store_prekeys_pending(wa_store *s, int64_t id, wa_store_prekey *out, size_t max, size_t *n);
 /* Mark the given ids uploaded. 0 or WA_ESTORE. */
 int wa_store_prekeys_mark_uploaded(wa_store *s, int64_t id, const uint32_t *ids, size_t n);
+/* Mark the n lowest keys not yet uploaded as uploaded (what an upload of the n lowest pending
+ * keys carried), in one statement. 0 or WA_ESTORE. */
+int wa_store_prekeys_mark_lowest(wa_store *s, int64_t id, size_t n);
 /* The key with this id (for a pkmsg, part 2). 0, WA_ENOTFOUND, WA_ESTORE. */
 int wa_store_prekey_get(wa_store *s, int64_t id, uint32_t key_id, wa_store_prekey *out);
 /* Remove a used key. 0 (also if absent) or WA_ESTORE. */

@@ -4,16 +4,52 @@
 // the same store. The message events printed by all the wa-cli runs together must hold every
 // one of the 1,000 ids exactly once (commit before ack + redelivery detection by id: a message
 // printed, then the process killed before its receipt, then redelivered, is not printed
-// again), and decrypt failures, if any, must have healed through retry receipts (the final set
-// is complete). Prints the kills, the redeliveries libwa saw (its debug log), the decrypt
-// failures / retry receipts, and "N passed, N failed".
+// again), or twice with the second copy flagged maybe_repeat (killed between the hand-over and
+// the done mark: include/wa/client.h).
+//
+// Decrypt failures are made to happen, as a damaged disk or a restore from backup would, by
+// changing the store between some kills and their restarts (the kill moments stay random):
+//   kill 1: a snapshot of the store is taken (sqlite3 VACUUM INTO);
+//   kill 2: that snapshot is restored, stale: run 2 turned the ratchet both ways first (libwa ->
+//           peer, peer -> libwa, libwa -> peer), libwa's messages went out after the snapshot;
+//   kill 3: the peer's Signal sessions are deleted (its next messages find no session, or name
+//           a one-time prekey that is consumed);
+//   kill 4: the peer's sessions are deleted again, after run 4 turned the ratchet.
+// What a stale restore does here: libwa's side of the session rolls back, but Baileys 7 keeps
+// encrypting on its first session with a chain that never ratchets (it decrypts libwa's
+// replies in a second copy of the session record, made by its PN -> LID migration, and goes on
+// sending `pkmsg` on the other), so libwa can still derive its message keys and the peer's
+// messages do decrypt after the restore; the failures a stale restore causes show up for the
+// own phone's messages (counted "from others": wasim's virtual phone does not re-send its
+// protocol messages on a retry receipt, "message not kept"). The restore is there for the
+// repeat rule and "nothing lost"; the deletions are what make the peer's messages fail.
+// The run after a restore or a deletion first has the peer send a probe text (not among the
+// 1,000) and waits until libwa prints it: something goes through the damaged store at once.
+// Runs 2 to 4 first wait until every earlier failure healed (Baileys answers each retry receipt
+// with a session built from a fresh bundle: a stale store would still decrypt those pkmsg).
+// ("Turning the ratchet" sends texts outside the 1,000; the last 200 of the 1,000 wait until
+// the plan is done, so that messages follow every damage.) Each failure must heal through
+// retry receipts: every failed id is printed later. The stale restore also rolls back
+// msg_seen (the processed ids): a message printed by a run between the snapshot and the
+// restore (the stale window, run 2) whose receipt the server never got (the kill came first)
+// is redelivered and handed over again, and libwa cannot flag it (the restored store has no
+// record of it). The rule the application can rely on: nothing is lost (every id printed
+// before the snapshot, in the window and after it); an id is printed once, or twice with the
+// second flagged maybe_repeat; except that an id printed in the stale window may be printed
+// once more, unflagged, after the restore (counted as "stale repeats").
+//
+// From wasim's trace it also checks the server side: no message is delivered to libwa again
+// after wasim got libwa's receipt for it (unless the peer re-sent it, answering a retry).
+// Prints kills, decrypt failures (per damage), retry receipts, peer re-sends, missing,
+// repeats, and "N passed, N failed".
 //
 // Usage: node crash.test.mjs WASIM_BIN WA_CLI_BIN     (ctest: interop_crash, label interop)
-// WA_PEER_VERBOSE=1 echoes every event; WA_KEEP_TMP=1 keeps the temporary directory (stores,
-// wa-cli logs, wasim trace); WA_CRASH_SEED=N fixes the random choices (not the timing);
-// WA_CRASH_KILL_AFTER_MAX=0 kills only at random times after each login.
+// Needs the sqlite3 command (scripts/deps.sh). WA_PEER_VERBOSE=1 echoes every event;
+// WA_KEEP_TMP=1 keeps the temporary directory (stores, wa-cli logs, wasim trace);
+// WA_CRASH_SEED=N fixes the random choices (not the timing); WA_CRASH_KILL_AFTER_MAX=0 kills
+// only at random times after each login.
 // SPDX-License-Identifier: GPL-3.0-or-later
-import { spawn } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import readline from 'readline';
@@ -40,6 +76,16 @@ const KILL_DELAY_MS = [100, 2500]; // after the run's `connected`, a random wait
 const KILL_AFTER_MAX = Number(process.env.WA_CRASH_KILL_AFTER_MAX ?? 150);
 const FINAL_WAIT_MS = 90000; // for the last messages after the last restart
 const QUIET_MS = 3000;       // no duplicate may come within this after the set is complete
+const HOLD = 200;            // the last HOLD sends wait until the store damage plan is done
+// what is done to the store after the k-th kill, before the restart (see the header)
+const DAMAGE = new Map([[1, 'snapshot'], [2, 'restore'], [3, 'lose-sessions'],
+    [4, 'lose-sessions']]);
+const PLAN_KILLS = Math.max(...DAMAGE.keys());
+const SNAPSHOT_KILL = [...DAMAGE].find(([, d]) => d === 'snapshot')[0];
+const RESTORE_KILL = [...DAMAGE].find(([, d]) => d === 'restore')[0];
+// runs that turn the Signal ratchet both ways after their login, before their kill
+const TURN_RATCHET = new Set([RESTORE_KILL, 4]);
+const HEAL_WAIT_MS = 60000; // the longest a plan run waits for earlier failures to heal
 const PHONES = { peer: '15550003701', libwa: '15550003801' };
 const verbose = process.env.WA_PEER_VERBOSE === '1';
 
@@ -54,7 +100,7 @@ function random() {
 }
 const seedShown = seed;
 
-let sim, url, ctl, root, dir, peer, store;
+let sim, url, ctl, root, dir, peer, store, peerLid;
 let cli = null; // the current wa-cli run
 const runs = []; // every run: { n, events, logFile, exit }
 process.on('exit', () => {
@@ -139,6 +185,72 @@ const allMessages = () => runs.flatMap(r => r.events.filter(e => e.event === 'me
     TEXT_RE.test(e.text || '')));
 const distinctIds = () => new Set(allMessages().map(e => e.id)).size;
 
+/** Decrypt failures from the peer not yet followed by the message (a resend) in the output. */
+function unhealedNow() {
+    const out = [];
+    const seen = new Map(); // id -> [run, idx] of its last message event
+    const failed = new Map(); // id -> [run, idx] of its last failure
+    for (const r of runs) {
+        r.events.forEach((e, idx) => {
+            if (e.event === 'message') seen.set(e.id, [r.n, idx]);
+            if (e.event === 'decrypt_failed' && !(e.sender || '').startsWith(PHONES.libwa))
+                failed.set(e.id, [r.n, idx]);
+        });
+    }
+    for (const [id, [fr, fi]] of failed) {
+        const m = seen.get(id);
+        if (!m || m[0] < fr || (m[0] === fr && m[1] < fi)) out.push(id);
+    }
+    return out;
+}
+
+/** sqlite3 on the store (wa-cli is not running); the output, trimmed. */
+function sqlite(sql) {
+    return execFileSync('sqlite3', [store, sql]).toString().trim();
+}
+
+/** Damage the store as a crash of a disk or a restore from backup could (wa-cli is down). */
+function damageStore(kind) {
+    const snap = path.join(dir, 'snapshot.db');
+    if (kind === 'lose-sessions') {
+        // both name forms of the peer's devices (phone number, LID: lib/signal/signal.h)
+        const where = `name IN ('${PHONES.peer}', '${peerLid}_1')`;
+        const n = Number(sqlite(`SELECT count(*) FROM session WHERE ${where};`));
+        sqlite(`DELETE FROM session WHERE ${where};`);
+        assert.equal(sqlite(`SELECT count(*) FROM session WHERE ${where};`), '0', 'sessions gone');
+        return `deleted the peer's ${n} Signal session(s)`;
+    }
+    if (kind === 'snapshot') {
+        fs.rmSync(snap, { force: true });
+        sqlite(`VACUUM INTO '${snap}';`);
+        return `took a snapshot (${sqlite('SELECT count(*) FROM msg_seen;')} ids in msg_seen)`;
+    }
+    assert.equal(kind, 'restore');
+    const before = sqlite('SELECT count(*) FROM msg_seen;');
+    // the -wal of the newer store must not be replayed onto the older one
+    for (const ext of ['-wal', '-shm']) fs.rmSync(store + ext, { force: true });
+    fs.copyFileSync(snap, store);
+    const after = sqlite('SELECT count(*) FROM msg_seen;');
+    return `restored the snapshot (msg_seen ${before} -> ${after} ids)`;
+}
+
+/**
+ * Turn the Signal ratchet both ways: libwa -> peer, peer -> libwa, libwa -> peer (texts that
+ * are not among the 1,000). Afterwards the peer encrypts with a ratchet key pair libwa made in
+ * this run, so a store older than this run cannot decrypt what the peer sends next.
+ */
+async function turnRatchet(r) {
+    const say = async text => {
+        r.proc.stdin.write(`send ${peerLid}@lid ${text}\n`);
+        await peer.next(e => e.ev === 'message' && !e.fromMe && e.text === text, 60000);
+    };
+    await say(`crash reply ${r.n}.1`);
+    const text = `crash ratchet ${r.n}`;
+    await peer.ok({ cmd: 'send', to: PHONES.libwa, text }, 60000);
+    await r.next(e => e.event === 'message' && e.text === text, 60000);
+    await say(`crash reply ${r.n}.2`);
+}
+
 test('setup: wasim, a Baileys 7 peer and a libwa account (wa-cli), paired', async () => {
     dir = tmpDir('wa-crash-');
     sim = await startProcess(WASIM, ['--listen', '127.0.0.1:0', '--control', '127.0.0.1:0',
@@ -153,6 +265,8 @@ test('setup: wasim, a Baileys 7 peer and a libwa account (wa-cli), paired', asyn
     const qr = await peer.next('qr', WAIT_MS);
     await httpOk('POST', `${ctl}/phones/${PHONES.peer}/scan`, { qr: qr.qr });
     await peer.next({ ev: 'connection', connection: 'open' }, WAIT_MS);
+    peerLid = (await httpOk('GET', `${ctl}/phones/${PHONES.peer}`)).lid;
+    assert.match(peerLid, /^\d+$/, 'the peer has a LID');
 
     store = path.join(dir, 'libwa.db');
     const p = await startProcess(WA_CLI, ['--store', store, '--url', url, '--root-key', root,
@@ -162,20 +276,35 @@ test('setup: wasim, a Baileys 7 peer and a libwa account (wa-cli), paired', asyn
     assert.equal((await p.exited).code, 0, 'pair exits 0');
     const r = startCli();
     await r.next(e => e.event === 'connected');
-    // a first message both ways is not needed: the first of the 1,000 is the pkmsg
+    // A text both ways before the 1,000 (not among them): the peer learns libwa's devices and
+    // LID before the bursts start (Baileys 7 sent the first of a burst of concurrent sends
+    // without libwa's device 1 when the burst overlapped the first message it got from libwa)
+    // and sends `msg` from then on, so that losing the sessions is a "no session" failure.
+    await peer.ok({ cmd: 'send', to: PHONES.libwa, text: 'crash warm-up' });
+    await r.next(e => e.event === 'message' && e.text === 'crash warm-up');
+    r.proc.stdin.write(`send ${peerLid}@lid crash warm-up back\n`);
+    await peer.next(e => e.ev === 'message' && !e.fromMe && e.text === 'crash warm-up back',
+        WAIT_MS);
 });
 
-test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at least ${MIN_KILLS} times): every id handed over exactly once`, async () => {
+test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at least ` +
+    `${MIN_KILLS} times), the store damaged at some restarts: every id handed over exactly ` +
+    'once, decrypt failures healed', async () => {
     const sent = new Map(); // id -> number
     let sending = true;
     let sendError = null;
     let kills = 0;
     let killsWhileSending = 0;
+    const damages = []; // { kill, kind, what }
+    let planDone;
+    const plan = new Promise(resolve => { planDone = resolve; });
     const t0 = Date.now();
 
+    let killer = null;
     const sender = (async () => {
         try {
             for (let base = 0; base < TOTAL; base += BURST) {
+                if (base >= TOTAL - HOLD) await Promise.race([plan, killer]);
                 const burst = [];
                 for (let i = base; i < Math.min(base + BURST, TOTAL); i++) {
                     const text = `crash #${String(i).padStart(4, '0')}`;
@@ -191,10 +320,35 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
         }
     })();
 
-    const killer = (async () => {
-        while (sending || kills < MIN_KILLS) {
+    killer = (async () => {
+        while (sending || kills < MIN_KILLS || kills < PLAN_KILLS) {
             const r = cli;
             await r.next(e => e.event === 'connected', 60000);
+            if (r.n > 1 && r.n <= PLAN_KILLS) {
+                const t = Date.now();
+                while (unhealedNow().length && Date.now() - t < HEAL_WAIT_MS && !r.ended)
+                    await sleep(100);
+                if (Date.now() - t > 200)
+                    console.log(`# run #${r.n} waited ${Date.now() - t} ms for earlier ` +
+                        'failures to heal');
+            }
+            if (['restore', 'lose-sessions'].includes(DAMAGE.get(r.n - 1))) {
+                // a probe through the damaged store (the 1,000 may be held or queued): it
+                // fails to decrypt and must heal within this run
+                const probe = `crash probe ${r.n}`;
+                const t = Date.now();
+                await peer.ok({ cmd: 'send', to: PHONES.libwa, text: probe }, 60000);
+                await r.next(e => e.event === 'message' && e.text === probe, 60000);
+                const f = r.events.filter(e => e.event === 'decrypt_failed' &&
+                    (e.sender || '').startsWith(PHONES.peer)).length;
+                console.log(`# run #${r.n}: the probe arrived after ${Date.now() - t} ms; ` +
+                    `${f} decrypt failures from the peer in this run so far`);
+            }
+            if (TURN_RATCHET.has(r.n)) {
+                const t = Date.now();
+                await turnRatchet(r);
+                console.log(`# run #${r.n} turned the ratchet both ways (${Date.now() - t} ms)`);
+            }
             // a random moment: a random time after the login, or right after the k-th message
             // this run printed (k random), whichever comes first (the latter kills in the middle
             // of a stream of messages, where commit, hand-over and receipt follow each other)
@@ -209,7 +363,7 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
                     .then(() => `after message ${k} of the run, ${Date.now() - t1} ms after connected`,
                         () => 'never'),
             ]);
-            if (!sending && kills >= MIN_KILLS) break;
+            if (!sending && kills >= MIN_KILLS && kills >= PLAN_KILLS) break;
             const wasSending = sending;
             r.proc.kill('SIGKILL');
             const ex = await r.exited;
@@ -220,14 +374,21 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
             console.log(`# kill ${kills} (run #${r.n}, ${how}, ` +
                 `${Date.now() - t0} ms in, ${distinctIds()} ids printed so far${wasSending ? '' : ', sending done'})`);
             await deviceOnline(PHONES.libwa, false);
+            const kind = DAMAGE.get(kills);
+            if (kind) {
+                const what = damageStore(kind);
+                damages.push({ kill: kills, kind, what });
+                console.log(`#   store damaged before run #${r.n + 1}: ${what}`);
+            }
+            if (kills === PLAN_KILLS) planDone();
             startCli();
         }
     })();
 
     await sender;
+    await killer; // its own failure first
     if (sendError) throw sendError;
     const sendMs = Date.now() - t0;
-    await killer;
     const last = cli;
     await last.next(e => e.event === 'connected', 60000);
 
@@ -236,28 +397,68 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
     while (distinctIds() < TOTAL && Date.now() < deadline && !last.ended) await sleep(250);
     await sleep(QUIET_MS);
     const totalMs = Date.now() - t0;
-
-    // ---- the counts ----
-    const msgs = allMessages();
-    const count = new Map();
-    for (const m of msgs) count.set(m.id, (count.get(m.id) || 0) + 1);
-    // The contract (include/wa/client.h, maybe_repeat): exactly once, except a message committed
-    // by a run killed between its hand-over and the done mark: the next run hands it over again
-    // flagged maybe_repeat, so the application can deduplicate by id. A repeat WITHOUT the flag
-    // is a broken contract; so is any id seen three times.
-    const dups = [...count].filter(([, n]) => n > 1);
-    const flaggedRepeats = dups.filter(([id, n]) => n === 2 &&
-        msgs.filter(m => m.id === id).slice(1).every(m => m.maybe_repeat === true));
-    const badDups = dups.filter(d => !flaggedRepeats.includes(d));
-    const firstFlagged = msgs.filter(m => m.maybe_repeat).length;
-    const unknown = [...count.keys()].filter(id => !sent.has(id));
-    const missing = [...sent.keys()].filter(id => !count.has(id));
-    const failures = runs.flatMap(r => r.events.filter(e => e.event === 'decrypt_failed'));
-    // the debug logs: redeliveries recognised by id, retry receipts sent
     await last.proc.kill('SIGTERM');
     await last.exited;
+    await last.stdoutDone;
     await Promise.all(runs.map(r => r.logClosed));
-    let redeliveries = 0, redeliveredDone = 0, redeliveredPending = 0, retryReceipts = 0;
+
+    // ---- the counts ----
+    // every printed event of the 1,000 with where it was printed: run number, index in the run
+    const occ = new Map(); // id -> [{ run, idx, flagged }]
+    const msgs = [];
+    for (const r of runs) {
+        r.events.forEach((e, idx) => {
+            if (e.event !== 'message' || !TEXT_RE.test(e.text || '')) return;
+            msgs.push(e);
+            if (!occ.has(e.id)) occ.set(e.id, []);
+            occ.get(e.id).push({ run: r.n, idx, flagged: e.maybe_repeat === true });
+        });
+    }
+    // The contract (include/wa/client.h, maybe_repeat): exactly once, except a message committed
+    // by a run killed between its hand-over and the done mark: the next run hands it over again
+    // flagged maybe_repeat, so the application can deduplicate by id. After the stale restore,
+    // an id printed in the stale window may come once more (see the header).
+    const strictOk = l => l.length === 1 || (l.length === 2 && l[1].flagged);
+    const inWindow = o => o.run > SNAPSHOT_KILL && o.run <= RESTORE_KILL;
+    const dups = [...occ].filter(([, l]) => l.length > 1);
+    const flaggedRepeats = dups.filter(([, l]) => strictOk(l));
+    const staleRepeats = dups.filter(([, l]) => !strictOk(l) && l.some(inWindow) &&
+        strictOk(l.filter(o => o.run <= RESTORE_KILL)) &&
+        strictOk(l.filter(o => o.run > RESTORE_KILL)));
+    const badDups = dups.filter(d => !flaggedRepeats.includes(d) && !staleRepeats.includes(d));
+    const flaggedEvents = msgs.filter(m => m.maybe_repeat).length;
+    const unknown = [...occ.keys()].filter(id => !sent.has(id));
+    const missing = [...sent.keys()].filter(id => !occ.has(id));
+    const windowIds = [...occ].filter(([, l]) => l.some(inWindow)).length;
+
+    // decrypt failures, from the peer (the 1,000 and the ratchet texts) and others
+    const failures = runs.flatMap(r => r.events.map((e, idx) => ({ e, run: r.n, idx }))
+        .filter(x => x.e.event === 'decrypt_failed'));
+    const fromPeer = f => (f.e.sender || '').startsWith(PHONES.peer) ||
+        (f.e.sender || '').startsWith(peerLid);
+    const peerFailures = failures.filter(fromPeer);
+    const otherFailures = failures.filter(f => !fromPeer(f));
+    const failedIds = new Set(peerFailures.filter(f => sent.has(f.e.id)).map(f => f.e.id));
+    // healed: printed after (a later run, or later in the same run) its last failure
+    const notHealed = [...failedIds].filter(id => {
+        const lastF = peerFailures.filter(f => f.e.id === id).pop();
+        return !(occ.get(id) || []).some(o => o.run > lastF.run ||
+            (o.run === lastF.run && o.idx > lastF.idx));
+    });
+    // per damage: the failures in the runs up to the next damage
+    const perDamage = damages.map((d, i) => {
+        const until = i + 1 < damages.length ? damages[i + 1].kill : Infinity;
+        const fs_ = peerFailures.filter(f => f.run > d.kill && f.run <= until);
+        const reasons = {};
+        for (const f of fs_) {
+            const k = `${f.e.enc_type}/${f.e.error}${f.e.reason ? ` (${f.e.reason})` : ''}`;
+            reasons[k] = (reasons[k] || 0) + 1;
+        }
+        return { ...d, failures: fs_.length, ids: new Set(fs_.map(f => f.e.id)).size, reasons };
+    });
+
+    // the debug logs: redeliveries recognised by id, retry receipts sent
+    let redeliveries = 0, redeliveredDone = 0, redeliveredPending = 0, retryLogged = 0;
     for (const r of runs) {
         const log = fs.readFileSync(r.logFile, 'utf8');
         for (const line of log.split('\n')) {
@@ -266,58 +467,89 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
                 if (/handed over already/.test(line)) redeliveredDone++;
                 else redeliveredPending++;
             }
-            if (/retry receipt #\d+ sent/.test(line)) retryReceipts++;
+            if (/retry receipt #\d+ sent/.test(line)) retryLogged++;
         }
     }
-    // wasim's trace: every <message> it sent out (to any connection) with one of the ids
-    let deliveries = 0;
+    // wasim's trace, in order: the peer's <message> in (a send or a re-send), its delivery out to
+    // libwa, libwa's <receipt> in (any type, retry included, ids of its <list> too). A delivery
+    // after a receipt with no re-send in between would be a server bug (item 3 of the notes).
+    const state = new Map(); // id -> 'sent' | 'delivered' | 'receipted'
+    let deliveries = 0, peerSends = 0, retryReceipts = 0, serverRedeliveries = 0;
+    const afterReceipt = [];
     for (const line of fs.readFileSync(path.join(dir, 'trace.txt'), 'utf8').split('\n')) {
-        const m = / out <message [^>]*\bid="([^"]+)"/.exec(line);
-        if (m && sent.has(m[1])) deliveries++;
+        const m = /^\S+ (in|out) <(message|receipt)\b([^>]*)>(.*)$/.exec(line);
+        if (!m) continue;
+        const [, dirn, tag, attrs, rest] = m;
+        const id = (/\bid="([^"]+)"/.exec(attrs) || [])[1];
+        if (!id) continue;
+        if (tag === 'message' && dirn === 'in' && sent.has(id)) {
+            peerSends++;
+            state.set(id, 'sent');
+        } else if (tag === 'message' && dirn === 'out' && sent.has(id) &&
+            /\bfrom="/.test(attrs) && !/\brecipient="/.test(attrs)) {
+            deliveries++;
+            if (state.get(id) === 'receipted') afterReceipt.push(id);
+            if (state.get(id) === 'delivered') serverRedeliveries++;
+            state.set(id, 'delivered');
+        } else if (tag === 'receipt' && dirn === 'in') {
+            if (/\btype="retry"/.test(attrs) && sent.has(id)) retryReceipts++;
+            const ids = [id, ...[...rest.matchAll(/<item id="([^"]+)"/g)].map(x => x[1])];
+            for (const i of ids) if (sent.has(i)) state.set(i, 'receipted');
+        }
     }
+
     const offline = msgs.filter(m => m.offline).length;
     console.log(`# seed ${seedShown}; sent ${sent.size} in ${sendMs} ms; total ${totalMs} ms; ` +
         `runs ${runs.length}; kills ${kills} (${killsWhileSending} while sending)`);
-    console.log(`# message events ${msgs.length}, distinct ids ${count.size}, offline ${offline}; ` +
-        `duplicates ${dups.length} (${flaggedRepeats.length} flagged maybe_repeat, ` +
-        `${badDups.length} unflagged), maybe_repeat events ${firstFlagged}, ` +
+    console.log(`# message events ${msgs.length}, distinct ids ${occ.size}, offline ${offline}; ` +
+        `repeats ${dups.length}: ${flaggedRepeats.length} flagged maybe_repeat, ` +
+        `${staleRepeats.length} stale (after the restore, of ${windowIds} ids printed in the ` +
+        `stale window), ${badDups.length} unflagged; maybe_repeat events ${flaggedEvents}; ` +
         `missing ${missing.length}, unknown ${unknown.length}`);
-    console.log(`# redeliveries seen ${redeliveries} (${redeliveredDone} handed over already, ` +
-        `${redeliveredPending} committed but not handed over: handed over then); ` +
-        `decrypt failures ${failures.length}, retry receipts sent ${retryReceipts}`);
-    console.log(`# wasim delivered the ${TOTAL} messages ${deliveries} times (server redeliveries ` +
-        `${deliveries - TOTAL})`);
-    for (const [id, n] of dups.slice(0, 10)) {
-        const where = runs.filter(r => r.events.some(e => e.event === 'message' && e.id === id))
-            .map(r => `#${r.n}`);
-        // where the contract broke: printed as the last message of a killed run, and handed
-        // over again by the next run as a redelivery of a message committed but not marked done
-        const first = runs.find(r => r.events.some(e => e.event === 'message' && e.id === id));
-        const printed = first.events.filter(e => e.event === 'message');
-        const lastOfRun = printed.length && printed[printed.length - 1].id === id;
-        const nextLog = runs[first.n] ? fs.readFileSync(runs[first.n].logFile, 'utf8') : '';
-        const state = (new RegExp(`${id} from \\S+: a redelivery \\(([^)]*)\\)`).exec(nextLog) || [])[1];
-        console.log(`#   duplicate ${id} (crash #${sent.get(id)}) printed ${n} times, in runs ` +
-            `${where.join(' ')}; ${lastOfRun ? 'the last message' : 'not the last message'} ` +
-            `printed by run #${first.n} before its kill; run #${first.n + 1} saw a redelivery ` +
-            `(${state || 'none logged'})`);
+    console.log(`# decrypt failures ${peerFailures.length} from the peer (${failedIds.size} ` +
+        `of the ${TOTAL} ids, ${notHealed.length} not healed), ` +
+        `${otherFailures.length} from others; ` +
+        `retry receipts: ${retryLogged} logged by libwa, ${retryReceipts} for the ${TOTAL} ids ` +
+        `in wasim's trace; the peer sent the ${TOTAL} ids ${peerSends} times (re-sends ` +
+        `${peerSends - sent.size})`);
+    for (const d of perDamage) {
+        console.log(`#   after kill ${d.kill} (${d.what}): ${d.failures} decrypt failures of ` +
+            `${d.ids} ids ${JSON.stringify(d.reasons)}`);
     }
-    for (const f of failures.slice(0, 10)) console.log(`#   decrypt_failed ${JSON.stringify(f)}`);
-    for (const id of missing.slice(0, 10)) console.log(`#   missing ${id} (crash #${sent.get(id)})`);
+    console.log(`# redeliveries seen by libwa ${redeliveries} (${redeliveredDone} handed over ` +
+        `already, ${redeliveredPending} committed but not handed over: handed over then)`);
+    console.log(`# wasim delivered the ${TOTAL} ids ${deliveries} times: redeliveries of ` +
+        `unreceipted deliveries ${serverRedeliveries}, deliveries after libwa's receipt ` +
+        `${afterReceipt.length}`);
+    const show = l => l.map(o => `#${o.run}${o.flagged ? '(flagged)' : ''}`).join(' ');
+    for (const [id, l] of staleRepeats.slice(0, 5))
+        console.log(`#   stale repeat ${id} (crash #${sent.get(id)}) in runs ${show(l)}`);
+    for (const [id, l] of badDups.slice(0, 10))
+        console.log(`#   UNFLAGGED repeat ${id} (crash #${sent.get(id)}) in runs ${show(l)}`);
+    for (const f of otherFailures.slice(0, 5))
+        console.log(`#   decrypt_failed (not the peer) ${JSON.stringify(f.e)}`);
+    const crashNo = id => `${id} (crash #${sent.get(id)})`;
+    for (const id of notHealed.slice(0, 10)) console.log(`#   not healed ${crashNo(id)}`);
+    for (const id of missing.slice(0, 10)) console.log(`#   missing ${crashNo(id)}`);
+    for (const id of afterReceipt.slice(0, 10)) console.log(`#   delivered after receipt: ${id}`);
 
     assert.equal(sent.size, TOTAL, 'the peer sent every message');
     assert.ok(kills >= MIN_KILLS, `killed at least ${MIN_KILLS} times (${kills})`);
     assert.ok(killsWhileSending >= 1, 'killed while the peer was sending');
+    assert.equal(damages.length, DAMAGE.size, 'the store damage plan ran');
     assert.deepEqual(unknown, [], 'no message the peer did not send');
     for (const m of msgs) {
         assert.equal(Number(TEXT_RE.exec(m.text)[1]), sent.get(m.id), `text of ${m.id}`);
         assert.equal(m.sender_pn, `${PHONES.peer}@s.whatsapp.net`, `sender of ${m.id}`);
     }
-    assert.deepEqual(missing, [], 'every id reached the application (decrypt failures healed)');
-    assert.deepEqual(badDups, [], 'no id reached the application twice unless flagged maybe_repeat');
-    assert.equal(count.size, TOTAL);
-    // a decrypt failure that healed: its id is in the final set (checked above), once
-    for (const f of failures) assert.ok(count.get(f.id) >= 1, `decrypt failure ${f.id} healed`);
+    assert.deepEqual(missing, [], 'every id reached the application (nothing lost)');
+    assert.deepEqual(badDups.map(([id]) => id), [],
+        'no id reached the application twice unless flagged maybe_repeat (or a stale repeat)');
+    assert.equal(occ.size, TOTAL);
+    assert.ok(failedIds.size >= 1, 'the damaged store made decrypt failures of the 1,000 happen');
+    assert.ok(retryReceipts >= 1, 'retry receipts reached wasim');
+    assert.deepEqual(notHealed, [], 'every decrypt failure healed: the id was printed after it');
+    assert.deepEqual(afterReceipt, [], 'wasim delivers nothing again after its receipt');
 }, { timeoutMs: 420000 });
 
 test('teardown', async () => {

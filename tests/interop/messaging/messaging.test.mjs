@@ -687,6 +687,32 @@ test('wa-cli send prints the message id once the server acked it', async () => {
     assert.equal(m.id, out);
 });
 
+test('a peer message from the own phone that does not decrypt heals through a retry receipt', async () => {
+    const l = libwa.l2, dev = `${l.phone}:1@s.whatsapp.net`;
+    const sql = q => execFileSync('sqlite3', [l.store, q]).toString().trim();
+    const own = `name IN ('${l.phone}', '${l.lid}_1') AND device = 0`; // PN or LID form
+    await l.stop();
+    assert.equal(sql(`SELECT count(*) FROM session WHERE ${own};`), '1',
+        'libwa has a session with its own phone (device 0)');
+    sql(`DELETE FROM session WHERE ${own};`);
+    const before = new Set((await phoneReceipts(l.phone, dev)).map(r => `${r.type} ${r.id}`));
+    l.start();
+    await l.next({ event: 'connected' });
+    // the login's history notification does not decrypt (no session): libwa sends a retry
+    // receipt, the phone sends the notification again on a new session, libwa answers it
+    const f = await l.next(e => e.event === 'decrypt_failed' && (e.sender || '').startsWith(l.phone));
+    let rs = [], healed;
+    for (let i = 0; i < 800 && !healed; i++) {
+        rs = (await phoneReceipts(l.phone, dev)).filter(r => !before.has(`${r.type} ${r.id}`));
+        healed = rs.find(r => r.type === 'hist_sync' && r.id === f.id);
+        if (!healed) await sleep(25);
+    }
+    assert.ok(rs.some(r => r.type === 'retry' && r.id === f.id), `a retry receipt: ${JSON.stringify(rs)}`);
+    assert.ok(healed, `the re-sent notification answered: ${JSON.stringify(rs)}`);
+    assert.equal(sql(`SELECT count(*) FROM session WHERE ${own};`), '1', 'a new session');
+    await l.stop();
+});
+
 test('teardown', async () => {
     for (const c of Object.values(libwa)) await c.stop();
     for (const p of Object.values(peers)) await p.close();

@@ -96,9 +96,18 @@ async function credsSaved(dir, jid) {
     }
 }
 
+// The client is live: it deletes a one-time prekey file when a pkmsg uses it (its own phone's
+// peer messages at login are pkmsgs), so a file can vanish mid-copy: then copy again.
 function copyDir(from, to) {
-    fs.cpSync(from, to, { recursive: true });
-    return to;
+    for (let i = 0; ; i++) {
+        try {
+            fs.cpSync(from, to, { recursive: true });
+            return to;
+        } catch (e) {
+            if (e.code !== 'ENOENT' || i >= 20) throw e;
+            fs.rmSync(to, { recursive: true, force: true });
+        }
+    }
 }
 
 async function nextClose(peer, ms = OPEN_MS) {

@@ -769,6 +769,61 @@ static void test_memory_logout_offline(void **state)
     unlink(store_path);
 }
 
+/* Key pairs made off the loop (wa__keys_generate: no ids), then given ids from the account's
+ * next_prekey_id as it is when stored (wa__keys_store_new, one transaction): a key taken in
+ * between (a retry receipt's) moves the ids on instead of colliding. */
+static void test_keys_generate_then_store(void **state)
+{
+    wa_store_creds *cr = calloc(1, sizeof *cr), *back = calloc(1, sizeof *back);
+    wa_store_prekey k[4], pend[8], got;
+    uint8_t pub[32];
+    wa_store *st;
+    int64_t id;
+    size_t n = 0, i;
+
+    (void)state;
+    assert_non_null(cr);
+    assert_non_null(back);
+    snprintf(store_path, sizeof store_path, "/tmp/wa_client_test_g%d.db", (int)getpid());
+    unlink(store_path);
+    assert_int_equal(wa_store_open(store_path, NULL, &st), 0);
+    assert_int_equal(wa__keys_new_creds(cr), 0);
+    assert_int_equal(wa_store_account(st, "acct", 1, &id), 0);
+    assert_int_equal(wa_store_creds_save(st, id, cr, 0), 0);
+    memset(k, 0xAA, sizeof k);
+    assert_int_equal(wa__keys_generate(k, 4), 0);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(k[i].id, 0);
+        assert_int_equal(wa_x25519_public(pub, k[i].priv), 0);
+        assert_memory_equal(pub, k[i].pub, 32);
+    }
+    assert_memory_not_equal(k[0].priv, k[1].priv, 32);
+    /* meanwhile one key is made on the loop (ids 1), then the batch is stored: 2..5 */
+    assert_int_equal(wa__keys_pending_prekeys(st, id, cr, 1, pend, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(pend[0].id, 1);
+    assert_int_equal(wa_store_creds_load(st, id, back), 0);
+    assert_int_equal(wa__keys_store_new(st, id, back, k, 4), 0);
+    assert_int_equal(k[0].id, 2);
+    assert_int_equal(k[3].id, 5);
+    assert_int_equal(wa_store_creds_load(st, id, back), 0);
+    assert_int_equal(back->next_prekey_id, 6);
+    assert_int_equal(wa_store_prekey_get(st, id, 4, &got), 0);
+    assert_memory_equal(got.pub, k[2].pub, 32);
+    assert_int_equal(wa_store_prekeys_pending(st, id, pend, 8, &n), 0);
+    assert_int_equal(n, 5);
+    /* stored from stale creds (next 1 again): the ids are taken, nothing is stored */
+    assert_int_equal(wa__keys_store_new(st, id, cr, k, 4), WA_EEXIST);
+    assert_int_equal(wa_store_creds_load(st, id, back), 0);
+    assert_int_equal(back->next_prekey_id, 6);
+    wa_store_creds_wipe(cr);
+    wa_store_creds_wipe(back);
+    free(cr);
+    free(back);
+    wa_store_close(st);
+    unlink(store_path);
+}
+
 /* Stale restore: the server's digest lists prekey ids this store lost; they get new keys under
  * the same ids (to upload again) and the next id moves past them; known ids stay untouched. */
 static void test_keys_adopt_server_prekeys(void **state)
@@ -843,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_payload),
         cmocka_unit_test(test_keys_ids),
         cmocka_unit_test(test_keys_adopt_server_prekeys),
+        cmocka_unit_test(test_keys_generate_then_store),
         cmocka_unit_test(test_iq_table),
         cmocka_unit_test(test_stanzas),
         cmocka_unit_test(test_qr_text),

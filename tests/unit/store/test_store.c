@@ -216,7 +216,7 @@ static void test_prekeys(void **state)
     wa_store_prekey keys[10], out[10], one;
     uint32_t ids[3] = {1, 2, 3};
     size_t n, i;
-    int64_t a;
+    int64_t a, b;
 
     (void)state;
     assert_int_equal(wa_store_account(s, "x", 1, &a), 0);
@@ -262,6 +262,26 @@ static void test_prekeys(void **state)
     assert_int_equal(wa_store_prekey_remove(s, a, 5), 0);
     assert_int_equal(wa_store_prekey_get(s, a, 5, &one), WA_ENOTFOUND);
     assert_int_equal(wa_store_prekey_remove(s, a, 5), 0);
+    /* the n lowest pending (4, 6: 5 is gone) marked in one statement; another account's keys
+     * are not touched */
+    assert_int_equal(wa_store_account(s, "y", 1, &b), 0);
+    fill_creds(&c, 2);
+    assert_int_equal(wa_store_creds_save(s, b, &c, 0), 0);
+    assert_int_equal(wa_store_prekeys_add(s, b, keys, 3, 4), 0);
+    assert_int_equal(wa_store_prekeys_mark_lowest(s, a, 2), 0);
+    assert_int_equal(wa_store_prekeys_pending(s, a, out, 10, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(out[0].id, 7);
+    assert_int_equal(wa_store_prekeys_count(s, a, 1, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(wa_store_prekeys_pending(s, b, out, 10, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(wa_store_prekeys_mark_lowest(s, a, 0), 0);
+    assert_int_equal(wa_store_prekeys_mark_lowest(s, a, 100), 0);
+    assert_int_equal(wa_store_prekeys_pending(s, a, out, 10, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(wa_store_prekeys_count(s, a, 1, &n), 0);
+    assert_int_equal(n, 9);
     wa_store_close(s);
 }
 
