@@ -11,6 +11,24 @@
  * The message store is also the record that makes delivery exactly once by message id: a
  * message libwa flags maybe_repeat is looked up here before it is published again.
  *
+ * Statements are prepared once per handle (the first time they are used, SQLITE_PREPARE_
+ * PERSISTENT) and reset with their bindings cleared after each use; wg_db_close finalizes them.
+ * A statement still stepping (a callback of a walk calling into the same query) gets a fresh
+ * one-shot statement instead.
+ *
+ * Durability, per table (one connection, so the level is switched around the writes that need
+ * more; SQLite applies PRAGMA synchronous to the connection's next commits):
+ *   - WAL with synchronous=NORMAL by default: a commit survives a crash of the process (SIGKILL,
+ *     OOM kill: the WAL is in the kernel's page cache), the last commits may be lost on power
+ *     loss or a kernel crash (the WAL is fsynced at checkpoints). That is the right level for
+ *     the message store (a bounded history cache and the dedupe record; its acks and statuses are
+ *     the hot path under API sends: ~4 commits per send) and the health probe.
+ *   - synchronous=FULL (the WAL fsynced at commit) for the session list and the send queue:
+ *     their writes are rare (a session created, started, stopped; a send accepted with 202 while
+ *     reconnecting) and they are promises made to the API caller that should survive power loss
+ *     on a real disk. On Cloud Run the local disk is memory anyway: persistence there comes from
+ *     the backups, and FULL costs nothing that matters.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "db.h"
@@ -30,8 +48,74 @@
 #define SCHEMA_VERSION 2
 #define COMPONENT      "db"
 
+/* The cached statements (see stmt_sql). */
+enum {
+    Q_SESSION_INSERT,
+    Q_SESSION_SET_RUNNING,
+    Q_SESSION_DELETE,
+    Q_SESSIONS_LOAD,
+    Q_PROBE,
+    Q_QUEUE_ADD,
+    Q_QUEUE_DELETE,
+    Q_QUEUE_PURGE,
+    Q_QUEUE_COUNT,
+    Q_QUEUE_LOAD,
+    Q_MSG_PUT,
+    Q_MSG_EXISTS,
+    Q_MSG_SET_STATUS,
+    Q_CHATS,
+    Q_MSG_CUT,
+    Q_MESSAGES,
+    Q_PRUNE_AGE,
+    Q_PRUNE_EDGE,
+    Q_PRUNE_SESSION,
+    Q_MSG_PURGE,
+    Q_COUNT
+};
+
+static const char *const stmt_sql[Q_COUNT] = {
+    [Q_SESSION_INSERT] = "INSERT INTO sessions(name, created_at, want_running, config) "
+                         "VALUES (?, ?, ?, ?)",
+    [Q_SESSION_SET_RUNNING] = "UPDATE sessions SET want_running = ? WHERE name = ?",
+    [Q_SESSION_DELETE] = "DELETE FROM sessions WHERE name = ?",
+    [Q_SESSIONS_LOAD] = "SELECT name, created_at, want_running, config FROM sessions ORDER BY name",
+    [Q_PROBE] = "INSERT OR REPLACE INTO health(id, checked_at) VALUES (1, ?)",
+    [Q_QUEUE_ADD] = "INSERT INTO send_queue(id, session, body, queued_at) VALUES (?, ?, ?, ?)",
+    [Q_QUEUE_DELETE] = "DELETE FROM send_queue WHERE id = ?",
+    [Q_QUEUE_PURGE] = "DELETE FROM send_queue WHERE session = ?",
+    [Q_QUEUE_COUNT] = "SELECT count(*) FROM send_queue WHERE session = ?",
+    [Q_QUEUE_LOAD] = "SELECT id, body FROM send_queue WHERE session = ? "
+                     "ORDER BY queued_at, rowid LIMIT ?",
+    [Q_MSG_PUT] = "INSERT OR IGNORE INTO messages(session, chat, id, from_me, sender, kind, "
+                  "text, body, ts, status, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [Q_MSG_EXISTS] = "SELECT 1 FROM messages WHERE session = ? AND chat = ? AND id = ?",
+    [Q_MSG_SET_STATUS] = "UPDATE messages SET status = ?1 WHERE session = ?2 AND id = ?3"
+                         " AND (?4 IS NULL OR chat = ?4) AND (CASE status WHEN 'pending' THEN 0"
+                         " WHEN 'sent' THEN 1 WHEN 'failed' THEN 1 WHEN 'delivered' THEN 2"
+                         " WHEN 'read' THEN 3 WHEN 'played' THEN 4 ELSE -1 END) < ?5"
+                         " AND NOT (status = 'received' AND ?1 <> 'read')",
+    [Q_CHATS] = "SELECT chat, max(ts), count(*),"
+                " sum(from_me = 0 AND status = 'received') FROM messages"
+                " WHERE session = ? AND body IS NOT NULL GROUP BY chat"
+                " ORDER BY max(ts) DESC, chat LIMIT ?",
+    [Q_MSG_CUT] = "SELECT ts, rowid FROM messages WHERE session = ? AND chat = ? AND id = ?",
+    [Q_MESSAGES] = "SELECT id, from_me, sender, kind, text, body, ts, status FROM messages"
+                   " WHERE session = ? AND chat = ? AND body IS NOT NULL"
+                   " AND (ts < ? OR (ts = ? AND rowid < ?))"
+                   " ORDER BY ts DESC, rowid DESC LIMIT ?",
+    [Q_PRUNE_AGE] = "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
+                    " WHERE stored_at < ? LIMIT ?)",
+    /* the rowid of the newest row past the bound (the index on session orders by rowid) */
+    [Q_PRUNE_EDGE] = "SELECT rowid FROM messages WHERE session = ? ORDER BY rowid DESC"
+                     " LIMIT 1 OFFSET ?",
+    [Q_PRUNE_SESSION] = "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
+                        " WHERE session = ? AND rowid <= ? ORDER BY rowid LIMIT ?)",
+    [Q_MSG_PURGE] = "DELETE FROM messages WHERE session = ?",
+};
+
 struct wg_db {
     sqlite3 *sql;
+    sqlite3_stmt *st[Q_COUNT]; /* prepared on first use */
 };
 
 static const char schema[] = "CREATE TABLE IF NOT EXISTS sessions ("
@@ -115,7 +199,8 @@ int wg_db_open(const char *path, wg_db **out)
         SQLITE_OK)
         goto out;
     sqlite3_busy_timeout(db->sql, WG_DB_BUSY_TIMEOUT_MS);
-    if (exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"))
+    /* NORMAL by default, FULL around the durable writes: see the top of the file */
+    if (exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"))
         goto out;
     if (user_version(db, &v))
         goto out;
@@ -141,19 +226,55 @@ out:
 
 void wg_db_close(wg_db *db)
 {
+    size_t i;
+
     if (!db)
         return;
+    for (i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(db->st[i]);
     sqlite3_close(db->sql);
     free(db);
 }
 
-static int prepare(wg_db *db, const char *sql, sqlite3_stmt **st)
+/* The statement q, ready to bind: the cached one, prepared on first use. If the cached one is
+ * still stepping (a walk's callback running the same query), a one-shot copy. Each prepare()
+ * is paired with a done(). */
+static int prepare(wg_db *db, int q, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(db->sql, sql, -1, st, NULL) != SQLITE_OK) {
+    sqlite3_stmt *c = db->st[q];
+    int rc;
+
+    if (c && !sqlite3_stmt_busy(c)) {
+        *st = c;
+        return 0;
+    }
+    rc = sqlite3_prepare_v3(db->sql, stmt_sql[q], -1, c ? 0 : SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK) {
         wa_log_error(COMPONENT, "prepare: %s", sqlite3_errmsg(db->sql));
         return WA_ESTORE;
     }
+    if (!c)
+        db->st[q] = *st;
     return 0;
+}
+
+/* Give back a statement from prepare(): reset (ending its read or write), bindings cleared. */
+static void done(wg_db *db, int q, sqlite3_stmt *st)
+{
+    if (st != db->st[q]) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* The writes that stay synchronous=FULL (see the top of the file): the level is switched for
+ * the connection's next commit and back. A failed switch leaves the level as it was: the write
+ * still happens, at most less durable on power loss. */
+static void durable(wg_db *db, int on)
+{
+    exec(db, on ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
 }
 
 int wg_db_session_insert(wg_db *db, const char *name, int64_t created_at, int want_running,
@@ -162,15 +283,13 @@ int wg_db_session_insert(wg_db *db, const char *name, int64_t created_at, int wa
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(db,
-                      "INSERT INTO sessions(name, created_at, want_running, config) "
-                      "VALUES (?, ?, ?, ?)",
-                      &st)))
+    if ((rc = prepare(db, Q_SESSION_INSERT, &st)))
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, created_at);
     sqlite3_bind_int(st, 3, want_running ? 1 : 0);
     sqlite3_bind_text(st, 4, config_json ? config_json : "{}", -1, SQLITE_STATIC);
+    durable(db, 1);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
         rc = 0;
@@ -180,16 +299,19 @@ int wg_db_session_insert(wg_db *db, const char *name, int64_t created_at, int wa
         wa_log_error(COMPONENT, "insert: %s", sqlite3_errmsg(db->sql));
         rc = WA_ESTORE;
     }
-    sqlite3_finalize(st);
+    done(db, Q_SESSION_INSERT, st);
+    durable(db, 0);
     return rc;
 }
 
-static int update_one(wg_db *db, const char *sql, const char *name, int arg, int bind_arg)
+/* One write statement q with a text binding (after an int one when bind_arg), committed FULL
+ * when is_durable. 0, WA_ENOTFOUND (no row changed), WA_ESTORE. */
+static int update_one(wg_db *db, int q, const char *name, int arg, int bind_arg, int is_durable)
 {
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(db, sql, &st)))
+    if ((rc = prepare(db, q, &st)))
         return rc;
     if (bind_arg) {
         sqlite3_bind_int(st, 1, arg);
@@ -197,25 +319,28 @@ static int update_one(wg_db *db, const char *sql, const char *name, int arg, int
     } else {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     }
+    if (is_durable)
+        durable(db, 1);
     if (sqlite3_step(st) != SQLITE_DONE) {
         wa_log_error(COMPONENT, "update: %s", sqlite3_errmsg(db->sql));
         rc = WA_ESTORE;
     } else {
         rc = sqlite3_changes(db->sql) ? 0 : WA_ENOTFOUND;
     }
-    sqlite3_finalize(st);
+    done(db, q, st);
+    if (is_durable)
+        durable(db, 0);
     return rc;
 }
 
 int wg_db_session_set_running(wg_db *db, const char *name, int want_running)
 {
-    return update_one(db, "UPDATE sessions SET want_running = ? WHERE name = ?", name,
-                      want_running ? 1 : 0, 1);
+    return update_one(db, Q_SESSION_SET_RUNNING, name, want_running ? 1 : 0, 1, 1);
 }
 
 int wg_db_session_delete(wg_db *db, const char *name)
 {
-    return update_one(db, "DELETE FROM sessions WHERE name = ?", name, 0, 0);
+    return update_one(db, Q_SESSION_DELETE, name, 0, 0, 1);
 }
 
 int wg_db_sessions_load(wg_db *db, wg_db_session_cb cb, void *user_data)
@@ -223,8 +348,7 @@ int wg_db_sessions_load(wg_db *db, wg_db_session_cb cb, void *user_data)
     sqlite3_stmt *st;
     int rc, step;
 
-    if ((rc = prepare(
-             db, "SELECT name, created_at, want_running, config FROM sessions ORDER BY name", &st)))
+    if ((rc = prepare(db, Q_SESSIONS_LOAD, &st)))
         return rc;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
@@ -238,7 +362,7 @@ int wg_db_sessions_load(wg_db *db, wg_db_session_cb cb, void *user_data)
         wa_log_error(COMPONENT, "load: %s", sqlite3_errmsg(db->sql));
         rc = WA_ESTORE;
     }
-    sqlite3_finalize(st);
+    done(db, Q_SESSIONS_LOAD, st);
     return rc;
 }
 
@@ -247,15 +371,16 @@ int wg_db_probe(wg_db *db)
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(db, "INSERT OR REPLACE INTO health(id, checked_at) VALUES (1, ?)", &st)))
+    if ((rc = prepare(db, Q_PROBE, &st)))
         return rc;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : WA_ESTORE;
-    sqlite3_finalize(st);
+    done(db, Q_PROBE, st);
     return rc;
 }
 
-/* ---- the queue of sends made while a session reconnects ---- */
+/* ---- the queue of sends made while a session reconnects (committed FULL: the 202 promised
+ * them) ---- */
 
 int wg_db_queue_add(wg_db *db, const char *id, const char *session, const char *body,
                     int64_t queued_at)
@@ -263,28 +388,30 @@ int wg_db_queue_add(wg_db *db, const char *id, const char *session, const char *
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(
-             db, "INSERT INTO send_queue(id, session, body, queued_at) VALUES (?, ?, ?, ?)", &st)))
+    if ((rc = prepare(db, Q_QUEUE_ADD, &st)))
         return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, session, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, queued_at);
+    durable(db, 1);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : WA_ESTORE;
     if (rc)
         wa_log_error(COMPONENT, "queue: %s", sqlite3_errmsg(db->sql));
-    sqlite3_finalize(st);
+    done(db, Q_QUEUE_ADD, st);
+    durable(db, 0);
     return rc;
 }
 
 int wg_db_queue_delete(wg_db *db, const char *id)
 {
-    return update_one(db, "DELETE FROM send_queue WHERE id = ?", id, 0, 0);
+    /* a delete lost on power loss would send the message twice */
+    return update_one(db, Q_QUEUE_DELETE, id, 0, 0, 1);
 }
 
 int wg_db_queue_purge(wg_db *db, const char *session)
 {
-    int rc = update_one(db, "DELETE FROM send_queue WHERE session = ?", session, 0, 0);
+    int rc = update_one(db, Q_QUEUE_PURGE, session, 0, 0, 1);
 
     return rc == WA_ENOTFOUND ? 0 : rc;
 }
@@ -294,14 +421,14 @@ int wg_db_queue_count(wg_db *db, const char *session, size_t *n)
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(db, "SELECT count(*) FROM send_queue WHERE session = ?", &st)))
+    if ((rc = prepare(db, Q_QUEUE_COUNT, &st)))
         return rc;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
         *n = (size_t)sqlite3_column_int64(st, 0);
     else
         rc = WA_ESTORE;
-    sqlite3_finalize(st);
+    done(db, Q_QUEUE_COUNT, st);
     return rc;
 }
 
@@ -311,10 +438,7 @@ int wg_db_queue_load(wg_db *db, const char *session, size_t limit, wg_db_queue_c
     sqlite3_stmt *st;
     int rc, step;
 
-    if ((rc = prepare(db,
-                      "SELECT id, body FROM send_queue WHERE session = ? "
-                      "ORDER BY queued_at, rowid LIMIT ?",
-                      &st)))
+    if ((rc = prepare(db, Q_QUEUE_LOAD, &st)))
         return rc;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
@@ -326,11 +450,11 @@ int wg_db_queue_load(wg_db *db, const char *session, size_t limit, wg_db_queue_c
     }
     if (!rc && step != SQLITE_DONE)
         rc = WA_ESTORE;
-    sqlite3_finalize(st);
+    done(db, Q_QUEUE_LOAD, st);
     return rc;
 }
 
-/* ---- the message store ---- */
+/* ---- the message store (synchronous=NORMAL: see the top of the file) ---- */
 
 /* Rank of a status: an update never moves a message back (a late "delivered" after "read"). */
 static int status_rank(const char *st)
@@ -359,10 +483,7 @@ int wg_db_msg_put(wg_db *db, const char *session, const wg_db_msg *m, int64_t no
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(db,
-                      "INSERT OR IGNORE INTO messages(session, chat, id, from_me, sender, kind, "
-                      "text, body, ts, status, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      &st)))
+    if ((rc = prepare(db, Q_MSG_PUT, &st)))
         return rc;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, m->chat, -1, SQLITE_STATIC);
@@ -381,7 +502,7 @@ int wg_db_msg_put(wg_db *db, const char *session, const wg_db_msg *m, int64_t no
     } else {
         rc = sqlite3_changes(db->sql) ? 0 : WA_EEXIST;
     }
-    sqlite3_finalize(st);
+    done(db, Q_MSG_PUT, st);
     return rc;
 }
 
@@ -390,14 +511,14 @@ int wg_db_msg_exists(wg_db *db, const char *session, const char *chat, const cha
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(db, "SELECT 1 FROM messages WHERE session = ? AND chat = ? AND id = ?", &st)))
+    if ((rc = prepare(db, Q_MSG_EXISTS, &st)))
         return rc;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, chat, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : WA_ESTORE;
-    sqlite3_finalize(st);
+    done(db, Q_MSG_EXISTS, st);
     return rc;
 }
 
@@ -409,13 +530,7 @@ int wg_db_msg_set_status(wg_db *db, const char *session, const char *chat, const
 
     if (rank < 0)
         return WA_EINVAL;
-    if ((rc = prepare(db,
-                      "UPDATE messages SET status = ?1 WHERE session = ?2 AND id = ?3"
-                      " AND (?4 IS NULL OR chat = ?4) AND (CASE status WHEN 'pending' THEN 0"
-                      " WHEN 'sent' THEN 1 WHEN 'failed' THEN 1 WHEN 'delivered' THEN 2"
-                      " WHEN 'read' THEN 3 WHEN 'played' THEN 4 ELSE -1 END) < ?5"
-                      " AND NOT (status = 'received' AND ?1 <> 'read')",
-                      &st)))
+    if ((rc = prepare(db, Q_MSG_SET_STATUS, &st)))
         return rc;
     sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, session, -1, SQLITE_STATIC);
@@ -423,7 +538,7 @@ int wg_db_msg_set_status(wg_db *db, const char *session, const char *chat, const
     bind_opt_text(st, 4, chat);
     sqlite3_bind_int(st, 5, rank);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : WA_ESTORE;
-    sqlite3_finalize(st);
+    done(db, Q_MSG_SET_STATUS, st);
     return rc;
 }
 
@@ -432,12 +547,7 @@ int wg_db_chats(wg_db *db, const char *session, size_t limit, wg_db_chat_cb cb, 
     sqlite3_stmt *st;
     int rc, step;
 
-    if ((rc = prepare(db,
-                      "SELECT chat, max(ts), count(*),"
-                      " sum(from_me = 0 AND status = 'received') FROM messages"
-                      " WHERE session = ? AND body IS NOT NULL GROUP BY chat"
-                      " ORDER BY max(ts) DESC, chat LIMIT ?",
-                      &st)))
+    if ((rc = prepare(db, Q_CHATS, &st)))
         return rc;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
@@ -449,7 +559,7 @@ int wg_db_chats(wg_db *db, const char *session, size_t limit, wg_db_chat_cb cb, 
     }
     if (!rc && step != SQLITE_DONE)
         rc = WA_ESTORE;
-    sqlite3_finalize(st);
+    done(db, Q_CHATS, st);
     return rc;
 }
 
@@ -461,9 +571,7 @@ int wg_db_messages(wg_db *db, const char *session, const char *chat, const char 
     int rc, step;
 
     if (before_id && before_id[0]) {
-        if ((rc = prepare(
-                 db, "SELECT ts, rowid FROM messages WHERE session = ? AND chat = ? AND id = ?",
-                 &st)))
+        if ((rc = prepare(db, Q_MSG_CUT, &st)))
             return rc;
         sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, chat, -1, SQLITE_STATIC);
@@ -473,7 +581,7 @@ int wg_db_messages(wg_db *db, const char *session, const char *chat, const char 
             cut_ts = sqlite3_column_int64(st, 0);
             cut_row = sqlite3_column_int64(st, 1);
         }
-        sqlite3_finalize(st);
+        done(db, Q_MSG_CUT, st);
         if (step == SQLITE_DONE)
             return WA_ENOTFOUND;
         if (step != SQLITE_ROW)
@@ -482,12 +590,7 @@ int wg_db_messages(wg_db *db, const char *session, const char *chat, const char 
         cut_ts = before_ts;
         cut_row = 0; /* strictly older than before_ts */
     }
-    if ((rc = prepare(db,
-                      "SELECT id, from_me, sender, kind, text, body, ts, status FROM messages"
-                      " WHERE session = ? AND chat = ? AND body IS NOT NULL"
-                      " AND (ts < ? OR (ts = ? AND rowid < ?))"
-                      " ORDER BY ts DESC, rowid DESC LIMIT ?",
-                      &st)))
+    if ((rc = prepare(db, Q_MESSAGES, &st)))
         return rc;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, chat, -1, SQLITE_STATIC);
@@ -513,19 +616,18 @@ int wg_db_messages(wg_db *db, const char *session, const char *chat, const char 
     }
     if (!rc && step != SQLITE_DONE)
         rc = WA_ESTORE;
-    sqlite3_finalize(st);
+    done(db, Q_MESSAGES, st);
     return rc;
 }
 
-/* Run a bounded DELETE with two int64 bindings (and an optional text one first); rows deleted
- * are added to *n. */
-static int delete_bounded(wg_db *db, const char *sql, const char *text, int64_t a, int64_t b,
-                          size_t *n)
+/* Run the bounded DELETE q with two int64 bindings (and an optional text one first); rows
+ * deleted are added to *n. */
+static int delete_bounded(wg_db *db, int q, const char *text, int64_t a, int64_t b, size_t *n)
 {
     sqlite3_stmt *st;
     int rc, i = 1;
 
-    if ((rc = prepare(db, sql, &st)))
+    if ((rc = prepare(db, q, &st)))
         return rc;
     if (text)
         sqlite3_bind_text(st, i++, text, -1, SQLITE_STATIC);
@@ -537,17 +639,14 @@ static int delete_bounded(wg_db *db, const char *sql, const char *text, int64_t 
     } else {
         *n += (size_t)sqlite3_changes(db->sql);
     }
-    sqlite3_finalize(st);
+    done(db, q, st);
     return rc;
 }
 
 int wg_db_msg_prune_age(wg_db *db, int64_t cut, size_t budget, size_t *deleted)
 {
     *deleted = 0;
-    return delete_bounded(db,
-                          "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
-                          " WHERE stored_at < ? LIMIT ?)",
-                          NULL, cut, (int64_t)budget, deleted);
+    return delete_bounded(db, Q_PRUNE_AGE, NULL, cut, (int64_t)budget, deleted);
 }
 
 int wg_db_msg_prune_session(wg_db *db, const char *session, size_t keep, size_t budget,
@@ -558,28 +657,21 @@ int wg_db_msg_prune_session(wg_db *db, const char *session, size_t keep, size_t 
     int rc, step;
 
     *deleted = 0;
-    /* the rowid of the newest row past the bound (the index on session orders by rowid) */
-    if ((rc = prepare(db,
-                      "SELECT rowid FROM messages WHERE session = ? ORDER BY rowid DESC"
-                      " LIMIT 1 OFFSET ?",
-                      &st)))
+    if ((rc = prepare(db, Q_PRUNE_EDGE, &st)))
         return rc;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)keep);
     step = sqlite3_step(st);
     edge = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    done(db, Q_PRUNE_EDGE, st);
     if (step != SQLITE_ROW)
         return step == SQLITE_DONE ? 0 : WA_ESTORE;
-    return delete_bounded(db,
-                          "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages"
-                          " WHERE session = ? AND rowid <= ? ORDER BY rowid LIMIT ?)",
-                          session, edge, (int64_t)budget, deleted);
+    return delete_bounded(db, Q_PRUNE_SESSION, session, edge, (int64_t)budget, deleted);
 }
 
 int wg_db_msg_purge(wg_db *db, const char *session)
 {
-    int rc = update_one(db, "DELETE FROM messages WHERE session = ?", session, 0, 0);
+    int rc = update_one(db, Q_MSG_PURGE, session, 0, 0, 0);
 
     return rc == WA_ENOTFOUND ? 0 : rc;
 }

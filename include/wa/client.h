@@ -40,7 +40,9 @@
  *     1. the new Signal state and the message id (with its plaintext) commit in one store
  *        transaction;
  *     2. the `message` callback runs;
- *     3. the id is marked handed over; 4. the receipt and the ack leave.
+ *     3. the id is marked handed over (in memory at once; in the store with the next message's
+ *        commit, or within 250 ms: a crash before that can only repeat it flagged
+ *        maybe_repeat); 4. the receipt and the ack leave.
  *   The server keeps a message until its receipt, so a process that dies anywhere in 1-4 gets
  *   it again at the next login: a redelivered id is recognised and not decrypted again; if it
  *   had not been handed over yet, its committed plaintext is (a crash inside the callback
@@ -213,6 +215,8 @@ typedef struct wa_client_decrypt_failure {
     int err;              /* WA_E* */
     const char *reason;   /* readable: "no session", "invalid MAC ...", "bad padding", ... */
     int retry_count;      /* the count of the retry receipt sent (0: none sent) */
+    int gave_up;          /* 1: the retry limit is reached: no more retry receipts, the message
+                           * is lost (id and sender are set; chat may be the sender's) */
 } wa_client_decrypt_failure;
 
 /* Options of a send (NULL = none). */

@@ -981,7 +981,9 @@ static void became_connected(wa_client *c)
     wa_log_info(LOG, "[%s] connected", c->account_name);
     if (c->cbs.connected)
         c->cbs.connected(c, c->user_data);
-    (void)gen;
+    /* messages asked again before a restart or reconnect (recv.c) */
+    if (alive(c, gen) && c->state == ST_CONNECTED)
+        wa__recv_retry_resume(c);
 }
 
 static void on_iq_answer(wa_client *c, const wa__iq *q, const wa_node *iq)

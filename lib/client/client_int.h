@@ -289,6 +289,7 @@ typedef struct wa__retry_seen {
     char t[24];
     unsigned count;    /* retry receipts sent */
     uint64_t deadline; /* loop ms: ask again if no re-send came by then; 0: not waiting */
+    char key[WA_STORE_NAME_MAX]; /* the message's msg_seen chat key (the stored retry row) */
 } wa__retry_seen;
 
 struct wa_client {
@@ -351,6 +352,8 @@ struct wa_client {
     struct wa__done_mark *marks;
     unsigned n_marks;
     uint64_t marks_deadline;
+    /* recv.c: rows in the store's retry_pending (an upper bound; 0: no delete to try) */
+    size_t retry_rows;
 };
 
 /* ---- client.c services for the messaging files ---------------------------------------------- */
@@ -546,6 +549,9 @@ void wa__recv_receipt(wa_client *c, const wa_node *n);
 /* Messages whose re-send is overdue get the next retry receipt; the earliest deadline. */
 void wa__recv_expire(wa_client *c, uint64_t now);
 uint64_t wa__recv_next_deadline(const wa_client *c);
+/* After login: ask again for the messages whose retry receipts the store remembers (an earlier
+ * run, or connection, asked and no re-send came); load them into the retry timers. */
+void wa__recv_retry_resume(wa_client *c);
 /* Write the deferred "handed over" marks now (recv.c; the connection ends, or their time). */
 void wa__recv_marks_flush(wa_client *c);
 

@@ -142,30 +142,135 @@ static void send_delivery(wa_client *c, const rmsg *m)
     wa_arena_cleanup(&a);
 }
 
-/* The retry entry of message m (created, oldest replaced, when absent); NULL without memory. */
-static wa__retry_seen *retry_entry(wa_client *c, const rmsg *m)
+/* Copy src into dst of cap bytes (cut to fit). */
+static void copy_str(char *dst, size_t cap, const char *src)
 {
-    const char *part = m->participant ? m->participant : "";
+    size_t n = strnlen(src, cap - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* The retry entry of (id, from, participant) (created, oldest replaced, when absent: *fresh = 1
+ * then, id / from / participant set); NULL without memory. */
+static wa__retry_seen *retry_slot(wa_client *c, const char *id, const char *from, const char *part,
+                                  int *fresh)
+{
     wa__retry_seen *r;
     size_t i;
 
+    *fresh = 0;
     if (!c->retries && !(c->retries = wa_calloc(WA__RETRY_TRACK, sizeof *c->retries)))
         return NULL;
     for (i = 0; i < WA__RETRY_TRACK; i++) {
         r = &c->retries[i];
-        if (r->count && !strcmp(r->id, m->id) && !strcmp(r->from, m->from) &&
+        if (r->count && !strcmp(r->id, id) && !strcmp(r->from, from) &&
             !strcmp(r->participant, part))
             return r;
     }
     r = &c->retries[c->retries_next];
     c->retries_next = (c->retries_next + 1) % WA__RETRY_TRACK;
     memset(r, 0, sizeof *r);
-    snprintf(r->id, sizeof r->id, "%s", m->id);
-    snprintf(r->from, sizeof r->from, "%s", m->from);
-    snprintf(r->participant, sizeof r->participant, "%s", part);
-    snprintf(r->recipient, sizeof r->recipient, "%s", m->recipient ? m->recipient : "");
-    snprintf(r->t, sizeof r->t, "%s", attr_or(m->n, "t", "0"));
+    copy_str(r->id, sizeof r->id, id);
+    copy_str(r->from, sizeof r->from, from);
+    copy_str(r->participant, sizeof r->participant, part);
+    *fresh = 1;
     return r;
+}
+
+/* The retry entry of message m (created, oldest replaced, when absent); NULL without memory. */
+static wa__retry_seen *retry_entry(wa_client *c, const rmsg *m)
+{
+    int fresh;
+    wa__retry_seen *r = retry_slot(c, m->id, m->from, m->participant ? m->participant : "", &fresh);
+
+    if (r && fresh) {
+        copy_str(r->recipient, sizeof r->recipient, m->recipient ? m->recipient : "");
+        copy_str(r->t, sizeof r->t, attr_or(m->n, "t", "0"));
+        copy_str(r->key, sizeof r->key, m->key);
+    }
+    return r;
+}
+
+/* ---- retry state in the store: a restart asks again (the server took the retry receipt as the
+ * acknowledgement of the message: nothing else brings it back) ---- */
+
+/* Remember r, its count about to be sent, in the store. Failures are logged. */
+static void retry_store(wa_client *c, const wa__retry_seen *r)
+{
+    wa_store_retry row;
+    size_t dropped = 0;
+    int rc;
+
+    memset(&row, 0, sizeof row);
+    copy_str(row.msg_id, sizeof row.msg_id, r->id);
+    copy_str(row.key, sizeof row.key, r->key);
+    copy_str(row.from, sizeof row.from, r->from);
+    copy_str(row.participant, sizeof row.participant, r->participant);
+    copy_str(row.recipient, sizeof row.recipient, r->recipient);
+    copy_str(row.t, sizeof row.t, r->t);
+    row.count = r->count;
+    row.asked = wa__client_unix() * 1000;
+    rc = wa_store_retry_put(c->store, c->account, &row, &dropped);
+    if (rc) {
+        wa_log_warn(LOG, "[%s] retry state of %s not stored (%s): a restart will not ask again",
+                    c->account_name, r->id, wa_strerror(rc));
+        return;
+    }
+    if (r->count == 1)
+        c->retry_rows++; /* a new row (an upper bound: a row may exist already) */
+    if (dropped) {
+        wa_log_warn(LOG,
+                    "[%s] %zu oldest pending retries dropped (over %d): not asked again after a "
+                    "restart",
+                    c->account_name, dropped, WA_STORE_RETRY_KEEP);
+        c->retry_rows = c->retry_rows > dropped ? c->retry_rows - dropped : 0;
+    }
+}
+
+/* Forget the stored retry state of (id, from, participant): decrypted, or given up. */
+static void retry_unstore(wa_client *c, const char *id, const char *from, const char *part)
+{
+    int deleted = 0, rc;
+
+    if (!c->retry_rows)
+        return; /* none stored: no write on the hot path */
+    rc = wa_store_retry_del(c->store, c->account, id, from, part ? part : "", &deleted);
+    if (rc)
+        wa_log_warn(LOG, "[%s] retry state of %s not deleted: %s", c->account_name, id,
+                    wa_strerror(rc));
+    else if (deleted)
+        c->retry_rows--;
+}
+
+/* decrypt_failed for a message given up on outside its stanza (timer, login). */
+static void emit_gave_up(wa_client *c, const wa__retry_seen *r, const char *reason)
+{
+    wa_client_decrypt_failure ev;
+    char chat[WA_JID_STR_MAX];
+    wa_jid j;
+
+    wa_log_warn(LOG, "[%s] message %s from %s%s%s: %s, giving up after %u retries", c->account_name,
+                r->id, r->from, r->participant[0] ? "/" : "", r->participant, reason, r->count - 1);
+    if (!c->cbs.decrypt_failed)
+        return;
+    if (wa_jid_parse(r->recipient[0] ? r->recipient : r->from, &j) == 0) {
+        wa_jid_to_non_ad(&j, &j);
+        if (wa_jid_format(&j, chat, sizeof chat) < 0)
+            chat[0] = '\0';
+    } else {
+        chat[0] = '\0';
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.id = r->id;
+    ev.chat = chat;
+    ev.sender = r->participant[0] ? r->participant : r->from;
+    ev.enc_type = "";
+    ev.err = WA_ECRYPTO;
+    ev.reason = reason;
+    ev.retry_count = (int)(r->count - 1);
+    ev.gave_up = 1;
+    c->cbs.decrypt_failed(c, &ev, c->user_data);
 }
 
 /* The message decrypted: no re-send awaited any more. */
@@ -221,6 +326,11 @@ static int add_keys(wa_client *c, wa_arena *a, wa_node *receipt)
     if (cr->adv_identity_len &&
         !wa__child_bytes(a, keys, "device-identity", cr->adv_identity, cr->adv_identity_len))
         goto out;
+    /* public ids and key prefixes only: to match a later pkmsg failure with the keys it used */
+    wa_log_info(LOG,
+                "[%s] retry keys: prekey %u (%02x%02x%02x%02x..), signed prekey %u (%02x%02x..)",
+                c->account_name, (unsigned)pk.id, pk.pub[0], pk.pub[1], pk.pub[2], pk.pub[3],
+                (unsigned)cr->spk_id, cr->spk_pub[0], cr->spk_pub[1]);
     rc = 0;
 out:
     wa_wipe(&pk, sizeof pk);
@@ -261,6 +371,8 @@ static int send_retry_receipt(wa_client *c, const wa__retry_seen *r)
     if (rc == 0 && r->count >= WA__RETRY_KEYS_FROM)
         rc = add_keys(c, &a, rc_node);
     if (rc == 0)
+        retry_store(c, r); /* before it leaves: a kill after it must not lose the message */
+    if (rc == 0)
         rc = wa__client_send(c, rc_node);
     wa_arena_cleanup(&a);
     if (rc == 0)
@@ -273,8 +385,8 @@ static int send_retry_receipt(wa_client *c, const wa__retry_seen *r)
 }
 
 /* Ask the sender to re-send m. Returns the count sent (0: over the limit or failed: acked
- * instead). */
-static unsigned send_retry(wa_client *c, const rmsg *m)
+ * instead; *gave_up = 1 when over the limit). */
+static unsigned send_retry(wa_client *c, const rmsg *m, int *gave_up)
 {
     wa__retry_seen *r = retry_entry(c, m);
 
@@ -288,11 +400,14 @@ static unsigned send_retry(wa_client *c, const rmsg *m)
     }
     if (r) {
         r->deadline = 0;
-        if (r->count > WA__RETRY_MAX)
+        if (r->count > WA__RETRY_MAX) {
             wa_log_warn(LOG,
                         "[%s] message %s from %s: still undecryptable after %u retries, "
                         "giving up",
                         c->account_name, m->id, m->sender, WA__RETRY_MAX);
+            retry_unstore(c, r->id, r->from, r->participant);
+            *gave_up = 1;
+        }
     }
     nack(c, m->n, r && r->count > WA__RETRY_MAX ? NULL : "500");
     return 0;
@@ -300,6 +415,7 @@ static unsigned send_retry(wa_client *c, const rmsg *m)
 
 void wa__recv_expire(wa_client *c, uint64_t now)
 {
+    unsigned gen = c->gen;
     size_t i;
 
     if (c->n_marks && now >= c->marks_deadline) {
@@ -316,8 +432,10 @@ void wa__recv_expire(wa_client *c, uint64_t now)
          * receipt was lost): ask again, with our keys this time */
         r->deadline = 0;
         if (++r->count > WA__RETRY_MAX) {
-            wa_log_warn(LOG, "[%s] message %s from %s: never re-sent, giving up", c->account_name,
-                        r->id, r->from);
+            retry_unstore(c, r->id, r->from, r->participant);
+            emit_gave_up(c, r, "never re-sent");
+            if (!wa__client_alive(c, gen))
+                return;
             continue;
         }
         if (send_retry_receipt(c, r) == 0)
@@ -336,6 +454,86 @@ uint64_t wa__recv_next_deadline(const wa_client *c)
     if (c->n_marks && c->marks_deadline < d)
         d = c->marks_deadline;
     return d;
+}
+
+void wa__recv_retry_resume(wa_client *c)
+{
+    wa_store_retry *rows = wa_malloc(WA_STORE_RETRY_KEEP * sizeof *rows);
+    uint64_t now = wa__client_now(c);
+    int64_t now_ms = wa__client_unix() * 1000;
+    unsigned gen = c->gen;
+    size_t n = 0, i, asked = 0, waiting = 0;
+    int rc, state;
+
+    if (!rows) {
+        wa_log_warn(LOG, "[%s] pending retries not read: %s", c->account_name,
+                    wa_strerror(WA_ENOMEM));
+        return;
+    }
+    rc = wa_store_retry_list(c->store, c->account, rows, WA_STORE_RETRY_KEEP, &n);
+    if (rc) {
+        wa_log_warn(LOG, "[%s] pending retries not read: %s", c->account_name, wa_strerror(rc));
+        n = 0;
+    }
+    c->retry_rows = n;
+    for (i = 0; i < n; i++) {
+        const wa_store_retry *row = &rows[i];
+        wa__retry_seen tmp, *r = NULL;
+        int64_t age = now_ms - row->asked;
+        int fresh = 1;
+
+        if (wa_store_seen_get(c->store, c->account, row->key, row->msg_id, &state, NULL) == 0) {
+            /* the re-send came and committed, the row's delete did not (an older run) */
+            retry_unstore(c, row->msg_id, row->from, row->participant);
+            continue;
+        }
+        /* the newest WA__RETRY_TRACK rows get a timer; older ones are asked when due */
+        if (n - i <= WA__RETRY_TRACK)
+            r = retry_slot(c, row->msg_id, row->from, row->participant, &fresh);
+        if (!r) {
+            memset(&tmp, 0, sizeof tmp);
+            r = &tmp;
+            copy_str(r->id, sizeof r->id, row->msg_id);
+            copy_str(r->from, sizeof r->from, row->from);
+            copy_str(r->participant, sizeof r->participant, row->participant);
+        }
+        if (!fresh && (r->deadline || r->count >= row->count))
+            continue; /* this process is on it already */
+        copy_str(r->recipient, sizeof r->recipient, row->recipient);
+        copy_str(r->t, sizeof r->t, row->t);
+        copy_str(r->key, sizeof r->key, row->key);
+        r->count = row->count;
+        r->deadline = 0;
+        if (age >= 0 && age < WA__RETRY_WAIT_MS) {
+            /* asked a moment ago: its timer goes on */
+            if (r != &tmp)
+                r->deadline = now + (uint64_t)(WA__RETRY_WAIT_MS - age);
+            waiting++;
+            continue;
+        }
+        if (++r->count > WA__RETRY_MAX) {
+            retry_unstore(c, r->id, r->from, r->participant);
+            emit_gave_up(c, r, "never re-sent (asked before a restart)");
+            if (!wa__client_alive(c, gen))
+                goto out;
+            continue;
+        }
+        if (send_retry_receipt(c, r) == 0) {
+            asked++;
+            if (r != &tmp)
+                r->deadline = now + WA__RETRY_WAIT_MS;
+        } else {
+            r->count--; /* the store keeps the last count sent */
+        }
+    }
+    if (n)
+        wa_log_info(LOG,
+                    "[%s] %zu pending retries in the store: %zu asked again, %zu waiting for a "
+                    "re-send",
+                    c->account_name, n, asked, waiting);
+    wa__client_arm(c);
+out:
+    wa_free(rows);
 }
 
 /* ---- handing over --------------------------------------------------------------------------- */
@@ -379,7 +577,8 @@ static void emit_message(wa_client *c, const rmsg *m, const wa__incoming *in, co
     c->cbs.message(c, &ev, c->user_data);
 }
 
-static void emit_failure(wa_client *c, const rmsg *m, const failure *f, unsigned retry_count)
+static void emit_failure(wa_client *c, const rmsg *m, const failure *f, unsigned retry_count,
+                         int gave_up)
 {
     wa_client_decrypt_failure ev;
 
@@ -395,6 +594,7 @@ static void emit_failure(wa_client *c, const rmsg *m, const failure *f, unsigned
     ev.err = f->err;
     ev.reason = f->reason;
     ev.retry_count = (int)retry_count;
+    ev.gave_up = gave_up;
     c->cbs.decrypt_failed(c, &ev, c->user_data);
 }
 
@@ -408,8 +608,8 @@ static int marks_write(wa_client *c)
         r = wa_store_seen_put(c->store, c->account, c->marks[i].key, c->marks[i].id,
                               WA_STORE_SEEN_DONE, NULL, 0, c->marks[i].t);
         if (r) {
-            wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s",
-                        c->account_name, c->marks[i].id, wa_strerror(r));
+            wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s", c->account_name,
+                        c->marks[i].id, wa_strerror(r));
             rc = r;
         }
     }
@@ -458,8 +658,8 @@ static void mark_done(wa_client *c, const rmsg *m)
         rc = wa_store_seen_put(c->store, c->account, m->key, m->id, WA_STORE_SEEN_DONE, NULL, 0,
                                m->t);
         if (rc)
-            wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s",
-                        c->account_name, m->id, wa_strerror(rc));
+            wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s", c->account_name,
+                        m->id, wa_strerror(rc));
         return;
     }
     d = &c->marks[c->n_marks];
@@ -556,12 +756,15 @@ static int decrypt_enc(wa_client *c, const rmsg *m, const wa_node *enc, const ch
 
 /* Decrypt every enc in order; the content to hand over is appended to content. Store writes go
  * to the caller's transaction. 0 or the first failure in *f (later encs are still tried: a
- * failing skmsg must not undo the sender key distribution before it). */
+ * failing skmsg must not undo the sender key distribution before it). Every enc is a candidate
+ * (Baileys 7 and whatsmeow decrypt each): a re-send carries the message twice (in <participants>
+ * and as a top-level <enc count>), so when one enc gave the content, a decrypt failure of another
+ * does not fail the message (it is logged). */
 static int decrypt_all(wa_client *c, const rmsg *m, wa_buf *content, failure *f)
 {
     wa_buf plain;
     size_t nenc = 0;
-    int failed = 0;
+    int failed = 0, got_content = 0;
 
     wa_buf_init(&plain, WA__PLAIN_MAX + WA_SIGNAL_CT_OVERHEAD);
     WA_NODE_FOREACH(enc, m->n)
@@ -618,11 +821,22 @@ static int decrypt_all(wa_client *c, const rmsg *m, wa_buf *content, failure *f)
                 f->reason = "message too large";
                 f->content = 1;
                 failed = 1;
+            } else {
+                got_content = 1;
             }
         }
         wa__content_free(&in);
     }
     wa_buf_wipe_cleanup(&plain);
+    if (failed && got_content && !f->content) {
+        wa_log_warn(LOG,
+                    "[%s] message %s from %s: one %s enc did not decrypt (%s), another did: "
+                    "taken",
+                    c->account_name, m->id, m->sender, f->enc_type ? f->enc_type : "-",
+                    f->reason ? f->reason : "-");
+        memset(f, 0, sizeof *f);
+        failed = 0;
+    }
     if (nenc == 0 && !failed) {
         f->err = WA_EPROTO;
         f->reason = "no enc payload";
@@ -899,6 +1113,7 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         wa_log_debug(LOG, "[%s] message %s from %s: a redelivery (%s)", c->account_name, m.id,
                      m.sender, state == WA_STORE_SEEN_DONE ? "handed over already" : "not yet");
         retry_done(c, &m);
+        retry_unstore(c, m.id, m.from, m.participant);
         if (state == WA_STORE_SEEN_DONE && m.peer) {
             peer_receipts(c, &m, 0);
         } else if (state == WA_STORE_SEEN_DONE) {
@@ -931,11 +1146,13 @@ void wa__recv_message(wa_client *c, const wa_node *n)
     if (c->n_marks)
         marks_write(c); /* the deferred marks ride along (failures logged) */
     rc = decrypt_all(c, &m, &content, &f);
-    if (rc == 0)
+    if (rc == 0) {
         rc = wa_store_seen_put(c->store, c->account, m.key, m.id,
                                content.len ? WA_STORE_SEEN_DECRYPTED : WA_STORE_SEEN_DONE,
                                content.data, content.len, m.t);
-    else if (f.content)
+        if (rc == 0) /* its retry state goes with it (nothing written when none is stored) */
+            retry_unstore(c, m.id, m.from, m.participant);
+    } else if (f.content)
         /* decrypted but malformed: consumed all the same; remembered as done so that a
          * redelivery is not taken for a new message */
         rc = wa_store_seen_put(c->store, c->account, m.key, m.id, WA_STORE_SEEN_DONE, NULL, 0, m.t);
@@ -949,14 +1166,15 @@ void wa__recv_message(wa_client *c, const wa_node *n)
     c->n_marks = 0; /* committed with this message */
     if (f.err) {
         unsigned count = 0;
+        int gave_up = 0;
         if (f.content) {
             nack(c, n, f.err == WA_EPROTOBUF || f.err == WA_EDEPTH ? NACK_PROTO : NACK_PARSE);
         } else {
-            count = send_retry(c, &m);
+            count = send_retry(c, &m, &gave_up);
             /* a new device may be behind this: look its user's device list up again */
             wa__devices_forget(c, &m.author);
         }
-        emit_failure(c, &m, &f, count);
+        emit_failure(c, &m, &f, count, gave_up);
         goto out;
     }
     retry_done(c, &m);

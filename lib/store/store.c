@@ -79,6 +79,12 @@ static const struct {
      "app_state_keys (account INTEGER NOT NULL, key_id BLOB NOT NULL, key_data BLOB NOT NULL,"
      " fingerprint BLOB, timestamp INTEGER NOT NULL, PRIMARY KEY (account, key_id))"
      " WITHOUT ROWID"},
+    /* schema 4: retry receipts awaiting a re-send (retry.c) */
+    {"CREATE TABLE IF NOT EXISTS ",
+     "retry_pending (account INTEGER NOT NULL, msg_id TEXT NOT NULL, chat TEXT NOT NULL,"
+     " sender TEXT NOT NULL, participant TEXT NOT NULL, recipient TEXT NOT NULL, t TEXT NOT NULL,"
+     " count INTEGER NOT NULL, asked INTEGER NOT NULL, UNIQUE (account, msg_id, sender,"
+     " participant))"},
 };
 
 /* Account-scoped tables, their columns other than `account` (for restore) and the schema
@@ -104,6 +110,7 @@ static const struct {
     {"msg_seen", "chat, id, state, t, payload", 2},
     {"sent_msg", "id, chat, payload, t", 2},
     {"app_state_keys", "key_id, key_data, fingerprint, timestamp", 3},
+    {"retry_pending", "msg_id, chat, sender, participant, recipient, t, count, asked", 4},
 };
 
 enum {

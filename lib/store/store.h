@@ -57,7 +57,7 @@
 #define WA_STORE_DEFAULT_CACHE_KIB 2048 /* one page cache for every account of a connection */
 #define WA_STORE_BUSY_MS           5000 /* wait for another thread's write transaction */
 #define WA_STORE_WAL_LIMIT         (64 * 1024 * 1024) /* journal_size_limit: WAL file size kept */
-#define WA_STORE_SCHEMA_VERSION    3
+#define WA_STORE_SCHEMA_VERSION    4
 
 #define WA_STORE_KEY_LEN       32
 #define WA_STORE_SIG_LEN       64
@@ -261,6 +261,38 @@ int wa_store_appstate_key_get(wa_store *s, int64_t id, const uint8_t *key_id, si
                               wa_store_appstate_key *out);
 /* Number of keys stored for the account. 0 or WA_ESTORE. */
 int wa_store_appstate_key_count(wa_store *s, int64_t id, size_t *n);
+
+/* ---- pending retries (retry.c) ------------------------------------------------------------
+ * Incoming messages that failed to decrypt and for which a retry receipt went out: what is
+ * needed to send the next retry receipt (the receipt's to / participant / recipient, the
+ * message's t), the count of the last one sent and when (unix ms). The client writes a row just
+ * before each retry receipt leaves, deletes it when the message decrypts or the retry limit is
+ * reached, and after a restart asks again for the rows it finds (the server took the retry
+ * receipt as the acknowledgement: nothing else brings the message back). At most
+ * WA_STORE_RETRY_KEEP rows per account: the oldest beyond are dropped. */
+#define WA_STORE_RETRY_KEEP  256
+#define WA_STORE_RETRY_T_MAX 24
+
+typedef struct wa_store_retry {
+    char msg_id[WA_STORE_MSGID_MAX];
+    char key[WA_STORE_NAME_MAX];        /* the msg_seen chat key of the message */
+    char from[WA_STORE_JID_MAX];        /* the stanza's from: the receipt's to */
+    char participant[WA_STORE_JID_MAX]; /* "" when absent */
+    char recipient[WA_STORE_JID_MAX];   /* "" when absent */
+    char t[WA_STORE_RETRY_T_MAX];       /* the message's t attribute */
+    unsigned count;                     /* retry receipts sent */
+    int64_t asked;                      /* unix ms of the last one */
+} wa_store_retry;
+
+/* Insert or update the row of (msg_id, from, participant). *dropped (may be NULL) = the oldest
+ * rows dropped to stay within WA_STORE_RETRY_KEEP. 0, WA_EINVAL, WA_ESTORE. */
+int wa_store_retry_put(wa_store *s, int64_t id, const wa_store_retry *r, size_t *dropped);
+/* Delete the row (participant NULL = ""); *deleted (may be NULL) = 1 when there was one. 0 (also
+ * when there was none), WA_EINVAL, WA_ESTORE. */
+int wa_store_retry_del(wa_store *s, int64_t id, const char *msg_id, const char *from,
+                       const char *participant, int *deleted);
+/* Up to cap rows, oldest first, into out; *n = the number written. 0, WA_EINVAL, WA_ESTORE. */
+int wa_store_retry_list(wa_store *s, int64_t id, wa_store_retry *out, size_t cap, size_t *n);
 
 /* Readable text of the last SQLite error on this connection (for logs). Never NULL. */
 const char *wa_store_errmsg(wa_store *s);

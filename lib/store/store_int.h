@@ -4,7 +4,7 @@
  *
  * Files: store.c (connection, accounts, credentials, prekeys, PN<->LID, wipe, snapshot and
  * restore), e2e.c (end-to-end state: identities, sessions, sender keys and their distribution,
- * message ids, recent sends), appstate.c (app-state sync keys).
+ * message ids, recent sends), appstate.c (app-state sync keys), retry.c (pending retries).
  *
  * Transactions nest: the outermost level is BEGIN IMMEDIATE .. COMMIT, inner levels are
  * SAVEPOINTs, so a function that writes several rows in its own transaction can also run inside
@@ -23,9 +23,11 @@
 #include "store/store.h"
 
 /* Prepared statement slots: store.c uses [0, WA__STORE_E2E_BASE), e2e.c
- * [WA__STORE_E2E_BASE, WA__STORE_APPSTATE_BASE), appstate.c the rest. */
+ * [WA__STORE_E2E_BASE, WA__STORE_APPSTATE_BASE), appstate.c
+ * [WA__STORE_APPSTATE_BASE, WA__STORE_RETRY_BASE), retry.c the rest. */
 #define WA__STORE_E2E_BASE      32
 #define WA__STORE_APPSTATE_BASE 64
+#define WA__STORE_RETRY_BASE    67
 #define WA__STORE_STMTS         72
 
 struct wa_store {

@@ -180,6 +180,9 @@ int wg_outbox_open(const char *path, int fsync_full, wg_outbox **out)
         goto fail;
     }
     sqlite3_busy_timeout(ob->sql, WG_OUTBOX_BUSY_TIMEOUT_MS);
+    /* wagate opens it NORMAL (fsync_full 0): an event stored before libwa sends its receipt
+     * must survive a crash of the process, which WAL gives without an fsync per commit; a
+     * power loss may drop the last events, as it may drop libwa's own recent state. */
     if (exec(ob, "PRAGMA journal_mode=WAL") ||
         exec(ob, fsync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
         exec(ob, schema) || schema_check(ob))

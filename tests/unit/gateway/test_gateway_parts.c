@@ -436,6 +436,84 @@ static void test_db(void **state)
     rmtmp();
 }
 
+/* Statements are cached per handle: a walk's callback may run the same query again (a one-shot
+ * copy), write meanwhile, or stop the walk early; the next use starts afresh. */
+typedef struct nested {
+    wg_db *db;
+    rows inner;
+    int calls;
+} nested;
+
+static int walk_nested(const char *name, int64_t created_at, int want_running, const char *cfg,
+                       void *ud)
+{
+    nested *x = ud;
+
+    (void)created_at;
+    (void)want_running;
+    (void)cfg;
+    x->calls++;
+    if (!strcmp(name, "a")) {
+        x->inner.n = 0;
+        assert_int_equal(wg_db_sessions_load(x->db, collect, &x->inner), 0);
+        assert_int_equal(wg_db_session_set_running(x->db, "c", 1), 0);
+    }
+    return 0;
+}
+
+static int stop_first(const char *name, int64_t created_at, int want_running, const char *cfg,
+                      void *ud)
+{
+    (void)name;
+    (void)created_at;
+    (void)want_running;
+    (void)cfg;
+    (*(int *)ud)++;
+    return 7;
+}
+
+static void test_db_statement_cache(void **state)
+{
+    char path[128];
+    nested x;
+    rows r;
+    int i, seen = 0;
+
+    (void)state;
+    mktmp();
+    snprintf(path, sizeof path, "%s/%s", tmpdir, WG_DB_FILE);
+    memset(&x, 0, sizeof x);
+    assert_int_equal(wg_db_open(path, &x.db), 0);
+    assert_int_equal(wg_db_session_insert(x.db, "a", 1, 0, NULL), 0);
+    assert_int_equal(wg_db_session_insert(x.db, "b", 2, 0, NULL), 0);
+    assert_int_equal(wg_db_session_insert(x.db, "c", 3, 0, NULL), 0);
+    assert_int_equal(wg_db_sessions_load(x.db, walk_nested, &x), 0);
+    assert_int_equal(x.calls, 3);
+    assert_int_equal(x.inner.n, 3);
+    /* a walk stopped early returns the callback's value and leaves nothing open */
+    assert_int_equal(wg_db_sessions_load(x.db, stop_first, &seen), 7);
+    assert_int_equal(seen, 1);
+    for (i = 0; i < 3; i++) { /* the same statements again and again, bindings renewed */
+        memset(&r, 0, sizeof r);
+        assert_int_equal(wg_db_session_set_running(x.db, "b", i & 1), 0);
+        assert_int_equal(wg_db_sessions_load(x.db, collect, &r), 0);
+        assert_int_equal(r.n, 3);
+        assert_string_equal(r.names[2], "c");
+        assert_int_equal(r.running[1], i & 1);
+        assert_int_equal(r.running[2], 1);
+    }
+    wg_db_close(x.db);
+    /* every write is there for the next handle */
+    assert_int_equal(wg_db_open(path, &x.db), 0);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(wg_db_sessions_load(x.db, collect, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.running[1], 0);
+    assert_int_equal(r.running[2], 1);
+    wg_db_close(x.db);
+    rmtmp();
+}
+
 /* ---- memory governor ---- */
 
 static void make_fixture(const char *max, const char *current, const char *meminfo,
@@ -778,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_session_names),
         cmocka_unit_test(test_db),
         cmocka_unit_test(test_message_store),
+        cmocka_unit_test(test_db_statement_cache),
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_api_key_file),
     };

@@ -849,6 +849,99 @@ static void test_appstate_keys(void **state)
     wa_store_close(s);
 }
 
+static void retry_row(wa_store_retry *r, const char *id, unsigned count, int64_t asked)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->msg_id, sizeof r->msg_id, "%s", id);
+    snprintf(r->key, sizeof r->key, "1555@s.whatsapp.net");
+    snprintf(r->from, sizeof r->from, "1555:3@s.whatsapp.net");
+    snprintf(r->t, sizeof r->t, "1796411577");
+    r->count = count;
+    r->asked = asked;
+}
+
+static void test_retry_pending(void **state)
+{
+    wa_store *s = open_store("retry.db");
+    int64_t a = paired_account(s, "a", 1), b = paired_account(s, "b", 2), r;
+    wa_store_retry row, *out = calloc(WA_STORE_RETRY_KEEP + 8, sizeof *out);
+    char snap[300], id[32];
+    size_t n = 99, dropped = 99, i;
+    int deleted = -1;
+
+    (void)state;
+    assert_non_null(out);
+    assert_int_equal(wa_store_retry_list(s, a, out, 8, &n), 0);
+    assert_int_equal(n, 0);
+    retry_row(&row, "ID1", 1, 1000);
+    assert_int_equal(wa_store_retry_put(s, a, &row, &dropped), 0);
+    assert_int_equal(dropped, 0);
+    retry_row(&row, "ID2", 1, 2000);
+    snprintf(row.participant, sizeof row.participant, "1666:2@s.whatsapp.net");
+    snprintf(row.recipient, sizeof row.recipient, "1777@s.whatsapp.net");
+    assert_int_equal(wa_store_retry_put(s, a, &row, NULL), 0);
+    /* an update keeps the row's place (the first asked stays first) */
+    retry_row(&row, "ID1", 2, 3000);
+    assert_int_equal(wa_store_retry_put(s, a, &row, NULL), 0);
+    assert_int_equal(wa_store_retry_list(s, a, out, 8, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].msg_id, "ID1");
+    assert_int_equal(out[0].count, 2);
+    assert_int_equal(out[0].asked, 3000);
+    assert_string_equal(out[0].participant, "");
+    assert_string_equal(out[0].key, "1555@s.whatsapp.net");
+    assert_string_equal(out[0].t, "1796411577");
+    assert_string_equal(out[1].msg_id, "ID2");
+    assert_string_equal(out[1].participant, "1666:2@s.whatsapp.net");
+    assert_string_equal(out[1].recipient, "1777@s.whatsapp.net");
+    assert_int_equal(wa_store_retry_list(s, a, out, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(wa_store_retry_list(s, b, out, 8, &n), 0);
+    assert_int_equal(n, 0);
+    /* delete: by (id, from, participant) */
+    assert_int_equal(wa_store_retry_del(s, a, "ID2", "1555:3@s.whatsapp.net", NULL, &deleted), 0);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(
+        wa_store_retry_del(s, a, "ID2", "1555:3@s.whatsapp.net", "1666:2@s.whatsapp.net", &deleted),
+        0);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(wa_store_retry_list(s, a, out, 8, &n), 0);
+    assert_int_equal(n, 1);
+    /* bad arguments */
+    retry_row(&row, "", 1, 0);
+    assert_int_equal(wa_store_retry_put(s, a, &row, NULL), WA_EINVAL);
+    assert_int_equal(wa_store_retry_del(s, a, "", "x", NULL, NULL), WA_EINVAL);
+    assert_int_equal(wa_store_retry_list(s, a, NULL, 8, &n), WA_EINVAL);
+
+    /* snapshot/restore carry the rows; wipe removes them */
+    path_of(snap, sizeof snap, "retry.snap");
+    assert_int_equal(wa_store_snapshot(s, a, snap), 0);
+    assert_int_equal(wa_store_restore(s, snap, "copy", &r), 0);
+    assert_int_equal(wa_store_retry_list(s, r, out, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].msg_id, "ID1");
+    assert_int_equal(wa_store_account_wipe(s, a), 0);
+    assert_int_equal(wa_store_retry_list(s, a, out, 8, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(wa_store_retry_list(s, r, out, 8, &n), 0);
+    assert_int_equal(n, 1);
+
+    /* bounded: the oldest beyond WA_STORE_RETRY_KEEP are dropped */
+    for (i = 0; i < WA_STORE_RETRY_KEEP + 3; i++) {
+        snprintf(id, sizeof id, "B%zu", i);
+        retry_row(&row, id, 1, (int64_t)i);
+        assert_int_equal(wa_store_retry_put(s, b, &row, &dropped), 0);
+        assert_int_equal(dropped, i < WA_STORE_RETRY_KEEP ? 0 : 1);
+    }
+    assert_int_equal(wa_store_retry_list(s, b, out, WA_STORE_RETRY_KEEP + 8, &n), 0);
+    assert_int_equal(n, WA_STORE_RETRY_KEEP);
+    assert_string_equal(out[0].msg_id, "B3");
+    assert_int_equal(wa_store_retry_list(s, r, out, 8, &n), 0);
+    assert_int_equal(n, 1); /* per account */
+    free(out);
+    wa_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -867,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_e2e_seen_and_sent),
         cmocka_unit_test(test_e2e_snapshot_wipe),
         cmocka_unit_test(test_appstate_keys),
+        cmocka_unit_test(test_retry_pending),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
