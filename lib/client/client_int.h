@@ -287,8 +287,8 @@ typedef struct wa__retry_seen {
     char participant[WA_JID_STR_MAX]; /* "" when absent */
     char recipient[WA_JID_STR_MAX];   /* "" when absent */
     char t[24];
-    unsigned count;    /* retry receipts sent */
-    uint64_t deadline; /* loop ms: ask again if no re-send came by then; 0: not waiting */
+    unsigned count;              /* retry receipts sent */
+    uint64_t deadline;           /* loop ms: ask again if no re-send came by then; 0: not waiting */
     char key[WA_STORE_NAME_MAX]; /* the message's msg_seen chat key (the stored retry row) */
 } wa__retry_seen;
 
