@@ -7,7 +7,8 @@
 //   that text, scanned by wasim's simulated phone, turns the row WORKING in the
 //   page within the time of an event (not of a poll) and the event log shows it; pairing by
 //   phone code through the page's form (the code shown, typed on the phone: WORKING); the send
-//   form is disabled with a note while messaging is not wired in; a second tab whose event
+//   form is disabled until a WORKING session is selected, then sends a text the simulated phone
+//   decrypts and the other linked session's event shows in the log; a second tab whose event
 //   stream is blocked falls back to polling and still follows a status change; no page errors
 //   (CSP violations included).
 //   node dashboard.test.mjs <wagate> <wasim>
@@ -254,6 +255,29 @@ async function main() {
     check('the code is typed on the phone', typed.status === 202, await typed.text());
     check('dash2 turns WORKING in the page',
           await waitFor(async () => (await page.textContent('tr[data-name="dash2"] .status')) === 'WORKING', 10000));
+
+    // --- send a test message from the page (dash2 is selected and WORKING) ---
+    check('the send form is enabled for the WORKING session',
+          await waitFor(async () => !(await page.isDisabled('#send-button')) &&
+                        /^From dash2\./.test(await page.textContent('#send-note')), 5000),
+          await page.textContent('#send-note'));
+    const text = `dashboard test ${Date.now()}`;
+    await page.fill('#send-to', '+15550001234');
+    await page.fill('#send-text', text);
+    await page.click('#send-button');
+    const sentId = await waitFor(async () => {
+      const m = /Sent: (3EB0[0-9A-F]+)\./.exec(await page.textContent('#send-note'));
+      return m ? m[1] : null;
+    }, 15000);
+    check('the page shows the sent message id', !!sentId, await page.textContent('#send-note'));
+    const got = await waitFor(async () => {
+      const r = await (await fetch(`${ctl}/phones/15550001234/messages?id=${sentId}`)).json();
+      return (r.messages || []).find((m) => m.id === sentId && m.text === text);
+    }, 15000);
+    check('the phone +15550001234 received and decrypted it', !!got, got);
+    check('the event log shows it arriving at dash1, the phone\'s linked session',
+          await waitFor(() => page.evaluate(([id]) => [...document.querySelectorAll('#events li[data-event="message"][data-session="dash1"] .payload')]
+            .some((e) => JSON.parse(e.textContent).id === id), [sentId]), 10000));
 
     // --- fallback: a tab without the event stream polls ---
     const page2 = await context.newPage();
