@@ -947,9 +947,10 @@ static void on_decrypt_failed(wa_client *c, const wa_client_decrypt_failure *f, 
 
     (void)c;
     wg_session_report_event(h->s, "message.decrypt_failed",
-                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "id", f->id, "chat",
+                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:b}", "id", f->id, "chat",
                                       f->chat, "from", f->sender, "enc_type", f->enc_type, "reason",
-                                      f->reason, "retry_count", f->retry_count));
+                                      f->reason, "retry_count", f->retry_count, "gave_up",
+                                      f->gave_up));
 }
 
 static void on_group_update(wa_client *c, const wa_client_group_update *u, void *ud)

@@ -25,7 +25,7 @@
  *         {"event":"receipt","type":"delivered"|"read"|"played"|"retry"|"other","type_name":..,
  *          "chat":..,"from":..,"ids":[..],"timestamp":N}
  *         {"event":"decrypt_failed","id":..,"chat":..,"sender":..,"enc_type":..,"error":"WA_E..",
- *          "reason":..,"retry_count":N}
+ *          "reason":..,"retry_count":N,"gave_up":true|false}
  *         {"event":"sent","id":..} / {"event":"send_failed","id":..,"error":"WA_E.."}
  *         {"event":"check","phone":..,"jid":..,"exists":b,"lid":..}
  *         {"event":"group","op":"create"|"info"|"add"|"remove"|"promote"|"demote","jid":..,
@@ -442,7 +442,7 @@ static void on_decrypt_failed(wa_client *c, const wa_client_decrypt_failure *f, 
     json_kv("enc_type", f->enc_type);
     json_kv("error", wa_err_name(f->err));
     json_kv("reason", f->reason);
-    printf(",\"retry_count\":%d}\n", f->retry_count);
+    printf(",\"retry_count\":%d,\"gave_up\":%s}\n", f->retry_count, f->gave_up ? "true" : "false");
 }
 
 static void on_sent(wa_client *c, const char *id, int err, void *ud)
