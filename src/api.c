@@ -818,44 +818,67 @@ out:
 
 /* ---- messages ---- */
 
-/* How long a send waits for the server's ack before 504 (the send may still go out). */
+/* How long a send waits for the server's ack before 504 (the send may still go out), and a
+ * call (contact check, group operation) for WhatsApp's answer. */
 #define SEND_WAIT_MS  30000
+#define CALL_WAIT_MS  30000
 #define TEXT_MAX      65536 /* bytes of a text message */
 #define JID_FIELD_MAX 191
 #define MSG_ID_MAX    63
 #define READ_IDS_MAX  256
 #define MENTIONS_MAX  64 /* WA_CLIENT_MENTIONS_MAX */
 
-typedef struct send_wait {
+/* A request suspended until the session's backend answers (a send's server ack, or a call such
+ * as a group operation), or its timer fires. */
+typedef struct backend_wait {
     wg_gateway *gw;
     char name[WG_SESSION_NAME_MAX + 1];
     wg_http_pending *p;
     uv_timer_t timer;
-} send_wait;
+    int is_call;   /* 0: wg_sessions_send, 1: wg_sessions_call */
+    int ok_status; /* calls: 200 or 201 */
+} backend_wait;
 
-static void send_wait_closed(uv_handle_t *h)
+static void wait_closed(uv_handle_t *h)
 {
     free(h->data);
 }
 
-static void send_wait_end(send_wait *sw)
+static backend_wait *wait_new(wg_gateway *gw, const wg_session *s, int is_call, int ok_status)
 {
-    sw->p = NULL;
-    uv_timer_stop(&sw->timer);
-    if (!uv_is_closing((uv_handle_t *)&sw->timer))
-        uv_close((uv_handle_t *)&sw->timer, send_wait_closed);
+    backend_wait *w = calloc(1, sizeof *w);
+
+    if (!w)
+        return NULL;
+    w->gw = gw;
+    w->is_call = is_call;
+    w->ok_status = ok_status;
+    snprintf(w->name, sizeof w->name, "%s", s->name);
+    uv_timer_init(gw->loop, &w->timer);
+    w->timer.data = w;
+    return w;
+}
+
+static void wait_end(backend_wait *w)
+{
+    w->p = NULL;
+    uv_timer_stop(&w->timer);
+    if (!uv_is_closing((uv_handle_t *)&w->timer))
+        uv_close((uv_handle_t *)&w->timer, wait_closed);
 }
 
 /* Forget the backend's callback (the session may be gone: looked up by name). */
-static void send_wait_forget(send_wait *sw)
+static void wait_forget(backend_wait *w)
 {
-    wg_session *s = wg_sessions_find(sw->gw->sessions, sw->name);
+    wg_session *s = wg_sessions_find(w->gw->sessions, w->name);
 
-    if (s)
-        wg_sessions_send_cancel(sw->gw->sessions, s, sw);
+    if (s && w->is_call)
+        wg_sessions_call_cancel(w->gw->sessions, s, w);
+    else if (s)
+        wg_sessions_send_cancel(w->gw->sessions, s, w);
 }
 
-static void send_wait_answer(send_wait *sw, int status, json_t *body)
+static void wait_answer(backend_wait *w, int status, json_t *body)
 {
     wg_http_resp r;
 
@@ -863,57 +886,77 @@ static void send_wait_answer(send_wait *sw, int status, json_t *body)
     add_header(&r, "X-Content-Type-Options", "nosniff");
     add_header(&r, "Cache-Control", "no-store");
     send_json(&r, status, body);
-    wg_http_resume_with(sw->p, &r);
-    send_wait_end(sw);
+    wg_http_resume_with(w->p, &r);
+    wait_end(w);
+}
+
+static void wait_timeout(uv_timer_t *t)
+{
+    backend_wait *w = t->data;
+
+    wait_forget(w);
+    if (w->is_call)
+        wait_answer(
+            w, 504,
+            error_json("timeout", "no answer from WhatsApp within %u ms", (unsigned)CALL_WAIT_MS));
+    else
+        wait_answer(w, 504,
+                    error_json("timeout",
+                               "no acknowledgement from WhatsApp within %u ms; the message may "
+                               "still be delivered (watch message.ack events)",
+                               (unsigned)SEND_WAIT_MS));
+}
+
+static void wait_cancel(void *ud)
+{
+    backend_wait *w = ud;
+
+    wait_forget(w);
+    wait_end(w);
+}
+
+/* The backend accepted w: suspend the request until it answers. 0, or -1 with the error sent
+ * (the backend's callback forgotten, w released). */
+static int wait_suspend(backend_wait *w, wg_http_req *req, wg_http_resp *resp)
+{
+    w->p = wg_http_suspend(req, wait_cancel, w);
+    if (!w->p) {
+        wait_forget(w);
+        uv_close((uv_handle_t *)&w->timer, wait_closed);
+        send_error(resp, 500, "internal", NULL, "cannot wait for WhatsApp's answer");
+        return -1;
+    }
+    uv_timer_start(&w->timer, wait_timeout, w->is_call ? CALL_WAIT_MS : SEND_WAIT_MS, 0);
+    return 0;
 }
 
 static void send_wait_done(void *ud, const wg_send_result *r)
 {
-    send_wait *sw = ud;
+    backend_wait *sw = ud;
 
     if (!sw->p)
         return;
     if (r->not_registered)
-        send_wait_answer(sw, 422,
-                         error_json("not_on_whatsapp",
-                                    "to: this phone number is not on WhatsApp; nothing was sent "
-                                    "(sending to unregistered numbers gets accounts restricted)"));
+        wait_answer(sw, 422,
+                    error_json("not_on_whatsapp",
+                               "to: this phone number is not on WhatsApp; nothing was sent "
+                               "(sending to unregistered numbers gets accounts restricted)"));
     else if (!r->err)
-        send_wait_answer(sw, 201, json_pack("{s:s, s:s}", "id", r->id, "status", "sent"));
+        wait_answer(sw, 201, json_pack("{s:s, s:s}", "id", r->id, "status", "sent"));
     else if (r->err == WA_ETIMEDOUT)
-        send_wait_answer(sw, 504,
-                         error_json("timeout", "the server did not acknowledge message %s: %s",
-                                    r->id, r->detail));
+        wait_answer(sw, 504,
+                    error_json("timeout", "the server did not acknowledge message %s: %s", r->id,
+                               r->detail));
     else if (r->err == WA_ECLOSED)
-        send_wait_answer(sw, 503,
-                         error_json("session_unavailable",
-                                    "the connection ended before the server acknowledged the "
-                                    "message%s%s; it may not have been sent",
-                                    r->detail[0] ? ": " : "", r->detail));
+        wait_answer(sw, 503,
+                    error_json("session_unavailable",
+                               "the connection ended before the server acknowledged the "
+                               "message%s%s; it may not have been sent",
+                               r->detail[0] ? ": " : "", r->detail));
     else
-        send_wait_answer(sw, 502,
-                         error_json("send_failed", "message %s not sent: %s", r->id,
-                                    r->detail[0] ? r->detail : wa_strerror(r->err)));
-}
-
-static void send_wait_timeout(uv_timer_t *t)
-{
-    send_wait *sw = t->data;
-
-    send_wait_forget(sw);
-    send_wait_answer(sw, 504,
-                     error_json("timeout",
-                                "no acknowledgement from WhatsApp within %u ms; the message may "
-                                "still be delivered (watch message.ack events)",
-                                (unsigned)SEND_WAIT_MS));
-}
-
-static void send_wait_cancel(void *ud)
-{
-    send_wait *sw = ud;
-
-    send_wait_forget(sw);
-    send_wait_end(sw);
+        wait_answer(sw, 502,
+                    error_json("send_failed", "message %s not sent: %s", r->id,
+                               r->detail[0] ? r->detail : wa_strerror(r->err)));
 }
 
 /* 1 if the session can send now; else the error is set (409: it needs an action first;
@@ -1003,7 +1046,7 @@ static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
     json_t *body = NULL, *v;
     const char *to;
     wg_session *s;
-    send_wait *sw;
+    backend_wait *sw;
     size_t i;
     int rc;
 
@@ -1089,19 +1132,14 @@ static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
     }
     if (!session_can_send(s, resp))
         goto out;
-    sw = calloc(1, sizeof *sw);
-    if (!sw || json_object_set_new(body, "kind", json_string(kinds[kind]))) {
-        free(sw);
+    if (json_object_set_new(body, "kind", json_string(kinds[kind])) ||
+        !(sw = wait_new(gw, s, 0, 201))) {
         send_error(resp, 500, "internal", NULL, "out of memory");
         goto out;
     }
-    sw->gw = gw;
-    snprintf(sw->name, sizeof sw->name, "%s", s->name);
-    uv_timer_init(gw->loop, &sw->timer);
-    sw->timer.data = sw;
     rc = wg_sessions_send(gw->sessions, s, body, send_wait_done, sw);
     if (rc) {
-        uv_close((uv_handle_t *)&sw->timer, send_wait_closed);
+        uv_close((uv_handle_t *)&sw->timer, wait_closed);
         if (rc == WA_ENOTFOUND)
             send_error(resp, 422, "not_on_whatsapp", "to",
                        "to: this phone number is not on WhatsApp; nothing was sent (sending to "
@@ -1122,15 +1160,7 @@ static void send_common(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp,
                        wa_strerror(rc));
         goto out;
     }
-    sw->p = wg_http_suspend(req, send_wait_cancel, sw);
-    if (!sw->p) {
-        /* the backend keeps the slot until the ack; forget the callback */
-        wg_sessions_send_cancel(gw->sessions, s, sw);
-        uv_close((uv_handle_t *)&sw->timer, send_wait_closed);
-        send_error(resp, 500, "internal", NULL, "cannot wait for the acknowledgement");
-        goto out;
-    }
-    uv_timer_start(&sw->timer, send_wait_timeout, SEND_WAIT_MS, 0);
+    wait_suspend(sw, req, resp); /* the backend keeps its slot until the ack in any case */
 out:
     json_decref(body);
 }
@@ -1230,105 +1260,45 @@ out:
 
 /* ---- contacts, groups, presence (requests answered by WhatsApp later) ---- */
 
-#define CALL_WAIT_MS     30000
 #define CHECK_PHONES_MAX 256 /* WA_CLIENT_CHECK_MAX */
 #define GROUP_BATCH_MAX  256 /* WA_CLIENT_GROUP_BATCH_MAX */
 #define SUBJECT_MAX      100 /* bytes; WhatsApp's limit on a group subject */
 
-typedef struct call_wait {
-    wg_gateway *gw;
-    char name[WG_SESSION_NAME_MAX + 1];
-    wg_http_pending *p;
-    uv_timer_t timer;
-    int ok_status; /* 200 or 201 */
-} call_wait;
-
-static void call_wait_end(call_wait *cw)
-{
-    cw->p = NULL;
-    uv_timer_stop(&cw->timer);
-    if (!uv_is_closing((uv_handle_t *)&cw->timer))
-        uv_close((uv_handle_t *)&cw->timer, send_wait_closed);
-}
-
-static void call_wait_forget(call_wait *cw)
-{
-    wg_session *s = wg_sessions_find(cw->gw->sessions, cw->name);
-
-    if (s)
-        wg_sessions_call_cancel(cw->gw->sessions, s, cw);
-}
-
-static void call_wait_answer(call_wait *cw, int status, json_t *body)
-{
-    wg_http_resp r;
-
-    memset(&r, 0, sizeof r);
-    add_header(&r, "X-Content-Type-Options", "nosniff");
-    add_header(&r, "Cache-Control", "no-store");
-    send_json(&r, status, body);
-    wg_http_resume_with(cw->p, &r);
-    call_wait_end(cw);
-}
-
 static void call_wait_done(void *ud, int err, json_t *result, const char *detail)
 {
-    call_wait *cw = ud;
+    backend_wait *cw = ud;
 
     if (!cw->p)
         return;
     if (!err)
-        call_wait_answer(cw, cw->ok_status, json_incref(result));
+        wait_answer(cw, cw->ok_status, json_incref(result));
     else if (err == WA_ETIMEDOUT)
-        call_wait_answer(cw, 504, error_json("timeout", "WhatsApp did not answer: %s", detail));
+        wait_answer(cw, 504, error_json("timeout", "WhatsApp did not answer: %s", detail));
     else if (err == WA_ECLOSED)
-        call_wait_answer(
+        wait_answer(
             cw, 503,
             error_json("session_unavailable", "the connection ended before WhatsApp answered"));
     else
-        call_wait_answer(cw, 502,
-                         error_json("whatsapp_error", "%s", detail[0] ? detail : wa_strerror(err)));
-}
-
-static void call_wait_timeout(uv_timer_t *t)
-{
-    call_wait *cw = t->data;
-
-    call_wait_forget(cw);
-    call_wait_answer(
-        cw, 504,
-        error_json("timeout", "no answer from WhatsApp within %u ms", (unsigned)CALL_WAIT_MS));
-}
-
-static void call_wait_cancel(void *ud)
-{
-    call_wait *cw = ud;
-
-    call_wait_forget(cw);
-    call_wait_end(cw);
+        wait_answer(cw, 502,
+                    error_json("whatsapp_error", "%s", detail[0] ? detail : wa_strerror(err)));
 }
 
 /* Hand req to the session's backend and answer the request when WhatsApp does. */
 static void start_call(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, wg_session *s,
                        json_t *call, int ok_status)
 {
-    call_wait *cw;
+    backend_wait *cw;
     int rc;
 
     if (!session_can_send(s, resp))
         return;
-    if (!(cw = calloc(1, sizeof *cw))) {
+    if (!(cw = wait_new(gw, s, 1, ok_status))) {
         send_error(resp, 500, "internal", NULL, "out of memory");
         return;
     }
-    cw->gw = gw;
-    cw->ok_status = ok_status;
-    snprintf(cw->name, sizeof cw->name, "%s", s->name);
-    uv_timer_init(gw->loop, &cw->timer);
-    cw->timer.data = cw;
     rc = wg_sessions_call(gw->sessions, s, call, call_wait_done, cw);
     if (rc) {
-        uv_close((uv_handle_t *)&cw->timer, send_wait_closed);
+        uv_close((uv_handle_t *)&cw->timer, wait_closed);
         if (rc == WA_ESTATE)
             send_error(resp, 503, "session_unavailable", NULL,
                        "session %s is not connected; try again shortly", s->name);
@@ -1344,14 +1314,7 @@ static void start_call(wg_gateway *gw, wg_http_req *req, wg_http_resp *resp, wg_
                        wa_strerror(rc));
         return;
     }
-    cw->p = wg_http_suspend(req, call_wait_cancel, cw);
-    if (!cw->p) {
-        wg_sessions_call_cancel(gw->sessions, s, cw);
-        uv_close((uv_handle_t *)&cw->timer, send_wait_closed);
-        send_error(resp, 500, "internal", NULL, "cannot wait for the answer");
-        return;
-    }
-    uv_timer_start(&cw->timer, call_wait_timeout, CALL_WAIT_MS, 0);
+    wait_suspend(cw, req, resp);
 }
 
 /* An array field of 1..max phone numbers (phones_only) or phone numbers / user JIDs; else 400. */
