@@ -21,8 +21,6 @@ const WG = (() => {
   const REFRESH_DELAY_MS = 150; // events in a burst make one refresh
   const EVENTS_MAX = 200;
   const KEY_STORE = 'wagate.apiKey';
-  // POST /api/sessions/{name}/messages is implemented (false hides the send form's use).
-  const MESSAGING_READY = true;
 
   const sessions = new Map(); // name -> session as GET /api/sessions gives it
   let selected = null; // name of the session in the link panel
@@ -238,13 +236,11 @@ const WG = (() => {
   // ---- send a test message ----
 
   function renderSend() {
-    const ready = MESSAGING_READY && selected && sessions.get(selected) &&
+    const ready = selected && sessions.get(selected) &&
                   sessions.get(selected).status === 'WORKING';
     for (const id of ['send-to', 'send-text', 'send-button']) $(id).disabled = !ready;
-    $('send-note').textContent = !MESSAGING_READY
-      ? 'Not available yet: sending messages arrives with libwa\'s messaging ' +
-        '(POST /api/sessions/{name}/messages answers 501 until then).'
-      : ready ? 'From ' + selected + '. ' + sendResult : 'Select a WORKING session first.';
+    $('send-note').textContent = ready ? 'From ' + selected + '. ' + sendResult
+                                       : 'Select a WORKING session first.';
   }
 
   // ---- events ----
@@ -353,7 +349,7 @@ const WG = (() => {
     });
     $('send-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
-      if (!MESSAGING_READY || !selected) return;
+      if (!selected) return;
       run(async () => {
         const r = await api('POST', sessionPath(selected) + '/messages',
                             { to: $('send-to').value.trim(), text: $('send-text').value });
