@@ -36,7 +36,8 @@ void sim_trace_node(sim *s, const sim_conn *c, const char *dir, const wa_node *n
     if (!s->trace)
         return;
     wa_buf_init(&b, 1 << 20);
-    wa_node_to_xml(n, &b, 0);
+    /* WASIM_TRACE_HEX=1: bytes as hex (public keys, ciphertexts; a debugging aid for tests) */
+    wa_node_to_xml(n, &b, getenv("WASIM_TRACE_HEX") ? WA_NODE_XML_HEX : 0);
     fprintf(s->trace, "%llu %s %.*s\n", (unsigned long long)(c ? c->id : 0), dir, (int)b.len,
             b.data ? (const char *)b.data : "");
     fflush(s->trace);

@@ -28,8 +28,9 @@
  * sender key, a <device-identity> that does not verify) sends a retry receipt
  * <receipt id type='retry' to [recipient] [participant]><retry count id t v='1' error='0'/>
  * <registration/>[<keys><type/><identity/><key/><skey/><device-identity/></keys>]</receipt>
- * (keys from count WA__RETRY_KEYS_FROM on, as Baileys 7; at most WA__RETRY_MAX per message, then
- * a plain ack) and raises decrypt_failed. Content that decrypts but is malformed (padding,
+ * (keys from count WA__RETRY_KEYS_FROM on, as Baileys 7, and from the first when we hold no
+ * session or prekey for it, see send_retry; at most WA__RETRY_MAX per message, then a plain ack)
+ * and raises decrypt_failed. Content that decrypts but is malformed (padding,
  * protobuf) cannot be fixed by a re-send: its session change commits, the message is nacked
  * (<ack error='487'|'491'>, Baileys' NACK_REASONS) and decrypt_failed raised. Neither touches the
  * connection or any other session.
@@ -339,8 +340,9 @@ out:
     return rc;
 }
 
-/* Send retry receipt number r->count for r (<keys> from WA__RETRY_KEYS_FROM on). 0 or WA_E*. */
-static int send_retry_receipt(wa_client *c, const wa__retry_seen *r)
+/* Send retry receipt number r->count for r (<keys> from WA__RETRY_KEYS_FROM on, or at once when
+ * keys_now: see send_retry). 0 or WA_E*. */
+static int send_retry_receipt(wa_client *c, const wa__retry_seen *r, int keys_now)
 {
     uint8_t priv[32], pub[32];
     uint32_t reg = 0;
@@ -368,7 +370,7 @@ static int send_retry_receipt(wa_client *c, const wa__retry_seen *r)
          wa_node_set_attr(&a, retry, "v", "1") || wa_node_set_attr(&a, retry, "error", "0") ||
          !wa__child_be(&a, rc_node, "registration", reg, 4)))
         rc = WA_ENOMEM;
-    if (rc == 0 && r->count >= WA__RETRY_KEYS_FROM)
+    if (rc == 0 && (r->count >= WA__RETRY_KEYS_FROM || keys_now))
         rc = add_keys(c, &a, rc_node);
     if (rc == 0)
         retry_store(c, r); /* before it leaves: a kill after it must not lose the message */
@@ -385,12 +387,18 @@ static int send_retry_receipt(wa_client *c, const wa__retry_seen *r)
 }
 
 /* Ask the sender to re-send m. Returns the count sent (0: over the limit or failed: acked
- * instead; *gave_up = 1 when over the limit). */
-static unsigned send_retry(wa_client *c, const rmsg *m, int *gave_up)
+ * instead; *gave_up = 1 when over the limit). no_session: we hold no session (or not the
+ * prekey) the sender's message needs: our keys go with the first receipt already. Without them
+ * Baileys 7 re-sends on the session we lost (a wasted retry: it re-sends after 2 receipts only),
+ * and if the second re-send is then spoiled too (Baileys' libsignal steps the ratchet of every
+ * session it tries on a message of ours, and keeps the stepped copy of a session that failed
+ * when another decrypted it: a session built from our keys and not yet used is broken that way
+ * when a message of ours crosses it), the message is lost. */
+static unsigned send_retry(wa_client *c, const rmsg *m, int no_session, int *gave_up)
 {
     wa__retry_seen *r = retry_entry(c, m);
 
-    if (r && ++r->count <= WA__RETRY_MAX && send_retry_receipt(c, r) == 0) {
+    if (r && ++r->count <= WA__RETRY_MAX && send_retry_receipt(c, r, no_session) == 0) {
         /* the stanza itself is answered too (whatsmeow acks it; Baileys 7 nacks it with 500):
          * the re-send is a new stanza */
         wa__client_ack(c, m->n);
@@ -438,7 +446,7 @@ void wa__recv_expire(wa_client *c, uint64_t now)
                 return;
             continue;
         }
-        if (send_retry_receipt(c, r) == 0)
+        if (send_retry_receipt(c, r, 0) == 0)
             r->deadline = now + WA__RETRY_WAIT_MS;
     }
 }
@@ -518,7 +526,7 @@ void wa__recv_retry_resume(wa_client *c)
                 goto out;
             continue;
         }
-        if (send_retry_receipt(c, r) == 0) {
+        if (send_retry_receipt(c, r, 0) == 0) {
             asked++;
             if (r != &tmp)
                 r->deadline = now + WA__RETRY_WAIT_MS;
@@ -1170,7 +1178,9 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         if (f.content) {
             nack(c, n, f.err == WA_EPROTOBUF || f.err == WA_EDEPTH ? NACK_PROTO : NACK_PARSE);
         } else {
-            count = send_retry(c, &m, &gave_up);
+            count = send_retry(c, &m,
+                               f.err == WA_ENOTFOUND && f.enc_type && strcmp(f.enc_type, "skmsg"),
+                               &gave_up);
             /* a new device may be behind this: look its user's device list up again */
             wa__devices_forget(c, &m.author);
         }

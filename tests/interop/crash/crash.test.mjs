@@ -46,6 +46,7 @@
 // Usage: node crash.test.mjs WASIM_BIN WA_CLI_BIN     (ctest: interop_crash, label interop)
 // Needs the sqlite3 command (scripts/deps.sh). WA_PEER_VERBOSE=1 echoes every event;
 // WA_KEEP_TMP=1 keeps the temporary directory (stores, wa-cli logs, wasim trace);
+// WASIM_TRACE_HEX=1 (inherited by wasim) writes the trace's bytes as hex (prekey ids, base keys);
 // WA_CRASH_SEED=N fixes the random choices (not the timing); WA_CRASH_KILL_AFTER_MAX=0 kills
 // only at random times after each login.
 // SPDX-License-Identifier: GPL-3.0-or-later
