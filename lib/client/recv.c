@@ -789,7 +789,10 @@ static int decrypt_all(wa_client *c, const rmsg *m, wa_buf *content, failure *f)
         wa_buf_reset(&plain);
         rc = decrypt_enc(c, m, enc, type ? type : "", &plain, &ef);
         if (rc == WA_EEXIST)
-            continue; /* already decrypted (its state is committed): nothing new in it */
+            /* a counter already used, on a message id never seen (redeliveries are caught by id
+             * before this): the sender's state is broken (e.g. a session its library damaged),
+             * the content is not ours to read; unless another enc gives it, a retry it is */
+            ef.reason = "duplicate message counter on a new message id";
         if (rc == 0 && wa_signal_unpad(plain.data, plain.len, &plen) != 0) {
             ef.err = rc = WA_EPROTO;
             ef.reason = "bad padding";
@@ -1179,7 +1182,8 @@ void wa__recv_message(wa_client *c, const wa_node *n)
             nack(c, n, f.err == WA_EPROTOBUF || f.err == WA_EDEPTH ? NACK_PROTO : NACK_PARSE);
         } else {
             count = send_retry(c, &m,
-                               f.err == WA_ENOTFOUND && f.enc_type && strcmp(f.enc_type, "skmsg"),
+                               (f.err == WA_ENOTFOUND || f.err == WA_EEXIST) && f.enc_type &&
+                                   strcmp(f.enc_type, "skmsg"),
                                &gave_up);
             /* a new device may be behind this: look its user's device list up again */
             wa__devices_forget(c, &m.author);
