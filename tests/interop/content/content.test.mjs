@@ -13,16 +13,15 @@
 // WA_PEER_VERBOSE=1 echoes every event and stderr line; WA_TEST_FILTER=regex runs some tests;
 // WA_KEEP_TMP=1 keeps the temporary directory (stores, trace).
 // SPDX-License-Identifier: GPL-3.0-or-later
-import { spawn } from 'child_process';
 import fs from 'fs';
 import path from 'path';
-import readline from 'readline';
 
 import { requireNodeModules } from '../peer/shim.mjs';
 
 requireNodeModules('content.test');
 
 const { assert, startPeer, startProcess, httpOk, test, run, tmpDir } = await import('../peer/lib.mjs');
+const { WaCli } = await import('../peer/wacli.mjs');
 
 const [WASIM, WA_CLI] = process.argv.slice(2);
 if (!WASIM || !WA_CLI) {
@@ -43,116 +42,6 @@ process.on('exit', () => {
 
 // ---- wa-cli listen: JSON events on stdout, commands on stdin ----
 
-class Cli {
-    constructor(name, store) {
-        this.name = name;
-        this.store = store;
-        this.events = [];
-        this.waiters = [];
-        this.ended = false;
-    }
-
-    start(extra = []) {
-        const args = ['--store', this.store, '--url', url, '--root-key', root, '--log-level', 'info',
-            '--push-name', 'Libwa One', ...extra, 'listen'];
-        this.proc = spawn(WA_CLI, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-        this.ended = false;
-        this.exited = new Promise(resolve => this.proc.on('exit', (code, signal) => {
-            this.ended = true;
-            this.flush();
-            resolve({ code, signal });
-        }));
-        readline.createInterface({ input: this.proc.stdout }).on('line', line => {
-            if (verbose) process.stderr.write(`[${this.name}] ${line}\n`);
-            try {
-                this.events.push(JSON.parse(line));
-            } catch {
-                return;
-            }
-            this.flush();
-        });
-        const log = fs.createWriteStream(path.join(dir, `${this.name}.log`), { flags: 'a' });
-        this.proc.stderr.on('data', d => {
-            log.write(d);
-            if (verbose) process.stderr.write(`[${this.name}:err] ${d}`);
-        });
-        this.proc.stdin.on('error', () => {});
-        return this;
-    }
-
-    flush() {
-        for (const w of [...this.waiters]) {
-            const i = this.events.findIndex(w.pred);
-            if (i >= 0) {
-                const [ev] = this.events.splice(i, 1);
-                this.waiters.splice(this.waiters.indexOf(w), 1);
-                clearTimeout(w.timer);
-                w.resolve(ev);
-            } else if (this.ended) {
-                this.waiters.splice(this.waiters.indexOf(w), 1);
-                clearTimeout(w.timer);
-                w.reject(new Error(`${this.name} exited while waiting for ${w.what}`));
-            }
-        }
-    }
-
-    /** The oldest unconsumed event matching pred (a function or a field pattern). */
-    next(pred, ms = WAIT_MS) {
-        const fn = typeof pred === 'function' ? pred
-            : e => Object.entries(pred).every(([k, v]) => (v instanceof RegExp ? v.test(e[k]) : e[k] === v));
-        const what = typeof pred === 'function' ? 'a matching event' : JSON.stringify(pred);
-        return new Promise((resolve, reject) => {
-            const w = { pred: fn, resolve, reject, what };
-            w.timer = setTimeout(() => {
-                this.waiters.splice(this.waiters.indexOf(w), 1);
-                reject(new Error(`${this.name}: no ${what} within ${ms} ms`));
-            }, ms);
-            this.waiters.push(w);
-            this.flush();
-        });
-    }
-
-    /** No event matching pred arrives within ms. */
-    async none(pred, ms) {
-        let ev;
-        try {
-            ev = await this.next(pred, ms);
-        } catch {
-            return;
-        }
-        throw new Error(`${this.name}: unexpected ${JSON.stringify(ev)}`);
-    }
-
-    cmd(line) {
-        this.proc.stdin.write(`${line}\n`);
-    }
-
-    /** A command that answers with one event (or an error event). */
-    async ok(line, event) {
-        this.cmd(line);
-        const r = await this.next(e => e.event === event || e.event === 'error');
-        assert.equal(r.event, event, `${this.name}: ${line} -> ${JSON.stringify(r)}`);
-        return r;
-    }
-
-    /** A send command: resolves with the id once the server acknowledged it. */
-    async send(line) {
-        this.cmd(line);
-        const q = await this.next(e => e.event === 'queued' || e.event === 'error');
-        assert.equal(q.event, 'queued', `${this.name}: ${line} -> ${JSON.stringify(q)}`);
-        const s = await this.next(e => (e.event === 'sent' || e.event === 'send_failed') && e.id === q.id);
-        assert.equal(s.event, 'sent', `${this.name}: ${JSON.stringify(s)}`);
-        return q.id;
-    }
-
-    async stop() {
-        if (this.ended) return;
-        this.cmd('quit');
-        const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
-        await this.exited;
-        clearTimeout(t);
-    }
-}
 
 async function pairLibwa(key) {
     const store = path.join(dir, `${key}.db`);
@@ -162,7 +51,8 @@ async function pairLibwa(key) {
     await p.waitLine(/^PAIRED /, WAIT_MS);
     const r = await p.exited;
     assert.equal(r.code, 0, `${key}: pair exits 0`);
-    const c = new Cli(key, store).start();
+    const c = new WaCli(key, store, { bin: WA_CLI, connect: () => ({ url, root }), dir,
+        args: ['--push-name', 'Libwa One'], waitMs: WAIT_MS, verbose }).start();
     await c.next({ event: 'connected' });
     c.phone = PHONES[key];
     c.jid = `${c.phone}@s.whatsapp.net`;
