@@ -217,7 +217,8 @@ int wa__e2e_check_device_identity(const uint8_t *adv, size_t len,
     }
     msg[0] = 6;
     msg[1] = 0;
-    memcpy(msg + 2, id->details.data, id->details.len);
+    if (id->details.len) /* empty details: data may be NULL */
+        memcpy(msg + 2, id->details.data, id->details.len);
     memcpy(msg + 2 + id->details.len, identity_pub, WA_SIGNAL_KEY_LEN);
     rc = wa_xeddsa_verify(id->accountsignaturekey.data, msg, n, id->accountsignature.data);
     if (rc) { /* hosted accounts sign with the prefix 06 05 */
