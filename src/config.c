@@ -24,76 +24,7 @@
 #include "core/util.h"
 #include "wa/error.h"
 
-/* How much of a bad (non-secret) value is quoted back in an error message. */
-#define SHOW_MAX 64
-
-static const char *env_get(const char *name, void *ud)
-{
-    (void)ud;
-    return getenv(name);
-}
-
-typedef struct loader {
-    wg_getenv_cb get;
-    void *ud;
-    char *err;
-    size_t errlen;
-} loader;
-
-static const char *get(loader *l, const char *name)
-{
-    const char *v = l->get(name, l->ud);
-    return (v && *v) ? v : NULL;
-}
-
-static int fail(loader *l, const char *name, const char *value, const char *fmt, ...)
-    WA__PRINTF(4, 5);
-
-static int fail(loader *l, const char *name, const char *value, const char *fmt, ...)
-{
-    char why[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    if (l->errlen) {
-        if (value)
-            snprintf(l->err, l->errlen, "%s: %s (got \"%.*s%s\")", name, why, SHOW_MAX, value,
-                     strlen(value) > SHOW_MAX ? "..." : "");
-        else
-            snprintf(l->err, l->errlen, "%s: %s", name, why);
-    }
-    return WA_EINVAL;
-}
-
-int wg_parse_bool(const char *s, int *out)
-{
-    if (!strcasecmp(s, "true") || !strcmp(s, "1")) {
-        *out = 1;
-        return 0;
-    }
-    if (!strcasecmp(s, "false") || !strcmp(s, "0")) {
-        *out = 0;
-        return 0;
-    }
-    return WA_EINVAL;
-}
-
-int wg_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-    unsigned long v;
-    char *end;
-
-    if (!isdigit((unsigned char)s[0]))
-        return WA_EINVAL;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return WA_EINVAL;
-    *out = v;
-    return 0;
-}
+typedef wg_env_loader loader;
 
 int wg_api_key_valid(const char *s)
 {
@@ -110,30 +41,31 @@ int wg_api_key_valid(const char *s)
 static int copy_str(loader *l, const char *name, const char *v, char *dst, size_t cap)
 {
     if (strlen(v) >= cap)
-        return fail(l, name, v, "longer than %zu bytes", cap - 1);
+        return wg_env_fail(l, name, v, "longer than %zu bytes", cap - 1);
     memcpy(dst, v, strlen(v) + 1);
     return 0;
 }
 
 static int load_interval(loader *l, const char *name, unsigned min, unsigned max, unsigned *dst)
 {
-    const char *v = get(l, name);
+    const char *v = wg_env_get(l, name);
     unsigned long n;
 
     if (!v)
         return 0;
     if (wg_parse_uint(v, min, max, &n))
-        return fail(l, name, v, "must be an integer number of milliseconds in [%u, %u]", min, max);
+        return wg_env_fail(l, name, v, "must be an integer number of milliseconds in [%u, %u]", min,
+                           max);
     *dst = (unsigned)n;
     return 0;
 }
 
 static int load_bool(loader *l, const char *name, int *dst)
 {
-    const char *v = get(l, name);
+    const char *v = wg_env_get(l, name);
 
     if (v && wg_parse_bool(v, dst))
-        return fail(l, name, v, "must be true, false, 1 or 0");
+        return wg_env_fail(l, name, v, "must be true, false, 1 or 0");
     return 0;
 }
 
@@ -157,33 +89,33 @@ static int has_space_or_ctl(const char *v)
 
 static int load_port(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "PORT");
+    const char *v = wg_env_get(l, "PORT");
     unsigned long n;
 
     if (!v)
         return 0;
     if (wg_parse_uint(v, 1, 65535, &n))
-        return fail(l, "PORT", v, "must be an integer in [1, 65535]");
+        return wg_env_fail(l, "PORT", v, "must be an integer in [1, 65535]");
     cfg->port = (int)n;
     return 0;
 }
 
 static int load_host(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "HOST");
+    const char *v = wg_env_get(l, "HOST");
     struct in_addr a;
 
     if (!v)
         return 0;
     /* dotted quad only (inet_pton takes no short forms): the HTTP server binds IPv4 */
     if (strlen(v) >= sizeof cfg->host || inet_pton(AF_INET, v, &a) != 1)
-        return fail(l, "HOST", v, "must be an IPv4 address such as 0.0.0.0 or 127.0.0.1");
+        return wg_env_fail(l, "HOST", v, "must be an IPv4 address such as 0.0.0.0 or 127.0.0.1");
     return copy_str(l, "HOST", v, cfg->host, sizeof cfg->host);
 }
 
 static int load_data_dir(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "DATA_DIR");
+    const char *v = wg_env_get(l, "DATA_DIR");
 
     if (!v)
         return 0;
@@ -193,22 +125,22 @@ static int load_data_dir(loader *l, wg_config *cfg)
 
 static int load_api_key(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "API_KEY");
+    const char *v = wg_env_get(l, "API_KEY");
 
     if (!v)
         return 0;
     if (!wg_api_key_valid(v))
-        return fail(l, "API_KEY", NULL,
-                    "must be %d to %d printable ASCII characters without spaces "
-                    "(value not shown)",
-                    WG_API_KEY_MIN, WG_API_KEY_MAX);
+        return wg_env_fail(l, "API_KEY", NULL,
+                           "must be %d to %d printable ASCII characters without spaces "
+                           "(value not shown)",
+                           WG_API_KEY_MIN, WG_API_KEY_MAX);
     memcpy(cfg->api_key, v, strlen(v) + 1);
     return 0;
 }
 
 static int load_threshold(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "MEMORY_THRESHOLD");
+    const char *v = wg_env_get(l, "MEMORY_THRESHOLD");
     char *end;
     double d;
 
@@ -224,40 +156,41 @@ static int load_threshold(loader *l, wg_config *cfg)
     cfg->memory_threshold = d;
     return 0;
 bad:
-    return fail(l, "MEMORY_THRESHOLD", v, "must be a fraction in (0, 1], e.g. 0.8");
+    return wg_env_fail(l, "MEMORY_THRESHOLD", v, "must be a fraction in (0, 1], e.g. 0.8");
 }
 
 static int load_max_connections(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "MAX_CONNECTIONS");
+    const char *v = wg_env_get(l, "MAX_CONNECTIONS");
     unsigned long n;
 
     if (!v)
         return 0;
     if (wg_parse_uint(v, 1, WG_MAX_CONNECTIONS_MAX, &n))
-        return fail(l, "MAX_CONNECTIONS", v, "must be an integer in [1, %d]",
-                    WG_MAX_CONNECTIONS_MAX);
+        return wg_env_fail(l, "MAX_CONNECTIONS", v, "must be an integer in [1, %d]",
+                           WG_MAX_CONNECTIONS_MAX);
     cfg->max_connections = (unsigned)n;
     return 0;
 }
 
 static int load_reconnect_failures(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "MAX_RECONNECT_FAILURES");
+    const char *v = wg_env_get(l, "MAX_RECONNECT_FAILURES");
     unsigned long n;
 
     if (!v)
         return 0;
     if (wg_parse_uint(v, 0, WG_RECONNECT_FAILURES_MAX, &n))
-        return fail(l, "MAX_RECONNECT_FAILURES", v,
-                    "must be an integer in [0, %d] (0: never give up)", WG_RECONNECT_FAILURES_MAX);
+        return wg_env_fail(l, "MAX_RECONNECT_FAILURES", v,
+                           "must be an integer in [0, %d] (0: never give up)",
+                           WG_RECONNECT_FAILURES_MAX);
     cfg->max_reconnect_failures = (unsigned)n;
     return 0;
 }
 
 static int load_storage(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "SESSION_STORAGE_TYPE");
+    const char *v = wg_env_get(l, "SESSION_STORAGE_TYPE");
 
     if (!v)
         return 0;
@@ -268,61 +201,61 @@ static int load_storage(loader *l, wg_config *cfg)
     else if (!strcmp(v, "s3"))
         cfg->storage_type = WG_STORAGE_S3;
     else
-        return fail(l, "SESSION_STORAGE_TYPE", v, "must be local, cloud or s3");
+        return wg_env_fail(l, "SESSION_STORAGE_TYPE", v, "must be local, cloud or s3");
     return 0;
 }
 
 static int load_ws_url(loader *l, wg_config *cfg)
 {
     static const char *const schemes[] = {"ws://", "wss://", NULL};
-    const char *v = get(l, "WA_WS_URL");
+    const char *v = wg_env_get(l, "WA_WS_URL");
 
     if (!v)
         return 0;
     if (!url_has_scheme(v, schemes) || has_space_or_ctl(v))
-        return fail(l, "WA_WS_URL", v, "must be a ws:// or wss:// URL");
+        return wg_env_fail(l, "WA_WS_URL", v, "must be a ws:// or wss:// URL");
     return copy_str(l, "WA_WS_URL", v, cfg->ws_url, sizeof cfg->ws_url);
 }
 
 static int load_root_key(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "WA_ROOT_KEY");
+    const char *v = wg_env_get(l, "WA_ROOT_KEY");
 
     if (!v)
         return 0;
     if (strlen(v) != 64 || wa_hex_decode(cfg->root_key, 32, v, 64))
-        return fail(l, "WA_ROOT_KEY", v, "must be 64 hex digits (a 32-byte Curve25519 key)");
+        return wg_env_fail(l, "WA_ROOT_KEY", v, "must be 64 hex digits (a 32-byte Curve25519 key)");
     cfg->root_key_set = 1;
     return 0;
 }
 
 static int load_ca_file(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "WA_CA_FILE");
+    const char *v = wg_env_get(l, "WA_CA_FILE");
 
     if (!v)
         return 0;
     if (access(v, R_OK) != 0)
-        return fail(l, "WA_CA_FILE", v, "cannot read the file: %s", strerror(errno));
+        return wg_env_fail(l, "WA_CA_FILE", v, "cannot read the file: %s", strerror(errno));
     return copy_str(l, "WA_CA_FILE", v, cfg->ca_file, sizeof cfg->ca_file);
 }
 
 static int load_webhook(loader *l, wg_config *cfg)
 {
     static const char *const schemes[] = {"http://", "https://", NULL};
-    const char *v = get(l, "WEBHOOK_URL");
-    const char *s = get(l, "WEBHOOK_SECRET");
+    const char *v = wg_env_get(l, "WEBHOOK_URL");
+    const char *s = wg_env_get(l, "WEBHOOK_SECRET");
 
     if (v) {
         if (!url_has_scheme(v, schemes) || has_space_or_ctl(v))
-            return fail(l, "WEBHOOK_URL", v, "must be an http:// or https:// URL");
+            return wg_env_fail(l, "WEBHOOK_URL", v, "must be an http:// or https:// URL");
         if (copy_str(l, "WEBHOOK_URL", v, cfg->webhook_url, sizeof cfg->webhook_url))
             return WA_EINVAL;
     }
     if (s) {
         if (strlen(s) > WG_WEBHOOK_SECRET_MAX)
-            return fail(l, "WEBHOOK_SECRET", NULL, "longer than %d bytes (value not shown)",
-                        WG_WEBHOOK_SECRET_MAX);
+            return wg_env_fail(l, "WEBHOOK_SECRET", NULL, "longer than %d bytes (value not shown)",
+                               WG_WEBHOOK_SECRET_MAX);
         memcpy(cfg->webhook_secret, s, strlen(s) + 1);
     }
     return 0;
@@ -330,41 +263,41 @@ static int load_webhook(loader *l, wg_config *cfg)
 
 static int load_log(loader *l, wg_config *cfg)
 {
-    const char *v = get(l, "LOG_LEVEL");
-    const char *f = get(l, "LOG_FORMAT");
+    const char *v = wg_env_get(l, "LOG_LEVEL");
+    const char *f = wg_env_get(l, "LOG_FORMAT");
 
     if (v && wa_log_level_parse(v, &cfg->log_level))
-        return fail(l, "LOG_LEVEL", v, "must be trace, debug, info, warn, error or off");
+        return wg_env_fail(l, "LOG_LEVEL", v, "must be trace, debug, info, warn, error or off");
     if (f) {
         if (!strcmp(f, "json"))
             cfg->log_format = WG_LOG_FORMAT_JSON;
         else if (!strcmp(f, "text"))
             cfg->log_format = WG_LOG_FORMAT_TEXT;
         else
-            return fail(l, "LOG_FORMAT", f, "must be json or text");
+            return wg_env_fail(l, "LOG_FORMAT", f, "must be json or text");
     }
     return 0;
 }
 
 static int load_message_store(loader *l, wg_config *cfg)
 {
-    const char *d = get(l, "MESSAGE_RETENTION_DAYS");
-    const char *m = get(l, "MESSAGE_STORE_MAX");
+    const char *d = wg_env_get(l, "MESSAGE_RETENTION_DAYS");
+    const char *m = wg_env_get(l, "MESSAGE_STORE_MAX");
     unsigned long n;
 
     if (d) {
         if (wg_parse_uint(d, 0, WG_MESSAGE_RETENTION_DAYS_MAX, &n))
-            return fail(l, "MESSAGE_RETENTION_DAYS", d,
-                        "must be an integer number of days in [0, %d] (0: no message store)",
-                        WG_MESSAGE_RETENTION_DAYS_MAX);
+            return wg_env_fail(l, "MESSAGE_RETENTION_DAYS", d,
+                               "must be an integer number of days in [0, %d] (0: no message store)",
+                               WG_MESSAGE_RETENTION_DAYS_MAX);
         cfg->message_retention_days = (unsigned)n;
     }
     if (m) {
         if (wg_parse_uint(m, 0, WG_MESSAGE_STORE_MAX_LIMIT, &n))
-            return fail(l, "MESSAGE_STORE_MAX", m,
-                        "must be an integer in [0, %d] (messages per session; 0: no message "
-                        "store)",
-                        WG_MESSAGE_STORE_MAX_LIMIT);
+            return wg_env_fail(l, "MESSAGE_STORE_MAX", m,
+                               "must be an integer in [0, %d] (messages per session; 0: no message "
+                               "store)",
+                               WG_MESSAGE_STORE_MAX_LIMIT);
         cfg->message_store_max = (unsigned)n;
     }
     return 0;
@@ -389,18 +322,18 @@ static int version_valid(const char *v)
 static int load_version(loader *l, wg_config *cfg)
 {
     static const char *const schemes[] = {"http://", "https://", NULL};
-    const char *v = get(l, "WA_VERSION");
-    const char *u = get(l, "WA_VERSION_URL");
+    const char *v = wg_env_get(l, "WA_VERSION");
+    const char *u = wg_env_get(l, "WA_VERSION_URL");
 
     if (v) {
         if (strcmp(v, "auto") && (!version_valid(v) || strlen(v) >= sizeof cfg->wa_version))
-            return fail(l, "WA_VERSION", v,
-                        "must be a WhatsApp Web version such as 2.3000.1023456789, or auto");
+            return wg_env_fail(l, "WA_VERSION", v,
+                               "must be a WhatsApp Web version such as 2.3000.1023456789, or auto");
         memcpy(cfg->wa_version, v, strlen(v) + 1);
     }
     if (u) {
         if (!url_has_scheme(u, schemes) || has_space_or_ctl(u))
-            return fail(l, "WA_VERSION_URL", u, "must be an http:// or https:// URL");
+            return wg_env_fail(l, "WA_VERSION_URL", u, "must be an http:// or https:// URL");
         return copy_str(l, "WA_VERSION_URL", u, cfg->wa_version_url, sizeof cfg->wa_version_url);
     }
     return 0;
@@ -431,12 +364,12 @@ static void defaults(wg_config *cfg, int on_cloud_run)
 
 int wg_config_load(wg_config *cfg, wg_getenv_cb getfn, void *user_data, char *err, size_t errlen)
 {
-    loader l = {getfn ? getfn : env_get, user_data, err, errlen};
+    loader l = wg_env_loader_make(getfn, user_data, err, errlen);
     int rc;
 
     if (errlen)
         err[0] = '\0';
-    defaults(cfg, get(&l, "K_SERVICE") != NULL);
+    defaults(cfg, wg_env_get(&l, "K_SERVICE") != NULL);
     if ((rc = load_port(&l, cfg)) || (rc = load_host(&l, cfg)) || (rc = load_data_dir(&l, cfg)) ||
         (rc = load_api_key(&l, cfg)) || (rc = load_threshold(&l, cfg)) ||
         (rc = load_bool(&l, "MEMORY_DEBUG", &cfg->memory_debug)) ||

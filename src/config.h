@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "envvar.h" /* wg_getenv_cb, wg_parse_bool, wg_parse_uint */
+
 #define WG_CONFIG_PATH_MAX 1024
 #define WG_CONFIG_URL_MAX  1024
 #define WG_CONFIG_HOST_MAX 64
@@ -85,9 +87,6 @@ typedef struct wg_config {
     char wa_version_url[WG_CONFIG_URL_MAX]; /* WA_VERSION_URL (for WA_VERSION=auto) */
 } wg_config;
 
-/* Reads one variable; NULL when unset. The default reads the process environment. */
-typedef const char *(*wg_getenv_cb)(const char *name, void *user_data);
-
 /* Fill *cfg from the environment (get == NULL: getenv). 0 on success; WA_EINVAL with a
  * NUL-terminated message naming the variable in err (errlen bytes, may be 0) otherwise. On
  * failure *cfg is wiped (it may have held a secret). */
@@ -99,10 +98,6 @@ void wg_config_wipe(wg_config *cfg);
 const char *wg_storage_type_name(int type);
 const char *wg_log_format_name(int format);
 
-/* Helpers shared with the API's validation; 0 or WA_EINVAL. */
-int wg_parse_bool(const char *s, int *out);
-/* Base-10 integer, no sign, no spaces, no trailing characters, within [min, max]. */
-int wg_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 /* 1 if s is an acceptable API key (length bounds, printable ASCII without spaces). */
 int wg_api_key_valid(const char *s);
 

@@ -14,75 +14,36 @@
 #include <unistd.h>
 
 #include "backup/backup.h"
+#include "envvar.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "wa/error.h"
 
-#define SHOW_MAX 64
-
-typedef struct loader {
-    wg_getenv_cb get;
-    void *ud;
-    char *err;
-    size_t errlen;
-} loader;
-
-static const char *env_get(const char *name, void *ud)
-{
-    (void)ud;
-    return getenv(name);
-}
-
-static const char *get(loader *l, const char *name)
-{
-    const char *v = l->get(name, l->ud);
-    return (v && *v) ? v : NULL;
-}
-
-static int fail(loader *l, const char *name, const char *value, const char *fmt, ...)
-    WA__PRINTF(4, 5);
-
-static int fail(loader *l, const char *name, const char *value, const char *fmt, ...)
-{
-    char why[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    if (l->errlen) {
-        if (value)
-            snprintf(l->err, l->errlen, "%s: %s (got \"%.*s%s\")", name, why, SHOW_MAX, value,
-                     strlen(value) > SHOW_MAX ? "..." : "");
-        else
-            snprintf(l->err, l->errlen, "%s: %s", name, why);
-    }
-    return WA_EINVAL;
-}
+typedef wg_env_loader loader;
 
 /* A plain string variable: length bound, no control characters. secret: never quoted. */
 static int load_str(loader *l, const char *name, char *dst, size_t cap, int required, int secret)
 {
-    const char *v = get(l, name);
+    const char *v = wg_env_get(l, name);
     size_t i;
 
     if (!v) {
         if (required)
-            return fail(l, name, NULL, "required with this SESSION_STORAGE_TYPE");
+            return wg_env_fail(l, name, NULL, "required with this SESSION_STORAGE_TYPE");
         return 0;
     }
     if (strlen(v) >= cap)
-        return fail(l, name, secret ? NULL : v, "longer than %zu bytes", cap - 1);
+        return wg_env_fail(l, name, secret ? NULL : v, "longer than %zu bytes", cap - 1);
     for (i = 0; v[i]; i++)
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-            return fail(l, name, secret ? NULL : v, "contains control characters");
+            return wg_env_fail(l, name, secret ? NULL : v, "contains control characters");
     memcpy(dst, v, strlen(v) + 1);
     return 0;
 }
 
 static int load_url(loader *l, const char *name, char *dst, size_t cap)
 {
-    const char *v = get(l, name);
+    const char *v = wg_env_get(l, name);
     const char *auth;
     size_t n;
 
@@ -93,37 +54,37 @@ static int load_url(loader *l, const char *name, char *dst, size_t cap)
     else if (strncasecmp(v, "http://", 7) == 0)
         auth = v + 7;
     else
-        return fail(l, name, v, "must be an http:// or https:// URL");
+        return wg_env_fail(l, name, v, "must be an http:// or https:// URL");
     n = strlen(auth);
     if (n && auth[n - 1] == '/')
         n--;
     if (n == 0 || strcspn(auth, "/?#@ ") < n)
-        return fail(l, name, v, "must be scheme://host[:port], without a path");
+        return wg_env_fail(l, name, v, "must be scheme://host[:port], without a path");
     return load_str(l, name, dst, cap, 0, 0);
 }
 
 static int load_bucket(loader *l, const char *name, char *dst, size_t cap)
 {
-    const char *v = get(l, name);
+    const char *v = wg_env_get(l, name);
     size_t i, n;
 
     if (!v)
-        return fail(l, name, NULL, "required with this SESSION_STORAGE_TYPE");
+        return wg_env_fail(l, name, NULL, "required with this SESSION_STORAGE_TYPE");
     n = strlen(v);
     /* S3 and GCS bucket names: 3-63 (GCS: up to 222 with dots) of [a-z0-9._-] */
     if (n < 3 || n >= cap)
-        return fail(l, name, v, "must be 3 to %zu characters", cap - 1);
+        return wg_env_fail(l, name, v, "must be 3 to %zu characters", cap - 1);
     for (i = 0; i < n; i++)
         if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '.' ||
               v[i] == '-' || v[i] == '_'))
-            return fail(l, name, v, "must be lower-case letters, digits, '.', '-' or '_'");
+            return wg_env_fail(l, name, v, "must be lower-case letters, digits, '.', '-' or '_'");
     memcpy(dst, v, n + 1);
     return 0;
 }
 
 static int load_prefix(loader *l, const char *name, char *dst, size_t cap)
 {
-    const char *v = get(l, name);
+    const char *v = wg_env_get(l, name);
     size_t n;
 
     if (!v)
@@ -132,70 +93,52 @@ static int load_prefix(loader *l, const char *name, char *dst, size_t cap)
     while (n && v[n - 1] == '/')
         n--;
     if (n >= cap)
-        return fail(l, name, v, "longer than %zu bytes", cap - 1);
+        return wg_env_fail(l, name, v, "longer than %zu bytes", cap - 1);
     memcpy(dst, v, n);
     dst[n] = '\0';
     if (n && !wg_obj_key_valid(dst))
-        return fail(l, name, v, "must be a relative path such as \"wagate\" or \"prod/wagate\"");
-    return 0;
-}
-
-/* Base-10, no sign or spaces, within [min, max] (like wg_parse_uint, which lives in the
- * gateway library this one does not link). */
-static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-    unsigned long v = 0;
-    size_t i;
-
-    if (!s[0] || strlen(s) > 9)
-        return WA_EINVAL;
-    for (i = 0; s[i]; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return WA_EINVAL;
-        v = v * 10 + (unsigned long)(s[i] - '0');
-    }
-    if (v < min || v > max)
-        return WA_EINVAL;
-    *out = v;
+        return wg_env_fail(l, name, v,
+                           "must be a relative path such as \"wagate\" or \"prod/wagate\"");
     return 0;
 }
 
 static int load_generations(loader *l, wg_backup_env *e)
 {
-    const char *v = get(l, "SESSION_BACKUP_GENERATIONS");
+    const char *v = wg_env_get(l, "SESSION_BACKUP_GENERATIONS");
     unsigned long n;
 
     if (!v)
         return 0;
-    if (parse_uint(v, 1, WG_BACKUP_GENERATIONS_MAX, &n))
-        return fail(l, "SESSION_BACKUP_GENERATIONS", v, "must be an integer in [1, %d]",
-                    WG_BACKUP_GENERATIONS_MAX);
+    if (wg_parse_uint(v, 1, WG_BACKUP_GENERATIONS_MAX, &n))
+        return wg_env_fail(l, "SESSION_BACKUP_GENERATIONS", v, "must be an integer in [1, %d]",
+                           WG_BACKUP_GENERATIONS_MAX);
     e->generations = (unsigned)n;
     return 0;
 }
 
 static int load_key(loader *l, wg_backup_env *e)
 {
-    const char *v = get(l, "SESSION_ENCRYPTION_KEY");
+    const char *v = wg_env_get(l, "SESSION_ENCRYPTION_KEY");
 
     if (!v)
         return 0;
     if (wg_backup_key_parse(v, e->key))
-        return fail(l, "SESSION_ENCRYPTION_KEY", NULL,
-                    "must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -hex 32`; "
-                    "value not shown)");
+        return wg_env_fail(
+            l, "SESSION_ENCRYPTION_KEY", NULL,
+            "must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -hex 32`; "
+            "value not shown)");
     e->key_set = 1;
     return 0;
 }
 
 static int load_file(loader *l, const char *name, char *dst, size_t cap)
 {
-    const char *v = get(l, name);
+    const char *v = wg_env_get(l, name);
 
     if (!v)
         return 0;
     if (access(v, R_OK) != 0)
-        return fail(l, name, v, "cannot read the file: %s", strerror(errno));
+        return wg_env_fail(l, name, v, "cannot read the file: %s", strerror(errno));
     return load_str(l, name, dst, cap, 0, 0);
 }
 
@@ -219,7 +162,8 @@ static int load_s3(loader *l, wg_backup_env *e)
 
 static int load_cloud(loader *l, wg_backup_env *e)
 {
-    const char *id = get(l, "GCS_HMAC_ACCESS_ID"), *secret = get(l, "GCS_HMAC_SECRET");
+    const char *id = wg_env_get(l, "GCS_HMAC_ACCESS_ID"),
+               *secret = wg_env_get(l, "GCS_HMAC_SECRET");
     int rc;
 
     snprintf(e->endpoint, sizeof e->endpoint, "https://storage.googleapis.com");
@@ -229,10 +173,10 @@ static int load_cloud(loader *l, wg_backup_env *e)
         (rc = load_str(l, "GCE_METADATA_HOST", e->metadata_host, sizeof e->metadata_host, 0, 0)))
         return rc;
     if (strpbrk(e->metadata_host, "/@?# "))
-        return fail(l, "GCE_METADATA_HOST", e->metadata_host, "must be host or host:port");
+        return wg_env_fail(l, "GCE_METADATA_HOST", e->metadata_host, "must be host or host:port");
     if (!!id != !!secret)
-        return fail(l, id ? "GCS_HMAC_SECRET" : "GCS_HMAC_ACCESS_ID", NULL,
-                    "GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET go together");
+        return wg_env_fail(l, id ? "GCS_HMAC_SECRET" : "GCS_HMAC_ACCESS_ID", NULL,
+                           "GCS_HMAC_ACCESS_ID and GCS_HMAC_SECRET go together");
     if (id) {
         e->gcs_auth = WG_GCS_AUTH_HMAC;
         /* GCS's interoperability API takes SigV4 with region "auto" */
@@ -253,14 +197,14 @@ int wg_backup_env_load(wg_backup_env *e, int storage_type, unsigned interval_ms,
                        const char *data_dir, wg_getenv_cb getfn, void *user_data, char *err,
                        size_t errlen)
 {
-    loader l = {getfn ? getfn : env_get, user_data, err, errlen};
+    loader l = wg_env_loader_make(getfn, user_data, err, errlen);
     int rc;
 
     if (errlen)
         err[0] = '\0';
     memset(e, 0, sizeof *e);
     if (!data_dir || !*data_dir || strlen(data_dir) + 64 >= sizeof e->local_dir)
-        return fail(&l, "DATA_DIR", data_dir, "too long for the backup paths");
+        return wg_env_fail(&l, "DATA_DIR", data_dir, "too long for the backup paths");
     e->storage = storage_type;
     e->interval_ms = interval_ms ? interval_ms : WG_DEFAULT_BACKUP_INTERVAL_MS;
     e->generations = WG_BACKUP_DEFAULT_GENERATIONS;
@@ -282,7 +226,7 @@ int wg_backup_env_load(wg_backup_env *e, int storage_type, unsigned interval_ms,
         rc = load_cloud(&l, e);
         break;
     default:
-        rc = fail(&l, "SESSION_STORAGE_TYPE", NULL, "unknown storage type %d", storage_type);
+        rc = wg_env_fail(&l, "SESSION_STORAGE_TYPE", NULL, "unknown storage type %d", storage_type);
         break;
     }
     if (rc)
