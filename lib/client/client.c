@@ -272,7 +272,9 @@ static int send_node(wa_client *c, const wa_node *n)
         wa_log_warn(LOG, "[%s] cannot send <%s>: %s", c->account_name, n->tag, wa_strerror(rc));
         return rc;
     }
-    flush(c);
+    /* within a read: one write at its end (receipts of a burst), unless much is waiting */
+    if (!c->in_read || wa_wire_output(c->wire).len >= WA__SEND_COALESCE_MAX)
+        flush(c);
     return 0;
 }
 
@@ -1200,6 +1202,12 @@ static void on_node(wa_client *c, const wa_node *n)
     unsigned gen = c->gen;
 
     trace_node(c, "recv", n);
+    if (c->rx_open && (c->cbs.stanza || !wa_node_is(n, "message"))) {
+        /* the messages decrypted before it are committed and handed over first (recv.c) */
+        wa__recv_batch_flush(c);
+        if (!alive(c, gen))
+            return;
+    }
     if (c->cbs.stanza && (c->state == ST_LOGIN || c->state == ST_CONNECTED)) {
         int taken = c->cbs.stanza(c, n, c->user_data);
         if (!alive(c, gen) || taken == 1)
@@ -1267,6 +1275,7 @@ static void on_data(wa_stream *s, const uint8_t *data, size_t len, void *ud)
         return;
     c->last_recv = now_ms(c);
     rc = wa_wire_feed(c->wire, data, len);
+    c->in_read = 1; /* what is sent meanwhile leaves in one write at the end */
     while (rc == 0 && (rc = wa_wire_next(c->wire, &ev)) == 0) {
         if (ev.type == WA_WIRE_EV_NODE) {
             on_node(c, ev.node);
@@ -1278,8 +1287,13 @@ static void on_data(wa_stream *s, const uint8_t *data, size_t len, void *ud)
             wa_log_debug(LOG, "[%s] Noise handshake done", c->account_name);
         }
         if (c->state == ST_CLOSING || c->freeing || !c->wire)
-            return;
+            break;
     }
+    /* the read's messages: committed, handed over, receipted (recv.c) */
+    wa__recv_batch_flush(c);
+    c->in_read = 0;
+    if (c->state == ST_CLOSING || c->freeing || !c->wire)
+        return;
     if (rc != WA_EAGAIN) {
         char msg[160];
         /* WA_ELIMIT here is the server's fault (a frame or message over our caps), not a full

@@ -254,6 +254,7 @@ wa_node *wa__child_be(wa_arena *a, wa_node *parent, const char *tag, uint32_t v,
 #define WA__FANOUT_MAX        WA_SIGNAL_BATCH_MAX /* devices one send encrypts for */
 #define WA__TEXT_MAX          65536               /* bytes of text in one message */
 #define WA__PLAIN_MAX         (1u << 20)          /* serialized Message we send or accept */
+#define WA__SEND_COALESCE_MAX (64u << 10)         /* written at once within a read above */
 #define WA__RETRY_MAX         5 /* retry receipts per incoming message (Baileys maxMsgRetryCount) */
 #define WA__RETRY_KEYS_FROM   2 /* retry count from which our keys ride along (Baileys) */
 #define WA__RETRY_TRACK       64         /* incoming message ids whose retry count is remembered */
@@ -354,6 +355,14 @@ struct wa_client {
     uint64_t marks_deadline;
     /* recv.c: rows in the store's retry_pending (an upper bound; 0: no delete to try) */
     size_t retry_rows;
+    /* recv.c: the messages of one read burst, decrypted in one open store transaction
+     * (rx_open) and handed over after its commit (wa__recv_batch_flush); rx is allocated when a
+     * batch opens and freed when it ends */
+    struct wa__rx_pending **rx;
+    unsigned n_rx;
+    int rx_open;
+    int rx_err;  /* a store write of the batch failed: it is rolled back */
+    int in_read; /* client.c: handling a read; sends are written at its end */
 };
 
 /* ---- client.c services for the messaging files ---------------------------------------------- */
@@ -554,5 +563,9 @@ uint64_t wa__recv_next_deadline(const wa_client *c);
 void wa__recv_retry_resume(wa_client *c);
 /* Write the deferred "handed over" marks now (recv.c; the connection ends, or their time). */
 void wa__recv_marks_flush(wa_client *c);
+/* End the batch of decrypted messages (recv.c): commit its transaction, then hand the messages
+ * over and receipt them. Called when a read's stanzas are done, and before anything that must
+ * not run inside the batch's transaction (other stanzas, callbacks). No-op without a batch. */
+void wa__recv_batch_flush(wa_client *c);
 
 #endif

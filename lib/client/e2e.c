@@ -57,6 +57,7 @@ wa_signal *wa__e2e_signal(wa_client *c)
 
 void wa__e2e_release(wa_client *c)
 {
+    wa__recv_batch_flush(c); /* none open: a read flushes its own (recv.c) */
     wa__recv_marks_flush(c); /* deferred "handed over" marks (recv.c) */
     wa_free(c->marks);
     c->marks = NULL;

@@ -347,6 +347,9 @@ void wa__identity_flush(wa_client *c)
         char jid[WA_JID_STR_MAX];
         if (!e->pending)
             continue;
+        wa__recv_batch_flush(c); /* no callback inside a batch's transaction (recv.c) */
+        if (!wa__client_alive(c, gen))
+            return;
         e->pending = 0;
         snprintf(jid, sizeof jid, "%s", e->user);
         wa_log_info(LOG, "[%s] identity of %s changed (a new key in a prekey message or bundle)",

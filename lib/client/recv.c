@@ -13,7 +13,13 @@
  *      sent again; if the process died between commit and hand-over, the stored plaintext is
  *      handed over now;
  *   2. the session/sender-key changes of every enc and the message id with its plaintext
- *      (state DECRYPTED) commit in ONE store transaction;
+ *      (state DECRYPTED) commit in ONE store transaction. The messages of one read (a burst:
+ *      the server sends what queued up) share it: they are decrypted in order inside one open
+ *      transaction, committed together when the read's stanzas are done (or WA__BATCH_MAX are
+ *      waiting, or anything else must run: another stanza, a failure, a callback), and only
+ *      then handed over and receipted in order (wa__recv_batch_flush). A commit per message
+ *      cost a quarter of the receive CPU; a crash before the batch's commit loses its changes
+ *      and its receipts alike, so the server redelivers every message of it;
  *   3. the message callback runs; then the id is marked DONE (its plaintext dropped). The mark
  *      is deferred (issue 5: one commit per message, not two): kept in memory (a redelivery
  *      meanwhile counts as done) and written in the next message's decrypt transaction, after
@@ -63,7 +69,11 @@
 #define NACK_PROTO "491" /* InvalidProtobuf */
 #define MAX_ENCS   8     /* enc children taken from one message */
 
-#define WA__MARKS_MAX     8   /* deferred "handed over" marks (step 3); a full list is written */
+#define WA__BATCH_MAX   64         /* messages of one read committed together (step 2) */
+#define WA__BATCH_BYTES (4u << 20) /* ... and at most this much plaintext held for them */
+#define WA__MARKS_MAX                                                                              \
+    WA__BATCH_MAX             /* deferred "handed over" marks (step 3); a full list is             \
+                               * written */
 #define WA__MARKS_WAIT_MS 250 /* a deferred mark is written this long after at the latest */
 
 struct wa__done_mark {
@@ -92,6 +102,14 @@ typedef struct failure {
     const char *enc_type;
     int content; /* 1: the payload decrypted but is malformed (no retry helps) */
 } failure;
+
+/* A message of the open batch: decrypted, its changes in the batch's transaction, waiting for
+ * the commit to be handed over (len > 0) or only receipted (len 0: a sender key, protocol). */
+struct wa__rx_pending {
+    rmsg m; /* n, from, participant, recipient, category NULL; id, notify point into data */
+    size_t len;
+    uint8_t data[]; /* len bytes of plaintext, then the id and the push name, NUL-terminated */
+};
 
 static const char *attr_or(const wa_node *n, const char *k, const char *dflt)
 {
@@ -624,12 +642,23 @@ static int marks_write(wa_client *c)
     return rc;
 }
 
+/* The marks' list is kept only while marks wait (an idle client holds none). */
+static void marks_release(wa_client *c)
+{
+    if (c->n_marks == 0 && c->marks) {
+        wa_free(c->marks);
+        c->marks = NULL;
+    }
+}
+
 void wa__recv_marks_flush(wa_client *c)
 {
     int rc;
 
-    if (!c->n_marks)
+    if (!c->n_marks) {
+        marks_release(c);
         return;
+    }
     rc = wa_store_tx_begin(c->store);
     if (rc == 0) {
         marks_write(c); /* a mark that failed is logged; the others commit */
@@ -639,6 +668,7 @@ void wa__recv_marks_flush(wa_client *c)
         wa_log_warn(LOG, "[%s] %u handed-over marks not written: %s", c->account_name, c->n_marks,
                     wa_strerror(rc));
     c->n_marks = 0; /* bounded: a failed mark leaves the id DECRYPTED (maybe_repeat), as before */
+    marks_release(c);
 }
 
 /* Whether m was handed over by this process and its mark is still deferred. */
@@ -701,6 +731,112 @@ static void deliver(wa_client *c, const rmsg *m, const uint8_t *p, size_t len)
                  * receipted then */
     }
     send_delivery(c, m);
+}
+
+/* ---- the batch of one read (step 2) -------------------------------------------------------- */
+
+/* Open the batch's transaction; the deferred marks ride along (failures logged). */
+static int batch_open(wa_client *c)
+{
+    int rc;
+
+    if (!c->rx && !(c->rx = wa_calloc(WA__BATCH_MAX, sizeof *c->rx)))
+        return WA_ENOMEM;
+    rc = wa_store_tx_begin(c->store);
+    if (rc)
+        return rc;
+    c->rx_open = 1;
+    c->rx_err = 0;
+    c->n_rx = 0;
+    if (c->n_marks)
+        marks_write(c);
+    return 0;
+}
+
+/* Commit (or, after a failed write, roll back) the batch, then hand its messages over and
+ * receipt them in order. 0 when it committed (or there was none). */
+static int batch_end(wa_client *c)
+{
+    struct wa__rx_pending **rx = c->rx;
+    unsigned i, n = c->n_rx, gen = c->gen;
+    int rc;
+
+    if (!c->rx_open)
+        return 0;
+    c->rx_open = 0;
+    c->rx = NULL; /* a flush from a callback below finds no batch */
+    c->n_rx = 0;
+    rc = wa_store_tx_end(c->store, c->rx_err);
+    if (rc) {
+        wa_log_error(LOG, "[%s] %u decrypted message(s): cannot commit (%s): not acknowledged",
+                     c->account_name, n, wa_strerror(c->rx_err ? c->rx_err : rc));
+    } else {
+        c->n_marks = 0; /* the deferred marks committed with it */
+        marks_release(c);
+    }
+    for (i = 0; i < n; i++) {
+        struct wa__rx_pending *p = rx[i];
+        /* a callback that stopped or freed the client ends the hand-over: the rest stays
+         * DECRYPTED and comes again after a reconnect (flagged maybe_repeat) */
+        if (rc == 0 && wa__client_alive(c, gen)) {
+            if (p->len)
+                deliver(c, &p->m, p->data, p->len);
+            else
+                send_delivery(c, &p->m);
+        }
+        wa_wipe(p->data, p->len);
+        wa_free(p);
+    }
+    wa_free(rx);
+    return rc;
+}
+
+void wa__recv_batch_flush(wa_client *c)
+{
+    batch_end(c);
+}
+
+/* Whether the open batch holds m's id (the same message twice in one read). */
+static int batch_has(const wa_client *c, const rmsg *m)
+{
+    unsigned i;
+
+    for (i = 0; c->rx_open && i < c->n_rx; i++)
+        if (!strcmp(c->rx[i]->m.id, m->id) && !strcmp(c->rx[i]->m.key, m->key))
+            return 1;
+    return 0;
+}
+
+/* Keep m with its plaintext for the batch's hand-over. 0, or WA_ENOMEM / WA_ELIMIT (full). */
+static int batch_add(wa_client *c, const rmsg *m, const wa_buf *content)
+{
+    size_t lid = strlen(m->id) + 1, lnot = m->notify ? strlen(m->notify) + 1 : 0, held = 0;
+    struct wa__rx_pending *p;
+    unsigned i;
+
+    if (!c->rx_open || !c->rx)
+        return WA_ENOMEM; /* cannot happen: then handed over at once */
+    for (i = 0; i < c->n_rx; i++)
+        held += c->rx[i]->len;
+    if (c->n_rx >= WA__BATCH_MAX || held + content->len > WA__BATCH_BYTES)
+        return WA_ELIMIT;
+    p = wa_malloc(sizeof *p + content->len + lid + lnot);
+    if (!p)
+        return WA_ENOMEM;
+    p->m = *m;
+    p->m.n = NULL;
+    p->m.from = p->m.participant = p->m.recipient = p->m.category = NULL;
+    p->len = content->len;
+    if (content->len)
+        memcpy(p->data, content->data, content->len);
+    memcpy(p->data + p->len, m->id, lid);
+    p->m.id = (const char *)p->data + p->len;
+    if (lnot) {
+        memcpy(p->data + p->len + lid, m->notify, lnot);
+        p->m.notify = (const char *)p->data + p->len + lid;
+    }
+    c->rx[c->n_rx++] = p;
+    return 0;
 }
 
 /* ---- decryption ----------------------------------------------------------------------------- */
@@ -1111,13 +1247,26 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         return;
     }
     if (wa_node_child(n, "plaintext") && !wa_node_child(n, "enc")) {
-        on_plaintext_message(c, &m);
+        wa__recv_batch_flush(c);
+        if (wa__client_alive(c, gen))
+            on_plaintext_message(c, &m);
         return;
     }
     m.peer = m.category && !strcmp(m.category, "peer");
+    if (batch_has(c, &m)) { /* the same message twice in one read: the second is a redelivery */
+        wa__recv_batch_flush(c);
+        if (!wa__client_alive(c, gen))
+            return;
+    }
     wa_buf_init(&content, WA__PLAIN_MAX);
-    /* 1. a redelivery? */
+    /* 1. a redelivery? (read inside the open batch: it cannot hold this id) */
     rc = wa_store_seen_get(c->store, c->account, m.key, m.id, &state, &content);
+    if (rc != WA_ENOTFOUND) {
+        /* what follows answers at once: the messages before it first */
+        wa__recv_batch_flush(c);
+        if (!wa__client_alive(c, gen))
+            goto out;
+    }
     if (rc == 0 && state == WA_STORE_SEEN_DECRYPTED && marks_has(c, &m))
         state = WA_STORE_SEEN_DONE; /* handed over by this process, its mark deferred */
     if (rc == 0) {
@@ -1145,17 +1294,14 @@ void wa__recv_message(wa_client *c, const wa_node *n)
                      c->account_name, m.id, wa_strerror(rc));
         goto out;
     }
-    /* 2. decrypt every enc and commit with the message id */
+    /* 2. decrypt every enc; its changes and the message id go into the batch's transaction */
     memset(&f, 0, sizeof f);
     wa_buf_reset(&content);
-    rc = wa_store_tx_begin(c->store);
-    if (rc) {
+    if (!c->rx_open && (rc = batch_open(c)) != 0) {
         wa_log_error(LOG, "[%s] message %s: store busy (%s): not acknowledged", c->account_name,
                      m.id, wa_strerror(rc));
         goto out;
     }
-    if (c->n_marks)
-        marks_write(c); /* the deferred marks ride along (failures logged) */
     rc = decrypt_all(c, &m, &content, &f);
     if (rc == 0) {
         rc = wa_store_seen_put(c->store, c->account, m.key, m.id,
@@ -1169,12 +1315,17 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         rc = wa_store_seen_put(c->store, c->account, m.key, m.id, WA_STORE_SEEN_DONE, NULL, 0, m.t);
     else
         rc = 0; /* decrypt failures commit too: the encs that did decrypt (a sender key) stay */
-    if (wa_store_tx_end(c->store, rc) != 0) {
-        wa_log_error(LOG, "[%s] message %s: cannot commit (%s): not acknowledged", c->account_name,
-                     m.id, wa_strerror(rc ? rc : WA_ESTORE));
-        goto out; /* the deferred marks stay deferred */
+    if (rc) {
+        /* the whole batch rolls back: its messages were not receipted and come again */
+        c->rx_err = rc;
+        wa__recv_batch_flush(c);
+        goto out;
     }
-    c->n_marks = 0; /* committed with this message */
+    if (f.err || m.peer) {
+        /* answered at once, after the commit (with the batch before it) */
+        if (batch_end(c) != 0 || !wa__client_alive(c, gen))
+            goto out; /* not committed: not acknowledged */
+    }
     if (f.err) {
         unsigned count = 0;
         int gave_up = 0;
@@ -1192,19 +1343,38 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         goto out;
     }
     retry_done(c, &m);
-    /* 3. hand over, mark, 4. answer */
-    if (m.peer && content.len) {
-        deliver_peer(c, &m, content.data, content.len);
-    } else if (m.peer) {
-        peer_receipts(c, &m, 0);
-    } else if (content.len) {
-        deliver(c, &m, content.data, content.len);
-    } else {
-        /* only a sender key or protocol data: done */
-        send_delivery(c, &m);
+    if (m.peer) {
+        /* 3. handled, marked, 4. answered */
+        if (content.len)
+            deliver_peer(c, &m, content.data, content.len);
+        else
+            peer_receipts(c, &m, 0);
+        goto out;
     }
+    /* 3. and 4. after the batch's commit */
+    rc = batch_add(c, &m, &content);
+    if (rc == WA_ELIMIT) { /* full: the batch so far first */
+        if (batch_end(c) != 0 || !wa__client_alive(c, gen))
+            goto out;
+        /* committed with it: this message alone now */
+        if (content.len)
+            deliver(c, &m, content.data, content.len);
+        else
+            send_delivery(c, &m);
+        goto out;
+    }
+    if (rc) { /* no memory to keep it: commit and hand over now */
+        if (batch_end(c) == 0 && wa__client_alive(c, gen)) {
+            if (content.len)
+                deliver(c, &m, content.data, content.len);
+            else
+                send_delivery(c, &m);
+        }
+        goto out;
+    }
+    if (c->n_rx == WA__BATCH_MAX)
+        wa__recv_batch_flush(c);
 out:
-    (void)gen;
     wa_buf_wipe_cleanup(&content);
 }
 
