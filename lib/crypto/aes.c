@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "core/util.h"
+#include "crypto/algs.h"
 #include "wa/error.h"
 
 #define AES_CHUNK (1 << 30) /* bytes per EVP update call (EVP lengths are int) */
@@ -48,7 +49,7 @@ static int gcm_run(int enc, uint8_t *out, const uint8_t key[WA_AES256_KEY_LEN],
     ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         return WA_ENOMEM;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+    if (EVP_CipherInit_ex(ctx, wa__crypto_aes256_gcm(), NULL, NULL, NULL, enc) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, WA_AES_GCM_IV_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, enc) != 1)
         goto out;
@@ -120,21 +121,10 @@ int wa_aes_gcm_decrypt(uint8_t *out, const uint8_t key[WA_AES256_KEY_LEN],
 
 static const EVP_CIPHER *pick_cipher(int mode, size_t key_len)
 {
-    if (mode == WA_AES_CTR) {
-        if (key_len == 16)
-            return EVP_aes_128_ctr();
-        if (key_len == 24)
-            return EVP_aes_192_ctr();
-        if (key_len == 32)
-            return EVP_aes_256_ctr();
-    } else if (mode == WA_AES_CBC_PKCS7) {
-        if (key_len == 16)
-            return EVP_aes_128_cbc();
-        if (key_len == 24)
-            return EVP_aes_192_cbc();
-        if (key_len == 32)
-            return EVP_aes_256_cbc();
-    }
+    if (mode == WA_AES_CTR)
+        return wa__crypto_aes(0, key_len);
+    if (mode == WA_AES_CBC_PKCS7)
+        return wa__crypto_aes(1, key_len);
     return NULL;
 }
 

@@ -19,6 +19,7 @@
 #include <openssl/params.h>
 
 #include "core/util.h"
+#include "crypto/algs.h"
 #include "wa/error.h"
 
 /* RFC 2104 pads the key with zeros to the block size, so an empty key and a one-byte zero key
@@ -54,7 +55,7 @@ int wa_sha256_init(wa_sha256_ctx *c)
 
     if (!md)
         return WA_ENOMEM;
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (EVP_DigestInit_ex(md, wa__crypto_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return WA_ECRYPTO;
     }
@@ -104,7 +105,8 @@ int wa_hmac_sha256(uint8_t out[WA_HMAC_SHA256_LEN], const uint8_t *key, size_t k
     }
     if (len == 0)
         data = empty_data;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, tmp, &n) || n != WA_HMAC_SHA256_LEN) {
+    if (!HMAC(wa__crypto_sha256(), key, (int)key_len, data, len, tmp, &n) ||
+        n != WA_HMAC_SHA256_LEN) {
         wa_wipe(tmp, sizeof tmp);
         return WA_ECRYPTO;
     }
@@ -115,11 +117,7 @@ int wa_hmac_sha256(uint8_t out[WA_HMAC_SHA256_LEN], const uint8_t *key, size_t k
 
 int wa_hmac_sha256_init(wa_hmac_sha256_ctx *c, const uint8_t *key, size_t key_len)
 {
-    EVP_MAC *mac;
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
-    char digest[] = "SHA256";
-    int rc = WA_ECRYPTO;
+    EVP_MAC_CTX *ctx;
 
     if (key_len && !key)
         return WA_EINVAL;
@@ -127,25 +125,15 @@ int wa_hmac_sha256_init(wa_hmac_sha256_ctx *c, const uint8_t *key, size_t key_le
         key = zero_key;
         key_len = sizeof zero_key;
     }
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!mac)
+    ctx = wa__crypto_hmac_sha256_new(); /* algs.c: no lookup per MAC */
+    if (!ctx)
+        return WA_ENOMEM;
+    if (EVP_MAC_init(ctx, key, key_len, NULL) != 1) {
+        EVP_MAC_CTX_free(ctx);
         return WA_ECRYPTO;
-    ctx = EVP_MAC_CTX_new(mac);
-    if (!ctx) {
-        rc = WA_ENOMEM;
-        goto out;
     }
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(ctx, key, key_len, params) != 1)
-        goto out;
     c->mac = ctx;
-    ctx = NULL;
-    rc = 0;
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return rc;
+    return 0;
 }
 
 int wa_hmac_sha256_update(wa_hmac_sha256_ctx *c, const void *data, size_t len)
@@ -238,7 +226,7 @@ int wa_pbkdf2_sha256(uint8_t *out, size_t out_len, const void *password, size_t 
     if (salt_len == 0)
         salt = empty_data;
     if (PKCS5_PBKDF2_HMAC(password, (int)password_len, salt, (int)salt_len, (int)iterations,
-                          EVP_sha256(), (int)out_len, out) != 1) {
+                          wa__crypto_sha256(), (int)out_len, out) != 1) {
         wa_wipe(out, out_len);
         return WA_ECRYPTO;
     }

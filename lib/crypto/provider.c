@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "crypto/algs.h"
 #include "crypto/crypto.h"
 #include "wa/error.h"
 
@@ -91,7 +92,7 @@ static int sg_sha512_init(void **digest_context, void *user_data)
     md = EVP_MD_CTX_new();
     if (!md)
         return SG_ERR_NOMEM;
-    if (EVP_DigestInit_ex(md, EVP_sha512(), NULL) != 1) {
+    if (EVP_DigestInit_ex(md, wa__crypto_sha512(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return SG_ERR_UNKNOWN;
     }
@@ -118,7 +119,7 @@ static int sg_sha512_final(void *digest_context, signal_buffer **output, void *u
     (void)user_data;
     /* the contract: finalize, then leave the context ready for reuse */
     if (EVP_DigestFinal_ex(digest_context, md, &n) != 1 || n != sizeof md ||
-        EVP_DigestInit_ex(digest_context, EVP_sha512(), NULL) != 1)
+        EVP_DigestInit_ex(digest_context, wa__crypto_sha512(), NULL) != 1)
         goto out;
     b = signal_buffer_create(md, sizeof md);
     if (!b) {
