@@ -38,23 +38,22 @@
  *   phone-number and LID senders alike: one Signal state per device, keyed by the LID once it
  *   is known), unpadded and decoded; then, in this order:
  *     1. the new Signal state and the message id (with its plaintext) commit in one store
- *        transaction;
- *     2. the `message` callback runs;
+ *        transaction (shared by the messages of one socket read: one commit per burst);
+ *     2. the `message` callback runs (in order, after that commit);
  *     3. the id is marked handed over (in memory at once; in the store with the next message's
  *        commit, or within 250 ms: a crash before that can only repeat it flagged
  *        maybe_repeat); 4. the receipt and the ack leave.
  *   The server keeps a message until its receipt, so a process that dies anywhere in 1-4 gets
  *   it again at the next login: a redelivered id is recognised and not decrypted again; if it
- *   had not been handed over yet, its committed plaintext is (a crash inside the callback
- *   itself, after the application acted on it, can repeat it: at-least-once there, exactly
- *   once everywhere else). Messages that cannot be decrypted raise `decrypt_failed` and send a
- *   retry receipt (the sender rebuilds the session and re-sends; asked again, with our keys, if
- *   no re-send comes); malformed content is nacked. Neither affects the connection or any
- *   other session.
- *   Sending: wa_client_send_* return the message id at once; the `sent` callback reports the
- *   server's ack (or the failure). Device lists (usync), prekey bundles and our sender keys
- *   are fetched and distributed as needed; a retry receipt from a peer device is honoured from
- *   the store's recent sends.
+ *   had not been handed over yet, its committed plaintext is, flagged maybe_repeat (a crash
+ *   between the callback and the mark repeats it: at least once, every repeat flagged; see
+ *   maybe_repeat for exactly once at the application). Messages that cannot be decrypted
+ *   raise `decrypt_failed` and send a retry receipt (the sender rebuilds the session and
+ *   re-sends; asked again, with our keys, if no re-send comes); malformed content is nacked.
+ *   Neither affects the connection or any other session. Sending: wa_client_send_* return the
+ *   message id at once; the `sent` callback reports the server's ack (or the failure). Device
+ *   lists (usync), prekey bundles and our sender keys are fetched and distributed as needed; a
+ *   retry receipt from a peer device is honoured from the store's recent sends.
  *
  * MEMORY: an idle connected client keeps its struct, the stream (TLS engine), the wire's
  * transport keys and one timer; buffers are freed when empty, keys stay in the store. After
@@ -162,10 +161,15 @@ typedef struct wa_client_message {
     int64_t timestamp; /* unix seconds (the stanza's t) */
     int from_me;       /* sent by another device of this account (chat = its recipient) */
     int offline;       /* delivered from the server's offline queue */
-    /* 1: this message was committed by an earlier run of the client that stopped (crash,
-     * SIGKILL) between handing it to the application and marking it handed over, so the
-     * application MAY have seen it already: deduplicate by id. Delivery is exactly once except
-     * in that window, where it is at least once and flagged (never silently twice). */
+    /* 1: an earlier run of the client committed this message and stopped (crash, SIGKILL)
+     * before its "handed over" mark was durable, so the application MAY have seen it already.
+     * The contract: every message is handed over at least once; a repeat comes only after such
+     * a stop in the window between the callback and the mark (no order of the two closes it
+     * for a sink outside the store's transaction) and is always flagged (once per such stop);
+     * the one exception: after a stale store snapshot is restored, ids handed over after the
+     * snapshot can come again unflagged. An application that records the (chat, id) durably in
+     * its callback and drops the ids it knows gets every message exactly once, as
+     * `wa-cli listen --inbox` does (wagate's store checks the flagged ones: src/session.c). */
     int maybe_repeat;
     int kind; /* enum wa_client_msg_kind */
     const char *text;

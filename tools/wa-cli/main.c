@@ -6,6 +6,7 @@
  *       then `PAIRED <jid>` once the credentials are durable, waits for the first login and
  *       exits 0. A terminal failure prints `FAILED <reason> <text>` and exits 1.
  *   wa-cli --store FILE [options] listen [--rotate-signed-prekey] [--auto-read]
+ *                                        [--inbox FILE]
  *       Logs in from the store and prints one JSON line per event until SIGINT/SIGTERM, `quit`
  *       on stdin (exit 0) or a disconnect that will not be retried (exit 1):
  *         {"event":"connected","jid":"..."}
@@ -36,6 +37,13 @@
  *       (a test hook for crash safety) ends the process with _exit(3) inside the message
  *       callback of the first message whose text is TEXT, before printing it: the decryption
  *       is committed, the receipt not sent, so the server delivers it again at the next login.
+ *       --inbox FILE makes wa-cli an application that gets every message exactly once: each
+ *       message event's line is appended to FILE (the application's durable inbox, kept across
+ *       runs) inside the message callback, unless FILE holds its (chat, id) already; such a
+ *       repeat (after a crash, libwa hands a message over again flagged maybe_repeat; after a
+ *       stale store snapshot was restored, unflagged) is still printed, with "inbox":"dup"
+ *       added. If the line cannot be written, wa-cli exits 4 inside the callback (libwa hands
+ *       the message over again at the next run). See the comment at `--inbox FILE` below.
  *       Commands, one per line on stdin (when it is a pipe or a terminal):
  *         send TO TEXT...              (TO: a phone number or a JID)
  *         reply TO QUOTED_ID TEXT...   react CHAT ID EMOJI [SENDER]   edit CHAT ID TEXT...
@@ -72,7 +80,10 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +121,7 @@ typedef struct cli {
     int rotate;          /* --rotate-signed-prekey: once, after the first login */
     int auto_read;       /* --auto-read */
     const char *exit_on; /* --exit-on-message */
+    struct inbox *inbox; /* --inbox, or NULL */
     int exit_code;
     int quitting;
     int done_once; /* send / check: started */
@@ -125,7 +137,7 @@ static void usage(FILE *f)
                "              [--reconnect-max MS] [--version A.B.C|auto]\n"
                "              [--version-url URL] [--push-name NAME] [--log-level LEVEL]\n"
                "              (pair [--phone NUMBER] |\n"
-               "              listen [--rotate-signed-prekey] [--auto-read] |\n"
+               "              listen [--rotate-signed-prekey] [--auto-read] [--inbox FILE] |\n"
                "              send TO TEXT | check PHONE...)\n");
 }
 
@@ -143,12 +155,265 @@ static void json_str(FILE *f, const char *s)
     }
 }
 
+/* ,"key":"value" to f */
+static void json_kv_to(FILE *f, const char *key, const char *v)
+{
+    fprintf(f, ",\"%s\":\"", key);
+    json_str(f, v);
+    fputc('"', f);
+}
+
 /* ,"key":"value" */
 static void json_kv(const char *key, const char *v)
 {
-    printf(",\"%s\":\"", key);
-    json_str(stdout, v);
-    printf("\"");
+    json_kv_to(stdout, key, v);
+}
+
+/*
+ * --inbox FILE: the application's durable inbox, and how an application gets every message
+ * exactly once from libwa's at-least-once hand-over (include/wa/client.h, maybe_repeat).
+ *
+ * Each message event is appended to FILE, as the JSON line wa-cli prints, with one write()
+ * (O_APPEND) inside the message callback, before it returns: libwa marks the id handed over
+ * only after the callback, so a crash before the write completed gets the message again at the
+ * next run. A completed write() is in the page cache and survives the death of the process
+ * (SIGKILL included) without fsync, so no fsync option: only a crash of the machine could lose
+ * it, which this file does not try to survive (that would need fsync per message; the store's
+ * message commits are not synced either: WAL, synchronous=NORMAL, lib/store/store.c). A
+ * message whose (chat, id) is already in the inbox is not appended again: the repeat libwa
+ * flags maybe_repeat after a crash between the callback and its mark, and the unflagged one
+ * after a stale store snapshot was restored, are both dropped.
+ *
+ * The ids are kept in memory in a set of the INBOX_KEEP most recent ones (a ring in arrival
+ * order over an open-addressing table): at start FILE is read line by line into it (the set
+ * keeps the last INBOX_KEEP lines), a partially written last line (a write cut by a kill: the
+ * kernel may stop a write between pages on SIGKILL) is cut off the file with a warning.
+ */
+#define INBOX_KEEP  100000
+#define INBOX_SLOTS 262144 /* power of 2, > 2 * INBOX_KEEP */
+
+typedef struct inbox {
+    int fd;
+    char *keys[INBOX_KEEP]; /* ring: "chat\nid" (JSON-escaped, as in the line) */
+    uint64_t hashes[INBOX_KEEP];
+    size_t head, count;          /* oldest entry, entries */
+    uint32_t slots[INBOX_SLOTS]; /* ring index + 1, 0 = empty */
+} inbox;
+
+static uint64_t inbox_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The slot holding key (hash h), or the empty slot where it would go. */
+static size_t inbox_find(const inbox *b, const char *key, uint64_t h)
+{
+    size_t i = (size_t)h & (INBOX_SLOTS - 1);
+
+    while (b->slots[i]) {
+        size_t r = b->slots[i] - 1;
+        if (b->hashes[r] == h && !strcmp(b->keys[r], key))
+            return i;
+        i = (i + 1) & (INBOX_SLOTS - 1);
+    }
+    return i;
+}
+
+/* Drop the oldest key (the ring is full): free its slot, shifting its probe run back. */
+static void inbox_evict(inbox *b)
+{
+    size_t r = b->head, i = (size_t)b->hashes[r] & (INBOX_SLOTS - 1), j;
+
+    while (b->slots[i] != r + 1)
+        i = (i + 1) & (INBOX_SLOTS - 1);
+    for (j = i;;) {
+        size_t home;
+        j = (j + 1) & (INBOX_SLOTS - 1);
+        if (!b->slots[j])
+            break;
+        home = (size_t)b->hashes[b->slots[j] - 1] & (INBOX_SLOTS - 1);
+        /* the entry at j may move to i unless its home lies cyclically in (i, j] */
+        if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+            b->slots[i] = b->slots[j];
+            i = j;
+        }
+    }
+    b->slots[i] = 0;
+    free(b->keys[r]);
+    b->keys[r] = NULL;
+    b->head = (b->head + 1) % INBOX_KEEP;
+    b->count--;
+}
+
+/* 1: key is known; 0: not. */
+static int inbox_has(const inbox *b, const char *key)
+{
+    return b->slots[inbox_find(b, key, inbox_hash(key))] != 0;
+}
+
+/* Remember key (not known yet; taken over), evicting the oldest past INBOX_KEEP. */
+static void inbox_add(inbox *b, char *key)
+{
+    uint64_t h = inbox_hash(key);
+    size_t r;
+
+    if (b->count == INBOX_KEEP)
+        inbox_evict(b);
+    r = (b->head + b->count) % INBOX_KEEP;
+    b->keys[r] = key;
+    b->hashes[r] = h;
+    b->count++;
+    b->slots[inbox_find(b, key, h)] = (uint32_t)r + 1;
+}
+
+/* The end of the JSON string body starting at p (at its closing quote), or NULL. */
+static const char *json_str_end(const char *p)
+{
+    for (; *p && *p != '"'; p++)
+        if (*p == '\\' && !*++p)
+            return NULL;
+    return *p ? p : NULL;
+}
+
+/*
+ * The inbox key "chat\nid" (malloc'd) of a message line as on_message writes it: it starts
+ * {"event":"message","id":"..","chat":"..", both JSON-escaped, so neither holds a raw newline.
+ * 0, -1 when line is not such a line, WA_ENOMEM.
+ */
+static int inbox_key(const char *line, char **key)
+{
+    static const char head[] = "{\"event\":\"message\",\"id\":\"", mid[] = ",\"chat\":\"";
+    const char *id, *id_end, *chat, *chat_end;
+    size_t id_len, chat_len;
+
+    if (strncmp(line, head, sizeof head - 1))
+        return -1;
+    id = line + sizeof head - 1;
+    if (!(id_end = json_str_end(id)) || strncmp(id_end + 1, mid, sizeof mid - 1))
+        return -1;
+    chat = id_end + 1 + sizeof mid - 1;
+    if (!(chat_end = json_str_end(chat)))
+        return -1;
+    id_len = (size_t)(id_end - id);
+    chat_len = (size_t)(chat_end - chat);
+    if (!(*key = malloc(chat_len + 1 + id_len + 1)))
+        return WA_ENOMEM;
+    memcpy(*key, chat, chat_len);
+    (*key)[chat_len] = '\n';
+    memcpy(*key + chat_len + 1, id, id_len);
+    (*key)[chat_len + 1 + id_len] = '\0';
+    return 0;
+}
+
+/* Open (create) path and load the ids of its lines. 0 or -1 with a message on stderr. */
+static int inbox_open(inbox *b, const char *path)
+{
+    FILE *f;
+    char *line = NULL, *key;
+    size_t cap = 0, lines = 0, skipped = 0;
+    int rc;
+    ssize_t n;
+    off_t good = 0; /* the end of the last complete line */
+
+    b->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (b->fd < 0) {
+        fprintf(stderr, "wa-cli: cannot open inbox %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "wa-cli: cannot read inbox %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n') {
+            fprintf(stderr,
+                    "wa-cli: warning: inbox %s: the last line (%zd bytes) is incomplete (a "
+                    "write cut by a crash): ignored and cut off\n",
+                    path, n);
+            break;
+        }
+        good += n;
+        line[n - 1] = '\0';
+        if ((rc = inbox_key(line, &key)) == WA_ENOMEM) {
+            fprintf(stderr, "wa-cli: inbox %s: out of memory\n", path);
+            free(line);
+            fclose(f);
+            return -1;
+        }
+        if (rc) {
+            skipped++;
+            continue;
+        }
+        if (inbox_has(b, key))
+            free(key); /* a line twice: only if the file was edited */
+        else
+            inbox_add(b, key);
+        lines++;
+    }
+    free(line);
+    if (ferror(f)) {
+        fprintf(stderr, "wa-cli: cannot read inbox %s: %s\n", path, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    if (ftruncate(b->fd, good) != 0) {
+        fprintf(stderr, "wa-cli: cannot truncate inbox %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (skipped)
+        fprintf(stderr, "wa-cli: warning: inbox %s: %zu line(s) not message events, ignored\n",
+                path, skipped);
+    fprintf(stderr, "wa-cli: inbox %s: %zu messages, %zu ids kept\n", path, lines, b->count);
+    return 0;
+}
+
+/*
+ * Record the message line (ending in "\n") unless its key is known: 1 recorded, 0 a known id
+ * (dropped), -1 the write failed (errno set).
+ */
+static int inbox_record(inbox *b, const char *line, size_t len)
+{
+    char *key;
+    size_t off = 0;
+    int rc = inbox_key(line, &key);
+
+    if (rc) {
+        errno = rc == WA_ENOMEM ? ENOMEM : EINVAL;
+        return -1;
+    }
+    if (inbox_has(b, key)) {
+        free(key);
+        return 0;
+    }
+    while (off < len) { /* one write(): more only when the kernel took part of it */
+        ssize_t w = write(b->fd, line + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            free(key);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    inbox_add(b, key);
+    return 1;
+}
+
+static void inbox_free(inbox *b)
+{
+    while (b->count)
+        inbox_evict(b);
+    if (b->fd >= 0)
+        close(b->fd);
+    free(b);
 }
 
 static void close_cb(uv_handle_t *h)
@@ -331,10 +596,90 @@ static const char *kind_name(int kind)
     }
 }
 
+/* The message event's JSON line to f, without its closing "}\n". */
+static void print_message(FILE *f, const wa_client_message *m)
+{
+    size_t i;
+
+    fprintf(f, "{\"event\":\"message\"");
+    json_kv_to(f, "id", m->id); /* id and chat first: inbox_key reads them there */
+    json_kv_to(f, "chat", m->chat);
+    json_kv_to(f, "sender", m->sender);
+    json_kv_to(f, "sender_pn", m->sender_pn);
+    json_kv_to(f, "sender_lid", m->sender_lid);
+    json_kv_to(f, "push_name", m->push_name);
+    fprintf(f, ",\"timestamp\":%lld,\"from_me\":%s,\"offline\":%s", (long long)m->timestamp,
+            m->from_me ? "true" : "false", m->offline ? "true" : "false");
+    if (m->maybe_repeat)
+        fprintf(f, ",\"maybe_repeat\":true");
+    json_kv_to(f, "kind", kind_name(m->kind));
+    json_kv_to(f, "text", m->text);
+    if (m->quoted_id[0]) {
+        json_kv_to(f, "quoted_id", m->quoted_id);
+        json_kv_to(f, "quoted_sender", m->quoted_sender);
+        json_kv_to(f, "quoted_text", m->quoted_text);
+    }
+    if (m->n_mentions) {
+        fprintf(f, ",\"mentions\":[");
+        for (i = 0; i < m->n_mentions; i++) {
+            fprintf(f, "%s\"", i ? "," : "");
+            json_str(f, m->mentions[i]);
+            fputc('"', f);
+        }
+        fputc(']', f);
+    }
+    if (m->target_id[0]) {
+        json_kv_to(f, "target_id", m->target_id);
+        json_kv_to(f, "target_sender", m->target_sender);
+        fprintf(f, ",\"target_from_me\":%s", m->target_from_me ? "true" : "false");
+    }
+    if (m->kind == WA_MSG_LOCATION) {
+        fprintf(f, ",\"latitude\":%.17g,\"longitude\":%.17g", m->latitude, m->longitude);
+        json_kv_to(f, "location_name", m->location_name);
+        json_kv_to(f, "location_address", m->location_address);
+    } else if (m->kind == WA_MSG_CONTACT) {
+        json_kv_to(f, "contact_name", m->contact_name);
+        json_kv_to(f, "vcard", m->vcard);
+    }
+}
+
+/*
+ * With --inbox: record the message (its line, built in memory) before returning, then print
+ * it, with "inbox":"dup" when the inbox had its id already. A message that cannot be recorded
+ * ends the process without returning (exit 4): libwa has not marked it handed over, so the
+ * next run gets it again, flagged maybe_repeat.
+ */
+static void inbox_message(cli *k, const wa_client_message *m)
+{
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&line, &len);
+    int rc = -1;
+
+    if (f) {
+        print_message(f, m);
+        fputs("}\n", f);
+        if (fclose(f) == 0)
+            rc = inbox_record(k->inbox, line, len);
+        else
+            errno = ENOMEM;
+    } else {
+        errno = ENOMEM;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "wa-cli: cannot record message %s in the inbox: %s\n", m->id,
+                strerror(errno));
+        fflush(stdout);
+        _exit(4);
+    }
+    line[len - 2] = '\0'; /* without "}\n" */
+    printf("%s%s}\n", line, rc == 0 ? ",\"inbox\":\"dup\"" : "");
+    free(line);
+}
+
 static void on_message(wa_client *c, const wa_client_message *m, void *ud)
 {
     cli *k = ud;
-    size_t i;
 
     if (k->cmd != CMD_LISTEN)
         return;
@@ -342,47 +687,12 @@ static void on_message(wa_client *c, const wa_client_message *m, void *ud)
         fflush(stdout);
         _exit(3); /* a crash between the commit and the hand-over */
     }
-    printf("{\"event\":\"message\"");
-    json_kv("id", m->id);
-    json_kv("chat", m->chat);
-    json_kv("sender", m->sender);
-    json_kv("sender_pn", m->sender_pn);
-    json_kv("sender_lid", m->sender_lid);
-    json_kv("push_name", m->push_name);
-    printf(",\"timestamp\":%lld,\"from_me\":%s,\"offline\":%s", (long long)m->timestamp,
-           m->from_me ? "true" : "false", m->offline ? "true" : "false");
-    if (m->maybe_repeat)
-        printf(",\"maybe_repeat\":true");
-    json_kv("kind", kind_name(m->kind));
-    json_kv("text", m->text);
-    if (m->quoted_id[0]) {
-        json_kv("quoted_id", m->quoted_id);
-        json_kv("quoted_sender", m->quoted_sender);
-        json_kv("quoted_text", m->quoted_text);
+    if (k->inbox) {
+        inbox_message(k, m);
+    } else {
+        print_message(stdout, m);
+        printf("}\n");
     }
-    if (m->n_mentions) {
-        printf(",\"mentions\":[");
-        for (i = 0; i < m->n_mentions; i++) {
-            printf("%s\"", i ? "," : "");
-            json_str(stdout, m->mentions[i]);
-            printf("\"");
-        }
-        printf("]");
-    }
-    if (m->target_id[0]) {
-        json_kv("target_id", m->target_id);
-        json_kv("target_sender", m->target_sender);
-        printf(",\"target_from_me\":%s", m->target_from_me ? "true" : "false");
-    }
-    if (m->kind == WA_MSG_LOCATION) {
-        printf(",\"latitude\":%.17g,\"longitude\":%.17g", m->latitude, m->longitude);
-        json_kv("location_name", m->location_name);
-        json_kv("location_address", m->location_address);
-    } else if (m->kind == WA_MSG_CONTACT) {
-        json_kv("contact_name", m->contact_name);
-        json_kv("vcard", m->vcard);
-    }
-    printf("}\n");
     if (k->auto_read && !m->from_me) {
         const char *ids[1] = {m->id};
         int group = strstr(m->chat, "@g.us") != NULL;
@@ -948,7 +1258,7 @@ int main(int argc, char **argv)
     wa_client_config cfg;
     uv_loop_t loop;
     cli k;
-    const char *store_path = NULL, *phone = NULL, *root_hex = NULL;
+    const char *store_path = NULL, *phone = NULL, *root_hex = NULL, *inbox_path = NULL;
     const char *version_url = VERSION_URL_DEFAULT;
     char fetched[VERSION_STR_MAX];
     const char *pos[MAX_ARGS];
@@ -1025,6 +1335,8 @@ int main(int argc, char **argv)
             cfg.push_name = v;
         else if (!strcmp(a, "--exit-on-message"))
             k.exit_on = v;
+        else if (!strcmp(a, "--inbox"))
+            inbox_path = v;
         else if (!strcmp(a, "--phone"))
             phone = v;
         else if (!strcmp(a, "--log-level")) {
@@ -1069,6 +1381,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "wa-cli: --phone goes with pair\n");
         return 2;
     }
+    if (inbox_path && k.cmd != CMD_LISTEN) {
+        fprintf(stderr, "wa-cli: --inbox goes with listen\n");
+        return 2;
+    }
     rc = wa_store_open(store_path, NULL, &k.store);
     if (rc) {
         fprintf(stderr, "wa-cli: cannot open store %s: %s\n", store_path, wa_strerror(rc));
@@ -1107,6 +1423,22 @@ int main(int argc, char **argv)
         wa_store_close(k.store);
         return 2;
     }
+    if (inbox_path) {
+        k.inbox = calloc(1, sizeof *k.inbox);
+        if (k.inbox)
+            k.inbox->fd = -1;
+        else
+            fprintf(stderr, "wa-cli: out of memory\n");
+    }
+    if (inbox_path && (!k.inbox || inbox_open(k.inbox, inbox_path) != 0)) {
+        if (k.inbox)
+            inbox_free(k.inbox);
+        wa_client_free(k.client);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        wa_store_close(k.store);
+        return 1;
+    }
     uv_signal_init(&loop, &k.sigint);
     uv_signal_init(&loop, &k.sigterm);
     k.sigint.data = k.sigterm.data = &k;
@@ -1121,5 +1453,7 @@ int main(int argc, char **argv)
     uv_loop_close(&loop);
     wa_store_close(k.store);
     free(k.line);
+    if (k.inbox)
+        inbox_free(k.inbox);
     return k.exit_code;
 }

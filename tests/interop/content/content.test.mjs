@@ -1,7 +1,11 @@
 // content.test.mjs - libwa's content kinds and presence (issue 5, client part 2) through wasim,
 // with wa-cli (libwa) and unmodified Baileys 6.17 and 7 peers (tests/interop/peer), both ways:
 //   - location (degreesLatitude/Longitude, name, address) and contact (displayName, vCard);
-//   - chat states: composing / paused (and recording, Baileys -> libwa);
+//   - a burst of 24 texts to a contact libwa has no session with (Baileys 7): all arrive, and
+//     each stored session record (libsignal RecordStructure) holds no previous session states;
+//   - chat states: composing / paused (and recording, Baileys -> libwa), 1:1 and in a group
+//     (Baileys sees presence.update for the group with libwa as participant; libwa gets
+//     chat_state with the group and the participant);
 //   - presence: available / unavailable seen by a subscribed peer (with last seen);
 //   - identity changes of a contact's phone (wasim POST /phones/{p}/reinstall): announced by
 //     <notification type='encrypt'><identity/></notification>, and unannounced (only the next
@@ -13,6 +17,7 @@
 // WA_PEER_VERBOSE=1 echoes every event and stderr line; WA_TEST_FILTER=regex runs some tests;
 // WA_KEEP_TMP=1 keeps the temporary directory (stores, trace).
 // SPDX-License-Identifier: GPL-3.0-or-later
+import { execFileSync } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 
@@ -56,6 +61,7 @@ async function pairLibwa(key) {
     await c.next({ event: 'connected' });
     c.phone = PHONES[key];
     c.jid = `${c.phone}@s.whatsapp.net`;
+    c.lid = (await httpOk('GET', `${ctl}/phones/${c.phone}`)).lid;
     return c;
 }
 
@@ -100,6 +106,95 @@ test('setup: wasim, Baileys 6.17 and 7 peers, a libwa client, all paired and onl
     await Promise.all([pairBaileys('b6', 6), pairBaileys('b7', 7)]);
     cli = await pairLibwa('l1');
 }, { timeoutMs: 180000 });
+
+/**
+ * The top-level fields of a protobuf message, counted by field number (varint, 64-bit,
+ * length-delimited and 32-bit wire types; anything else throws).
+ */
+function protoFieldCounts(buf) {
+    const counts = {};
+    let i = 0;
+    const varint = () => {
+        let v = 0, shift = 0;
+        for (;;) {
+            if (i >= buf.length || shift > 63) throw new Error(`bad varint at ${i}`);
+            const b = buf[i++];
+            v += (b & 0x7f) * 2 ** shift;
+            shift += 7;
+            if (!(b & 0x80)) return v;
+        }
+    };
+    while (i < buf.length) {
+        const key = varint(), field = Math.floor(key / 8), wire = key % 8;
+        if (wire === 0) varint();
+        else if (wire === 1) i += 8;
+        else if (wire === 2) {
+            const n = varint(); // (not `i += varint()`: that reads i before the call moves it)
+            i += n;
+        }
+        else if (wire === 5) i += 4;
+        else throw new Error(`wire type ${wire} at ${i}`);
+        if (i > buf.length) throw new Error('truncated field');
+        counts[field] = (counts[field] || 0) + 1;
+    }
+    return counts;
+}
+
+/** libwa's stored Signal session records with a user's devices (both name forms). */
+function sessionRecords(store, phone, lid) {
+    const out = execFileSync('sqlite3', ['-separator', ' ', store,
+        `SELECT name, device, hex(record) FROM session WHERE name IN ('${phone}', '${lid}_1') ORDER BY device;`])
+        .toString().trim();
+    return out ? out.split('\n').map(l => {
+        const [name, device, hex] = l.split(' ');
+        return { name, device: Number(device), record: Buffer.from(hex, 'hex') };
+    }) : [];
+}
+
+test('a burst of sends to a contact never messaged before leaves one session state per device (Baileys 7)', async () => {
+    const p = peers.b7, N = 24;
+    const lid = (await httpOk('GET', `${ctl}/phones/${p.phone}`)).lid;
+    assert.ok(lid, 'wasim names the LID of b7');
+    assert.deepEqual(sessionRecords(cli.store, p.phone, lid), [], 'no session with b7 yet');
+    // every send starts before the first one has its session: N jobs for the same new devices
+    const texts = Array.from({ length: N }, (_, i) => `burst to b7 #${i}`);
+    for (const t of texts) cli.cmd(`send ${p.phone} ${t}`);
+    const ids = [];
+    for (let i = 0; i < N; i++) {
+        const q = await cli.next(e => e.event === 'queued' || e.event === 'error');
+        assert.equal(q.event, 'queued', JSON.stringify(q));
+        ids.push(q.id);
+    }
+    for (const id of ids) {
+        const s = await cli.next(e => (e.event === 'sent' || e.event === 'send_failed') && e.id === id,
+            60000);
+        assert.equal(s.event, 'sent', JSON.stringify(s));
+    }
+    const got = [];
+    for (let i = 0; i < N; i++) {
+        const m = await p.next(e => e.ev === 'message' && texts.includes(e.text), 60000);
+        assert.ok(!m.stub, `decrypted, not a ${m.stub} stub`);
+        assert.equal(m.id, ids[texts.indexOf(m.text)], `the id of ${m.text}`);
+        got.push(m.text);
+    }
+    assert.deepEqual([...got].sort(), [...texts].sort(), 'every text once');
+    await p.none(e => e.ev === 'message' && texts.includes(e.text), 500); // and no duplicate
+    // on the wire (wasim's trace) each id went once (no re-send: no retry receipt), in the order
+    // of the commands (Baileys hands them over in its own order, which is not checked)
+    const wire = fs.readFileSync(path.join(dir, 'trace.txt'), 'utf8').split('\n')
+        .map(l => (l.match(/^\d+ in <message\b[^>]* id="([^"]+)"/) || [])[1]).filter(id => ids.includes(id));
+    assert.deepEqual(wire, ids, 'sent once each, in order');
+    // the records: RecordStructure { 1: currentSession, 2: repeated previousSessions }
+    const recs = sessionRecords(cli.store, p.phone, lid);
+    assert.deepEqual(recs.map(r => r.device), [0, 1],
+        `sessions with the phone and the companion: ${recs.map(r => `${r.name}.${r.device}`)}`);
+    for (const r of recs) {
+        const f = protoFieldCounts(r.record);
+        assert.equal(f[1], 1, `${r.name}.${r.device}: one current session`);
+        assert.equal(f[2] || 0, 0,
+            `${r.name}.${r.device}: ${f[2]} previous session states (${r.record.length} bytes)`);
+    }
+}, { timeoutMs: 240000 });
 
 for (const key of ['b6', 'b7']) {
     const V = VERSIONS[key];
@@ -196,6 +291,31 @@ for (const key of ['b6', 'b7']) {
         assert.ok(Math.abs(off.last_seen - Date.now() / 1000) < 120, `last seen ${off.last_seen}`);
     });
 }
+
+test('group chat states: libwa -> Baileys 6.17 and 7 and back (composing, paused, recording)', async () => {
+    cli.cmd(`group-create ${PHONES.b6},${PHONES.b7} typing group`);
+    const g = await cli.next(e => (e.event === 'group' && e.op === 'create') || e.event === 'error');
+    assert.equal(g.event, 'group', JSON.stringify(g));
+    for (const key of ['b6', 'b7']) await peers[key].next({ ev: 'group', action: 'upsert', id: g.jid }, WAIT_MS);
+    // Baileys: presence.update { id: group, presences: { participant: { lastKnownPresence } } }
+    const me = [cli.jid, `${cli.lid}@lid`];
+    const inGroup = state => e => e.ev === 'presence' && e.id === g.jid &&
+        Object.entries(e.presences || {}).some(([who, x]) => me.includes(who) && x.lastKnownPresence === state);
+    for (const [cmd, state] of [['composing', 'composing'], ['paused', 'available'], ['recording', 'recording']]) {
+        await cli.ok(`chatstate ${g.jid} ${cmd}`, 'chatstate_sent');
+        await Promise.all(['b6', 'b7'].map(key => peers[key].next(inGroup(state), WAIT_MS)));
+    }
+    for (const key of ['b6', 'b7']) {
+        const p = peers[key];
+        for (const state of ['composing', 'recording', 'paused']) {
+            await p.ok({ cmd: 'presence', type: state, to: g.jid });
+            const s = await cli.next(e => e.event === 'chat_state' && e.chat === g.jid);
+            assert.equal(s.sender, p.jid, JSON.stringify(s));
+            assert.equal(s.state, state, JSON.stringify(s));
+        }
+    }
+    await cli.none(e => e.event === 'chat_state' && e.chat === g.jid, 500); // nothing else
+});
 
 /** libwa <-> the reinstalled phone and its Baileys companion, both ways. */
 async function stillWorks(key, tag) {

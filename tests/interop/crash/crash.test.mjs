@@ -1,11 +1,17 @@
 // crash.test.mjs - crash test of libwa's receive path (issue 5, "crash test"): a Baileys 7 peer
-// sends 1,000 numbered texts to a libwa account (wa-cli listen) through wasim while the test
-// kills the wa-cli process with SIGKILL at random moments (at least 5 times) and restarts it on
-// the same store. The message events printed by all the wa-cli runs together must hold every
-// one of the 1,000 ids exactly once (commit before ack + redelivery detection by id: a message
-// printed, then the process killed before its receipt, then redelivered, is not printed
-// again), or twice with the second copy flagged maybe_repeat (killed between the hand-over and
-// the done mark: include/wa/client.h).
+// sends 1,000 numbered texts to a libwa account (wa-cli listen --inbox) through wasim while the
+// test kills the wa-cli process with SIGKILL at random moments (at least 5 times) and restarts
+// it on the same store and the same inbox file. Two views are checked:
+//   - the application's (the inbox file: what an application that records ids durably in its
+//     message callback and drops known ids keeps; wagate's store does so for flagged ones):
+//     every one of the 1,000 ids exactly once, nothing else twice, and every repeat libwa
+//     handed over dropped there;
+//   - libwa's (every message event wa-cli printed, repeats included): at least once with flags.
+//     Every id is printed once (commit before ack + redelivery detection by id: a message
+//     printed, then the process killed before its receipt, then redelivered, is not printed
+//     again), or more than once with every later copy flagged maybe_repeat (a run killed between
+//     the hand-over and the done mark: include/wa/client.h; runs killed one after the other,
+//     each before the mark, repeat it once each), except the stale repeats below.
 //
 // Decrypt failures are made to happen, as a damaged disk or a restore from backup would, by
 // changing the store between some kills and their restarts (the kill moments stay random):
@@ -33,19 +39,21 @@
 // msg_seen (the processed ids): a message printed by a run between the snapshot and the
 // restore (the stale window, run 2) whose receipt the server never got (the kill came first)
 // is redelivered and handed over again, and libwa cannot flag it (the restored store has no
-// record of it). The rule the application can rely on: nothing is lost (every id printed
-// before the snapshot, in the window and after it); an id is printed once, or twice with the
-// second flagged maybe_repeat; except that an id printed in the stale window may be printed
-// once more, unflagged, after the restore (counted as "stale repeats").
+// record of it). The rule libwa gives the application: nothing is lost (every id printed
+// before the snapshot, in the window and after it); an id is printed once, every later copy
+// flagged maybe_repeat; except that an id printed in the stale window may be printed once
+// more, unflagged, after the restore (counted as "stale repeats"). The inbox drops both
+// kinds of repeat (its ids are not in the store, so a restore does not roll them back): wa-cli
+// prints a dropped one with "inbox":"dup", and the test counts them (flagged / unflagged).
 //
 // From wasim's trace it also checks the server side: no message is delivered to libwa again
 // after wasim got libwa's receipt for it (unless the peer re-sent it, answering a retry).
 // Prints kills, decrypt failures (per damage), retry receipts, peer re-sends, missing,
-// repeats, and "N passed, N failed".
+// repeats, the inbox's lines and dropped repeats, and "N passed, N failed".
 //
 // Usage: node crash.test.mjs WASIM_BIN WA_CLI_BIN     (ctest: interop_crash, label interop)
 // Needs the sqlite3 command (scripts/deps.sh). WA_PEER_VERBOSE=1 echoes every event;
-// WA_KEEP_TMP=1 keeps the temporary directory (stores, wa-cli logs, wasim trace);
+// WA_KEEP_TMP=1 keeps the temporary directory (stores, inbox.jsonl, wa-cli logs, wasim trace);
 // WASIM_TRACE_HEX=1 (inherited by wasim) writes the trace's bytes as hex (prekey ids, base keys);
 // WA_CRASH_SEED=N fixes the random choices (not the timing); WA_CRASH_KILL_AFTER_MAX=0 kills
 // only at random times after each login.
@@ -101,7 +109,7 @@ function random() {
 }
 const seedShown = seed;
 
-let sim, url, ctl, root, dir, peer, store, peerLid;
+let sim, url, ctl, root, dir, peer, store, inbox, peerLid;
 let cli = null; // the current wa-cli run
 const runs = []; // every run: { n, events, logFile, exit }
 process.on('exit', () => {
@@ -113,7 +121,7 @@ function startCli() {
     const n = runs.length + 1;
     const logFile = path.join(dir, `listen-${n}.log`);
     const proc = spawn(WA_CLI, ['--store', store, '--url', url, '--root-key', root, '--log-level',
-        'debug', 'listen'], { stdio: ['pipe', 'pipe', 'pipe'] });
+        'debug', 'listen', '--inbox', inbox], { stdio: ['pipe', 'pipe', 'pipe'] });
     const r = { n, proc, events: [], logFile, ended: false, waiters: [] };
     const log = fs.createWriteStream(logFile);
     proc.stderr.pipe(log);
@@ -270,6 +278,7 @@ test('setup: wasim, a Baileys 7 peer and a libwa account (wa-cli), paired', asyn
     assert.match(peerLid, /^\d+$/, 'the peer has a LID');
 
     store = path.join(dir, 'libwa.db');
+    inbox = path.join(dir, 'inbox.jsonl'); // the application's inbox, one for all the runs
     const p = await startProcess(WA_CLI, ['--store', store, '--url', url, '--root-key', root,
         'pair'], { readyRegex: /^QR (\S+)/, name: 'libwa-pair' });
     await httpOk('POST', `${ctl}/phones/${PHONES.libwa}/scan`, { qr: p.match[1] });
@@ -289,8 +298,9 @@ test('setup: wasim, a Baileys 7 peer and a libwa account (wa-cli), paired', asyn
 });
 
 test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at least ` +
-    `${MIN_KILLS} times), the store damaged at some restarts: every id handed over exactly ` +
-    'once, decrypt failures healed', async () => {
+    `${MIN_KILLS} times), the store damaged at some restarts: every id in the application's ` +
+    'inbox exactly once (handed over at least once, repeats flagged), decrypt failures healed',
+async () => {
     const sent = new Map(); // id -> number
     let sending = true;
     let sendError = null;
@@ -412,14 +422,16 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
             if (e.event !== 'message' || !TEXT_RE.test(e.text || '')) return;
             msgs.push(e);
             if (!occ.has(e.id)) occ.set(e.id, []);
-            occ.get(e.id).push({ run: r.n, idx, flagged: e.maybe_repeat === true });
+            occ.get(e.id).push({ run: r.n, idx, flagged: e.maybe_repeat === true,
+                dup: e.inbox === 'dup' });
         });
     }
     // The contract (include/wa/client.h, maybe_repeat): exactly once, except a message committed
     // by a run killed between its hand-over and the done mark: the next run hands it over again
-    // flagged maybe_repeat, so the application can deduplicate by id. After the stale restore,
-    // an id printed in the stale window may come once more (see the header).
-    const strictOk = l => l.length === 1 || (l.length === 2 && l[1].flagged);
+    // flagged maybe_repeat (and again, flagged, if that run is killed before the mark too), so
+    // the application can deduplicate by id. After the stale restore, an id printed in the
+    // stale window may come once more, unflagged (see the header).
+    const strictOk = l => l.slice(1).every(o => o.flagged);
     const inWindow = o => o.run > SNAPSHOT_KILL && o.run <= RESTORE_KILL;
     const dups = [...occ].filter(([, l]) => l.length > 1);
     const flaggedRepeats = dups.filter(([, l]) => strictOk(l));
@@ -499,6 +511,48 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
         }
     }
 
+    // ---- the application's view: the inbox (wa-cli --inbox) ----
+    const inboxText = fs.readFileSync(inbox, 'utf8');
+    const inboxLines = inboxText.split('\n').filter(l => l !== '').map(l => JSON.parse(l));
+    const msgKey = e => `${e.chat} ${e.id}`;
+    const inboxCount = new Map(); // chat id -> lines (every message, the 1,000 and the others)
+    for (const e of inboxLines) inboxCount.set(msgKey(e), (inboxCount.get(msgKey(e)) || 0) + 1);
+    const inboxTwice = [...inboxCount].filter(([, n]) => n > 1).map(([k]) => k);
+    const inboxMsgs = inboxLines.filter(e => TEXT_RE.test(e.text || ''));
+    const inboxIds = new Map(); // id -> lines (the 1,000)
+    for (const e of inboxMsgs) inboxIds.set(e.id, (inboxIds.get(e.id) || 0) + 1);
+    const inboxMissing = [...sent.keys()].filter(id => !inboxIds.has(id));
+    const inboxNotOnce = [...inboxIds].filter(([, n]) => n !== 1).map(([id]) => id);
+    const inboxUnknown = [...inboxIds.keys()].filter(id => !sent.has(id));
+    const inboxById = new Map(inboxMsgs.map(e => [e.id, e]));
+    // every message event printed, by (chat, id), in order: each one after the first must have
+    // been dropped by the inbox; the first one is the inbox's line (a dropped first one: the
+    // run was killed between the inbox's write and the print)
+    const printed = new Map();
+    for (const r of runs) {
+        for (const e of r.events) {
+            if (e.event !== 'message') continue;
+            if (!printed.has(msgKey(e))) printed.set(msgKey(e), []);
+            printed.get(msgKey(e)).push(e);
+        }
+    }
+    const repeatsKept = [], notInInbox = [], lineDiffers = [];
+    let droppedFlagged = 0, droppedUnflagged = 0, recordedUnprinted = 0;
+    for (const [k, l] of printed) {
+        if (l.slice(1).some(e => e.inbox !== 'dup')) repeatsKept.push(k);
+        if (!inboxCount.has(k)) notInInbox.push(k);
+        if (l[0].inbox === 'dup') recordedUnprinted++;
+        for (const e of l) {
+            if (e.inbox === 'dup' && e.maybe_repeat) droppedFlagged++;
+            else if (e.inbox === 'dup') droppedUnflagged++;
+        }
+        const first = l.find(e => e.inbox !== 'dup');
+        if (first && TEXT_RE.test(first.text || '') &&
+            JSON.stringify(first) !== JSON.stringify(inboxById.get(first.id)))
+            lineDiffers.push(k);
+    }
+    const droppedStale = staleRepeats.filter(([, l]) => l.slice(1).every(o => o.dup)).length;
+
     const offline = msgs.filter(m => m.offline).length;
     console.log(`# seed ${seedShown}; sent ${sent.size} in ${sendMs} ms; total ${totalMs} ms; ` +
         `runs ${runs.length}; kills ${kills} (${killsWhileSending} while sending)`);
@@ -522,7 +576,15 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
     console.log(`# wasim delivered the ${TOTAL} ids ${deliveries} times: redeliveries of ` +
         `unreceipted deliveries ${serverRedeliveries}, deliveries after libwa's receipt ` +
         `${afterReceipt.length}`);
-    const show = l => l.map(o => `#${o.run}${o.flagged ? '(flagged)' : ''}`).join(' ');
+    console.log(`# inbox (the application): ${inboxLines.length} lines, ${inboxMsgs.length} of ` +
+        `the ${TOTAL} texts (${inboxIds.size} distinct ids) and ` +
+        `${inboxLines.length - inboxMsgs.length} others; repeats dropped (of any text) ` +
+        `${droppedFlagged + droppedUnflagged}: ` +
+        `${droppedFlagged} flagged maybe_repeat, ${droppedUnflagged} unflagged (${droppedStale} ` +
+        `of the ${staleRepeats.length} stale repeats); recorded but killed before the print ` +
+        `${recordedUnprinted}`);
+    const show = l => l.map(o => `#${o.run}${o.flagged ? '(flagged)' : ''}` +
+        `${o.dup ? '(inbox dup)' : ''}`).join(' ');
     for (const [id, l] of staleRepeats.slice(0, 5))
         console.log(`#   stale repeat ${id} (crash #${sent.get(id)}) in runs ${show(l)}`);
     for (const [id, l] of badDups.slice(0, 10))
@@ -533,6 +595,9 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
     for (const id of notHealed.slice(0, 10)) console.log(`#   not healed ${crashNo(id)}`);
     for (const id of missing.slice(0, 10)) console.log(`#   missing ${crashNo(id)}`);
     for (const id of afterReceipt.slice(0, 10)) console.log(`#   delivered after receipt: ${id}`);
+    for (const k of inboxTwice.slice(0, 10)) console.log(`#   twice in the inbox: ${k}`);
+    for (const k of repeatsKept.slice(0, 10)) console.log(`#   repeat not dropped: ${k}`);
+    for (const id of inboxMissing.slice(0, 10)) console.log(`#   not in the inbox ${crashNo(id)}`);
 
     assert.equal(sent.size, TOTAL, 'the peer sent every message');
     assert.ok(kills >= MIN_KILLS, `killed at least ${MIN_KILLS} times (${kills})`);
@@ -544,8 +609,20 @@ test(`${TOTAL} texts from Baileys 7 while wa-cli is SIGKILLed and restarted (at 
         assert.equal(m.sender_pn, `${PHONES.peer}@s.whatsapp.net`, `sender of ${m.id}`);
     }
     assert.deepEqual(missing, [], 'every id reached the application (nothing lost)');
+    // the application's view: exactly once
+    assert.ok(inboxText.endsWith('\n'), 'the inbox ends with a whole line');
+    assert.deepEqual(inboxMissing, [], 'every id is in the inbox');
+    assert.deepEqual(inboxNotOnce, [], 'every id is in the inbox once');
+    assert.deepEqual(inboxUnknown, [], 'no message in the inbox the peer did not send');
+    assert.equal(inboxMsgs.length, TOTAL, `the inbox holds ${TOTAL} lines of the ${TOTAL}`);
+    assert.deepEqual(inboxTwice, [], 'no (chat, id) twice in the inbox (probe, ratchet texts too)');
+    assert.deepEqual(notInInbox, [], 'every message printed is in the inbox');
+    assert.deepEqual(repeatsKept, [], 'every repeat libwa handed over was dropped by the inbox');
+    assert.ok(recordedUnprinted <= kills, 'a recorded message goes unprinted only at a kill');
+    assert.deepEqual(lineDiffers, [], 'the inbox line is the line printed');
+    // libwa's view: at least once, a repeat flagged (or a stale repeat)
     assert.deepEqual(badDups.map(([id]) => id), [],
-        'no id reached the application twice unless flagged maybe_repeat (or a stale repeat)');
+        'libwa handed no id over again unflagged (except a stale repeat)');
     assert.equal(occ.size, TOTAL);
     assert.ok(failedIds.size >= 1, 'the damaged store made decrypt failures of the 1,000 happen');
     assert.ok(retryReceipts >= 1, 'retry receipts reached wasim');
