@@ -631,8 +631,8 @@ static int marks_write(wa_client *c)
     int rc = 0, r;
 
     for (i = 0; i < c->n_marks; i++) {
-        r = wa_store_seen_put(c->store, c->account, c->marks[i].key, c->marks[i].id,
-                              WA_STORE_SEEN_DONE, NULL, 0, c->marks[i].t);
+        r = wa_store_seen_done(c->store, c->account, c->marks[i].key, c->marks[i].id,
+                               c->marks[i].t);
         if (r) {
             wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s", c->account_name,
                         c->marks[i].id, wa_strerror(r));
@@ -693,8 +693,7 @@ static void mark_done(wa_client *c, const rmsg *m)
     if (c->marks && c->n_marks == WA__MARKS_MAX)
         wa__recv_marks_flush(c);
     if (!c->marks || strlen(m->key) >= sizeof d->key || strlen(m->id) >= sizeof d->id) {
-        rc = wa_store_seen_put(c->store, c->account, m->key, m->id, WA_STORE_SEEN_DONE, NULL, 0,
-                               m->t);
+        rc = wa_store_seen_done(c->store, c->account, m->key, m->id, m->t);
         if (rc)
             wa_log_warn(LOG, "[%s] message %s handed over, but not marked so: %s", c->account_name,
                         m->id, wa_strerror(rc));

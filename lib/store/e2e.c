@@ -50,6 +50,7 @@ enum {
     Q_MV_IDK_DEL,
     Q_MV_SK,
     Q_MV_SK_DEL,
+    Q_SEEN_DONE,
     Q_COUNT
 };
 
@@ -95,6 +96,10 @@ static const char *const queries[Q_COUNT] = {
     [Q_MV_IDK_DEL] = "DELETE FROM identity WHERE account = ?1 AND name = ?2",
     [Q_MV_SK] = "UPDATE OR IGNORE sender_key SET name = ?3 WHERE account = ?1 AND name = ?2",
     [Q_MV_SK_DEL] = "DELETE FROM sender_key WHERE account = ?1 AND name = ?2",
+    /* an update in place: no index changes (a REPLACE deletes and inserts the row and its two
+     * index entries) */
+    [Q_SEEN_DONE] = "UPDATE msg_seen SET state = ?4, payload = NULL WHERE account = ?1"
+                    " AND chat = ?2 AND id = ?3",
 };
 
 static sqlite3_stmt *stmt(wa_store *s, int q)
@@ -616,6 +621,27 @@ int wa_store_seen_put(wa_store *s, int64_t id, const char *chat, const char *msg
     wa__store_done(st);
     if (rc == 0)
         prune(s, Q_SEEN_PRUNE, id, WA_STORE_SEEN_KEEP);
+    return rc;
+}
+
+int wa_store_seen_done(wa_store *s, int64_t id, const char *chat, const char *msg_id, int64_t t)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s || !text_ok(chat, WA_STORE_NAME_MAX) || !text_ok(msg_id, WA_STORE_MSGID_MAX))
+        return WA_EINVAL;
+    st = stmt(s, Q_SEEN_DONE);
+    if (!st)
+        return WA_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, chat, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, msg_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, WA_STORE_SEEN_DONE);
+    rc = wa__store_run(s, st);
+    wa__store_done(st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0) /* not there (pruned meanwhile): a new row */
+        rc = wa_store_seen_put(s, id, chat, msg_id, WA_STORE_SEEN_DONE, NULL, 0, t);
     return rc;
 }
 

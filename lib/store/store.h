@@ -223,6 +223,9 @@ int wa_store_seen_get(wa_store *s, int64_t id, const char *chat, const char *msg
                       wa_buf *payload);
 int wa_store_seen_put(wa_store *s, int64_t id, const char *chat, const char *msg_id, int state,
                       const uint8_t *payload, size_t len, int64_t t);
+/* Mark an id handed over (state WA_STORE_SEEN_DONE, its plaintext dropped) in place; an id not
+ * in the table (pruned) is added done, with t. 0, WA_EINVAL, WA_ESTORE. */
+int wa_store_seen_done(wa_store *s, int64_t id, const char *chat, const char *msg_id, int64_t t);
 
 /* Recent sends (the serialized Message, unpadded), for re-sending on a retry receipt.
  * get: 0 with the chat JID in chat[cap] and the payload appended, WA_ENOTFOUND, WA_ELIMIT,

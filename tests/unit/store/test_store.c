@@ -688,6 +688,23 @@ static void test_e2e_seen_and_sent(void **state)
                      WA_ENOTFOUND);
     assert_int_equal(wa_store_seen_get(s, b, chat, "3EB0AA", &st, NULL), WA_ENOTFOUND);
     assert_int_equal(wa_store_seen_put(s, a, chat, "X", 7, NULL, 0, 1), WA_EINVAL);
+    /* done in place: the plaintext goes, only this (account, chat, id) changes */
+    assert_int_equal(wa_store_seen_put(s, a, chat, "3EB0BB", WA_STORE_SEEN_DECRYPTED, pl, 5, 2), 0);
+    assert_int_equal(wa_store_seen_put(s, b, chat, "3EB0BB", WA_STORE_SEEN_DECRYPTED, pl, 5, 2), 0);
+    assert_int_equal(wa_store_seen_done(s, a, chat, "3EB0BB", 2), 0);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_seen_get(s, a, chat, "3EB0BB", &st, &out), 0);
+    assert_int_equal(st, WA_STORE_SEEN_DONE);
+    assert_int_equal(out.len, 0);
+    wa_buf_reset(&out);
+    assert_int_equal(wa_store_seen_get(s, b, chat, "3EB0BB", &st, &out), 0);
+    assert_int_equal(st, WA_STORE_SEEN_DECRYPTED);
+    assert_int_equal(out.len, 5);
+    /* an id no longer (or never) there is added, done */
+    assert_int_equal(wa_store_seen_done(s, a, chat, "3EB0CC", 3), 0);
+    assert_int_equal(wa_store_seen_get(s, a, chat, "3EB0CC", &st, NULL), 0);
+    assert_int_equal(st, WA_STORE_SEEN_DONE);
+    assert_int_equal(wa_store_seen_done(s, a, chat, "", 3), WA_EINVAL);
 
     /* recent sends: bounded, newest kept */
     for (i = 0; i < WA_STORE_SENT_KEEP + 200; i++) {
