@@ -16,6 +16,12 @@
 //   - bad input through a raw Baileys 7 socket (garbage, truncated, unknown enc type, skmsg
 //     outside a group, wrong padding, malformed protobuf): decrypt_failed, the connection and
 //     the other sessions unharmed;
+//   - one read, one transaction (lib/client/recv.c, CRASH SAFETY step 2): bursts held back by
+//     wasim's delay fault and read by libwa in one read - a repeat of a message still in the open
+//     batch, bad padding; text, text, bad MAC, text, a redelivery of the first, text, another
+//     peer's message, a receipt - each message handed over once, in order, the failures between
+//     the right ones, every message receipted (the redeliveries again); libwa's trace log shows
+//     that each receipt left only after the next stanza of the read was read (the batch);
 //   - reply, mentions, reaction, edit and revoke both ways; the contact query; wa-cli send;
 //   - the own phone's peer messages (app-state key share, history sync notification), end-to-end
 //     encrypted: libwa stores the key and answers peer_msg + hist_sync, Baileys stores the key.
@@ -28,7 +34,7 @@ import { execFileSync } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 
-import { requireNodeModules, loadBaileys } from '../peer/shim.mjs';
+import { requireNodeModules, openRawSocket } from '../peer/shim.mjs';
 
 requireNodeModules('messaging.test');
 
@@ -114,6 +120,32 @@ function forgetSessions(store, peer) {
     const left = execFileSync('sqlite3', [store,
         `SELECT count(*) FROM session WHERE name IN ('${peer.phone}', '${peer.lid}_1');`]).toString().trim();
     assert.equal(left, '0', 'sessions deleted');
+}
+
+/**
+ * Peer p's credentials in a raw Baileys 7 socket (the peer process ended first): stanzas built
+ * by hand go out as they are. Resolves { B, sock } once it is open; the caller ends it.
+ */
+async function rawSocket(p) {
+    if (!p.ended) {
+        await p.ok({ cmd: 'end' });
+        p.ended = true; // never reconnected: the raw sockets use its credentials from now on
+    }
+    await deviceOnline(p.phone, false);
+    return openRawSocket(url, p.authDir, WAIT_MS);
+}
+
+/** Stanza builders for a raw socket's messages to libwa client l (its device 1). */
+function rawStanzas(sock, l) {
+    const dev = `${l.phone}:1@s.whatsapp.net`;
+    const stanza = (id, encs) => ({ tag: 'message', attrs: { id, to: l.jid, type: 'text' },
+        content: [{ tag: 'participants', attrs: {}, content: [{ tag: 'to', attrs: { jid: dev }, content: encs }] }] });
+    const enc = (type, content) => ({ tag: 'enc', attrs: { v: '2', type }, content });
+    const sealed = async data => {
+        const r = await sock.signalRepository.encryptMessage({ jid: dev, data });
+        return enc(r.type, r.ciphertext);
+    };
+    return { dev, stanza, enc, sealed };
 }
 
 test('setup: wasim, Baileys 6.17 and 7 peers, two libwa clients, all paired and online', async () => {
@@ -495,32 +527,9 @@ test('bad input (garbage, truncated, unknown type, skmsg outside a group, wrong 
     await l.next(libwaText('b7 before the junk'));
     await l.send(`send ${p.phone} l1 before the junk`);
     await p.next(isText('l1 before the junk'), WAIT_MS);
-    // b7's credentials in a raw Baileys 7 socket
-    await p.ok({ cmd: 'end' });
-    await deviceOnline(p.phone, false);
-    const B = await loadBaileys(7);
-    const { default: pino } = await import('pino');
-    const sock = B.makeWASocket({
-        waWebSocketUrl: url, auth: (await B.useMultiFileAuthState(p.authDir)).state,
-        logger: pino({ level: 'silent' }), markOnlineOnConnect: false, syncFullHistory: false,
-        browser: B.Browsers.macOS('Desktop'),
-    });
+    const { B, sock } = await rawSocket(p);
     try {
-        await new Promise((resolve, reject) => {
-            const t = setTimeout(() => reject(new Error('raw socket not open')), WAIT_MS);
-            sock.ev.on('connection.update', u => {
-                if (u.connection === 'open') { clearTimeout(t); resolve(); }
-                if (u.connection === 'close') { clearTimeout(t); reject(new Error('raw socket closed')); }
-            });
-        });
-        const dev = `${l.phone}:1@s.whatsapp.net`;
-        const stanza = (id, encs) => ({ tag: 'message', attrs: { id, to: l.jid, type: 'text' },
-            content: [{ tag: 'participants', attrs: {}, content: [{ tag: 'to', attrs: { jid: dev }, content: encs }] }] });
-        const enc = (type, content) => ({ tag: 'enc', attrs: { v: '2', type }, content });
-        const sealed = async data => {
-            const r = await sock.signalRepository.encryptMessage({ jid: dev, data });
-            return enc(r.type, r.ciphertext);
-        };
+        const { stanza, enc, sealed } = rawStanzas(sock, l);
         const cases = [
             { id: 'JUNK1', node: stanza('JUNK1', [enc('msg', Buffer.from('not a signal message'))]), reason: /malformed|version/ },
             { id: 'JUNK2', node: stanza('JUNK2', [enc('pkmsg', Buffer.from([0x33, 0x08, 0x01]))]), reason: /malformed|pkmsg/ },
@@ -549,6 +558,278 @@ test('bad input (garbage, truncated, unknown type, skmsg outside a group, wrong 
     await l.send(`send ${peers.b6.phone} l1 after the junk`);
     await peers.b6.next(isText('l1 after the junk'), WAIT_MS);
 }, { timeoutMs: 120000 });
+
+/** Poll cond until it is true; fail naming what after ms. */
+async function waitFor(cond, ms, what) {
+    const end = Date.now() + ms;
+    for (;;) {
+        if (await cond()) return;
+        if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+        await sleep(25);
+    }
+}
+
+/** The text of file f from byte offset `from` on. */
+function readFrom(f, from) {
+    const fd = fs.openSync(f, 'r');
+    try {
+        const len = Math.max(0, fs.fstatSync(fd).size - from);
+        const b = Buffer.alloc(len);
+        const n = len ? fs.readSync(fd, b, 0, len, from) : 0;
+        return b.subarray(0, n).toString('utf8');
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+const HOLD_MS = 8000;
+
+/**
+ * One burst to libwa client l: wasim holds every write to l's connection (the delay fault) from
+ * the first stanza of the burst on, for HOLD_MS; sim/conn.c then writes all the held output with
+ * one write (sim_conn_flush), which l reads in one read. sends: async functions run in order;
+ * expect: [tag, id, times] that wasim must have sent to l (its trace) before the fault is turned
+ * off (ms 0: the hold under way still ends on time, no new one starts). All of it left within
+ * HOLD_MS of the first stanza, so all of it is in the one hold. The burst reaches l about
+ * HOLD_MS after its first stanza.
+ */
+async function heldBurst(l, sends, expect) {
+    const trace = path.join(dir, 'trace.txt');
+    const from = fs.statSync(trace).size;
+    const dev = `${ctl}/devices/${l.phone}:1@s.whatsapp.net/delay`;
+    const times = (text, tag, id) =>
+        (text.match(new RegExp(`^\\d+ out <${tag} [^\\n]*\\bid="${id}"`, 'gm')) || []).length;
+    await httpOk('POST', dev, { ms: HOLD_MS });
+    const t0 = Date.now();
+    try {
+        for (const s of sends) await s();
+        await waitFor(() => {
+            const text = readFrom(trace, from);
+            return expect.every(([tag, id, n = 1]) => times(text, tag, id) >= n);
+        }, HOLD_MS, `wasim sends the burst to ${l.name}: ${JSON.stringify(expect)}`);
+    } finally {
+        await httpOk('POST', dev, { ms: 0 });
+    }
+    const took = Date.now() - t0;
+    assert.ok(took < HOLD_MS - 1000, `the whole burst was held together (${took} ms of ${HOLD_MS})`);
+}
+
+/** A delivery receipt's type (none, or inactive), or exactly `type` when given. */
+const plain = (s, type) => (type ? s.type === type : !s.type || s.type === 'inactive');
+
+/**
+ * The stanzas libwa client l logged (--log-level trace: "recv <...>" / "send <...>") in its log
+ * from byte offset `from` on, in order: [{ dir, tag, id, type }].
+ */
+function stanzaLog(l, from) {
+    const out = [];
+    for (const line of readFrom(path.join(dir, `${l.name}.log`), from).split('\n')) {
+        const m = line.match(/^trace client: \[[^\]]*\] (recv|send) <([\w:]+)((?: [\w:-]+="[^"]*")*)/);
+        if (!m) continue;
+        const attr = k => (m[3].match(new RegExp(` ${k}="([^"]*)"`)) || [])[1];
+        out.push({ dir: m[1], tag: m[2], id: attr('id'), type: attr('type') });
+    }
+    return out;
+}
+
+/** Wait until l's log (from byte offset `from`) shows the receipt for id sent (stderr goes to
+ * the log file on its own schedule). */
+async function loggedReceipt(l, from, id) {
+    await waitFor(() => stanzaLog(l, from).some(s => s.dir === 'send' && s.tag === 'receipt' &&
+        s.id === id), WAIT_MS, `${l.name} logs its receipt for ${id}`);
+}
+
+/**
+ * What l's trace log (from byte offset `from`) shows of how a burst of ids was read: recv(id,
+ * nth) / rcpt(id, nth, type) give log positions (-1: absent); after(i, a, b, what[, min]) asserts
+ * that position i (a receipt sent) comes after the read of b (an id, [id, nth] or ['receipt',
+ * id]) and after min, i.e. that b was read before a's batch was committed - unless a stanza from
+ * outside the burst (an ack of a receipt of l's own, say) was read between a and b: it commits
+ * the batch itself, so that pair proves nothing and is only noted. An ack of a receipt for the
+ * burst read amid the burst fails at once: the burst was not one read.
+ */
+function readOrder(l, from, ids) {
+    const sl = stanzaLog(l, from), set = new Set(ids);
+    const show = JSON.stringify(sl.map(s => `${s.dir} ${s.tag} ${s.id} ${s.type || ''}`));
+    const find = (dir, tag, id, nth = 0, type) =>
+        sl.map((s, i) => (s.dir === dir && s.tag === tag && s.id === id &&
+            (tag !== 'receipt' || dir === 'recv' || plain(s, type)) ? i : -1)).filter(i => i >= 0)[nth] ?? -1;
+    const recv = (id, nth = 0) => find('recv', 'message', id, nth);
+    const rcpt = (id, nth = 0, type) => find('send', 'receipt', id, nth, type);
+    const pos = b => (!Array.isArray(b) ? recv(b)
+        : b[0] === 'receipt' ? find('recv', 'receipt', b[1]) : recv(b[0], b[1]));
+    // the answer to a receipt l sent for the burst cannot be read amid the burst in one read
+    const span = sl.map((s, i) => (s.dir === 'recv' && ['message', 'receipt'].includes(s.tag) &&
+        set.has(s.id) ? i : -1)).filter(i => i >= 0);
+    assert.ok(!sl.slice(span[0], span[span.length - 1]).some(s => s.dir === 'recv' && s.tag === 'ack' &&
+        set.has(s.id)), `the burst was read in one read (an ack of its receipts amid it): ${show}`);
+    const after = (i, a, b, what, min = -1) => {
+        const ia = recv(a), ib = pos(b);
+        assert.ok(ia >= 0 && ib >= 0 && i >= 0, `${what}: not all in ${l.name}'s log: ${show}`);
+        const foreign = sl.slice(Math.min(ia, ib) + 1, Math.max(ia, ib))
+            .some(s => s.dir === 'recv' && !(['message', 'receipt'].includes(s.tag) && set.has(s.id)));
+        if (foreign) {
+            console.log(`note: ${what}: another stanza was read in between, not checked: ${show}`);
+            return;
+        }
+        assert.ok(i > ib && i > min, `${what}: ${show}`);
+    };
+    return { recv, rcpt, after };
+}
+
+test('one read, one transaction: bursts with a repeat in the open batch, bad padding, a bad MAC, a redelivery, two peers, a receipt: each message handed over once, in order, receipted', async () => {
+    const p = peers.b7, l = libwa.l1, b6 = peers.b6;
+    const devJid = `${l.phone}:1@s.whatsapp.net`;
+    // l1 again, logging every stanza it reads and sends: the order of its receipts among the
+    // stanzas it read shows which stanzas one read held. Its login's peer messages (the
+    // history notification) first, so that they do not land in a burst.
+    await l.stop();
+    const hist0 = (await phoneReceipts(l.phone, devJid)).filter(r => r.type === 'hist_sync').length;
+    l.start(['--log-level', 'trace']);
+    await l.next({ event: 'connected' });
+    await waitFor(async () => (await phoneReceipts(l.phone, devJid))
+        .filter(r => r.type === 'hist_sync').length > hist0, WAIT_MS, 'the history notification answered');
+    // b7 as a raw socket; a message from l1 to it first: a message id of l1's that b7 can send a
+    // read receipt for inside a burst
+    const { B, sock } = await rawSocket(p);
+    try {
+        const { stanza, enc, sealed } = rawStanzas(sock, l);
+        const got = new Set();
+        sock.ev.on('messages.upsert', ({ messages }) => { for (const m of messages) got.add(m.key.id); });
+        const rcpts = []; // the delivery receipts libwa sent for b7's messages, as b7 gets them
+        sock.ws.on('CB:receipt', n => {
+            if (n.attrs.type && n.attrs.type !== 'inactive') return; // delivery receipts only
+            const items = (Array.isArray(n.content) ? n.content : []).filter(c => c.tag === 'list')
+                .flatMap(c => (Array.isArray(c.content) ? c.content : []).map(i => i.attrs.id));
+            rcpts.push(n.attrs.id, ...items);
+        });
+        const rcptCount = id => rcpts.filter(x => x === id).length;
+        const idL = await l.send(`send ${p.phone} l1 before the bursts`);
+        await waitFor(() => got.has(idL), WAIT_MS, 'b7 (raw) gets l1\'s message');
+        // its delivery receipts (b7's phone, 250 ms later, and b7's device 1) are in
+        await waitFor(() => new Set(l.events.filter(receiptFor(idL, 'delivered')).map(e => e.from)).size >= 2,
+            WAIT_MS, `delivery receipts for ${idL} from b7's phone and device`);
+        const textOf = t => Buffer.concat([Buffer.from(B.proto.Message.encode({ conversation: t }).finish()),
+            Buffer.from([2, 2])]);
+        /** enc e with the last byte of its MAC flipped: a msg ends with the MAC; a pkmsg (a
+         * version byte, then protobuf fields) holds the msg in field 4 */
+        const badMac = e => {
+            const c = Buffer.from(e.content);
+            let i = 1, end = c.length;
+            const varint = () => {
+                let v = 0, s = 0, b;
+                do { b = c[i++]; v += (b & 0x7f) * 2 ** s; s += 7; } while (b & 0x80);
+                return v;
+            };
+            while (e.attrs.type === 'pkmsg') {
+                assert.ok(i < c.length, 'a pkmsg with a message');
+                const key = varint();
+                assert.ok([0, 2].includes(key & 7), 'pkmsg: varint and bytes fields only');
+                const len = (key & 7) === 2 ? varint() : (varint(), 0);
+                i += len;
+                if (key >> 3 === 4) {
+                    end = i;
+                    break;
+                }
+            }
+            c[end - 1] ^= 0x5a;
+            return enc(e.attrs.type, c);
+        };
+        const logFile = path.join(dir, `${l.name}.log`);
+
+        // ---- burst 1: E F E(again, same stanza: still in the open batch) P(bad padding) G
+        const U = { E: 'burst E', F: 'burst F', G: 'burst G' };
+        const nE = stanza('BURST1E', [await sealed(textOf(U.E))]);
+        const nF = stanza('BURST1F', [await sealed(textOf(U.F))]);
+        const nP = stanza('BURST1P', [await sealed(Buffer.from([10, 3, 0x61, 0x62, 0x63, 0]))]);
+        const nG = stanza('BURST1G', [await sealed(textOf(U.G))]);
+        l.drop(() => true);
+        let logFrom = fs.statSync(logFile).size;
+        await heldBurst(l, [() => sock.sendNode(nE), () => sock.sendNode(nF), () => sock.sendNode(nE),
+            () => sock.sendNode(nP), () => sock.sendNode(nG)],
+        [['message', 'BURST1E', 2], ['message', 'BURST1F'], ['message', 'BURST1P'], ['message', 'BURST1G']]);
+        await waitFor(() => l.count(libwaText(U.G)) >= 1, WAIT_MS + HOLD_MS, 'G handed over');
+        await waitFor(() => rcptCount('BURST1E') >= 2 && rcptCount('BURST1F') >= 1 &&
+            rcptCount('BURST1G') >= 1, WAIT_MS, `receipts at b7: ${rcpts}`);
+        let ev = l.events.slice();
+        const msgs1 = ev.filter(e => e.event === 'message' && Object.values(U).includes(e.text));
+        assert.deepEqual(msgs1.map(e => e.id), ['BURST1E', 'BURST1F', 'BURST1G'],
+            `E F G handed over once each, in order: ${JSON.stringify(ev)}`);
+        assert.ok(msgs1.every(e => !e.maybe_repeat), 'none flagged maybe_repeat');
+        const iP = ev.findIndex(e => e.event === 'decrypt_failed' && e.id === 'BURST1P');
+        assert.ok(iP >= 0, 'P: decrypt_failed');
+        assert.match(ev[iP].reason, /padding/);
+        assert.ok(ev.indexOf(msgs1[1]) < iP && iP < ev.indexOf(msgs1[2]), 'P fails after F, before G');
+        await loggedReceipt(l, logFrom, 'BURST1G');
+        let r = readOrder(l, logFrom, ['BURST1E', 'BURST1F', 'BURST1P', 'BURST1G']);
+        r.after(r.rcpt('BURST1E'), 'BURST1E', 'BURST1F', 'E and F in one batch');
+        r.after(r.rcpt('BURST1F'), 'BURST1F', ['BURST1E', 1], 'F and the second E in one batch');
+        r.after(r.rcpt('BURST1E', 1), 'BURST1F', ['BURST1E', 1], 'the second E receipted after F');
+        assert.equal(rcptCount('BURST1E'), 2, 'E receipted twice');
+
+        // ---- burst 2: A B X(bad MAC) C A(again, same stanza) D, b6's M, b7's read receipt R
+        const T = { A: 'burst A', B: 'burst B', C: 'burst C', D: 'burst D', M: 'burst M from b6' };
+        const nA = stanza('BURST2A', [await sealed(textOf(T.A))]);
+        const nB = stanza('BURST2B', [await sealed(textOf(T.B))]);
+        const nX = stanza('BURST2X', [badMac(await sealed(textOf('never seen')))]);
+        const nC = stanza('BURST2C', [await sealed(textOf(T.C))]);
+        const nD = stanza('BURST2D', [await sealed(textOf(T.D))]);
+        let idM;
+        l.drop(() => true);
+        logFrom = fs.statSync(logFile).size;
+        const traceFrom = fs.statSync(path.join(dir, 'trace.txt')).size;
+        await heldBurst(l, [
+            () => sock.sendNode(nA), () => sock.sendNode(nB), () => sock.sendNode(nX),
+            () => sock.sendNode(nC), () => sock.sendNode(nA), () => sock.sendNode(nD),
+            async () => { idM = (await b6.ok({ cmd: 'send', to: l.phone, text: T.M })).id; },
+            // M on its way to l1 before b7's receipt follows it
+            () => waitFor(() => new RegExp(`^\\d+ out <message [^\\n]*\\bid="${idM}"`, 'm')
+                .test(readFrom(path.join(dir, 'trace.txt'), traceFrom)), HOLD_MS, 'M held for l1'),
+            () => sock.sendReceipt(l.jid, undefined, [idL], 'read'),
+        ], [['message', 'BURST2A', 2], ['message', 'BURST2B'], ['message', 'BURST2X'],
+            ['message', 'BURST2C'], ['message', 'BURST2D'], ['receipt', idL]]);
+        await waitFor(() => l.count(receiptFor(idL, 'read')) && l.count(libwaText(T.M)),
+            WAIT_MS + HOLD_MS, 'the burst handed over up to its last stanza');
+        ev = l.events.slice();
+        const at = pred => ev.findIndex(pred);
+        const msgs = ev.filter(e => e.event === 'message' && Object.values(T).includes(e.text));
+        assert.deepEqual(msgs.map(e => e.text), [T.A, T.B, T.C, T.D, T.M],
+            `A B C D, then M, handed over once each, in order: ${JSON.stringify(ev)}`);
+        assert.deepEqual(msgs.map(e => e.id), ['BURST2A', 'BURST2B', 'BURST2C', 'BURST2D', idM]);
+        assert.ok(msgs.every(e => !e.maybe_repeat), 'none flagged maybe_repeat');
+        const iX = at(e => e.event === 'decrypt_failed' && e.id === 'BURST2X');
+        assert.ok(iX >= 0, 'X: decrypt_failed');
+        assert.ok(ev[iX].retry_count >= 1, `X: a retry receipt went out: ${JSON.stringify(ev[iX])}`);
+        assert.ok(at(libwaText(T.B)) < iX && iX < at(libwaText(T.C)),
+            `X fails after B, before C: ${JSON.stringify(ev)}`);
+        assert.ok(at(libwaText(T.M)) < at(receiptFor(idL, 'read')), 'M handed over before R is reported');
+        assert.equal(l.count(e => e.event === 'decrypt_failed' && /^BURST2[ABCD]$/.test(e.id)), 0,
+            'the good messages decrypted (the bad MAC did not advance the session)');
+        // b7 gets the delivery receipts: A's twice (the redelivery receipted again); b6 M's
+        await waitFor(() => rcptCount('BURST2A') >= 2 && ['BURST2B', 'BURST2C', 'BURST2D']
+            .every(id => rcptCount(id) >= 1), WAIT_MS, `receipts at b7: ${rcpts}`);
+        await baileysReceipt(b6, idM, ['delivery', 'read']);
+        await loggedReceipt(l, logFrom, idM);
+        r = readOrder(l, logFrom, ['BURST2A', 'BURST2B', 'BURST2X', 'BURST2C', 'BURST2D', idM, idL]);
+        r.after(r.rcpt('BURST2A'), 'BURST2A', 'BURST2B', 'A and B in one batch');
+        r.after(r.rcpt('BURST2B'), 'BURST2B', 'BURST2X', 'B and X in one read');
+        r.after(r.rcpt('BURST2X', 0, 'retry'), 'BURST2B', 'BURST2X', 'X answered after the batch',
+            r.rcpt('BURST2B'));
+        r.after(r.rcpt('BURST2C'), 'BURST2C', ['BURST2A', 1], 'C and the second A in one read');
+        r.after(r.rcpt('BURST2A', 1), 'BURST2C', ['BURST2A', 1], 'the second A receipted after C',
+            r.rcpt('BURST2C'));
+        r.after(r.rcpt('BURST2D'), 'BURST2D', idM, 'D and M (two peers) in one batch');
+        r.after(r.rcpt(idM), idM, ['receipt', idL], 'the receipt stanza commits the batch before it');
+        assert.equal(rcptCount('BURST2A'), 2, 'A receipted twice');
+    } finally {
+        await sock.end(undefined);
+    }
+    assert.equal(l.count(e => e.event === 'disconnected'), 0, 'the connection stayed up');
+    // l1 as before (info log), for the tests that follow
+    await l.stop();
+    l.start();
+    await l.next({ event: 'connected' });
+}, { timeoutMs: 180000 });
 
 test('contact query: which numbers are on WhatsApp', async () => {
     const l = libwa.l1;

@@ -4,6 +4,7 @@
 //   buildSend(B, cmd, store)      -> { jid, content, options } for sock.sendMessage
 //   formatMessage(B, m, upsert)   -> the `message` event of peer.mjs for one WAMessage
 //   compact(value)                -> JSON-safe copy (bytes base64, Long/BigInt as strings)
+//   openRawSocket(url, dir, ms)   -> a Baileys 7 socket for hand-built stanzas (tests)
 // Event and content shapes follow Baileys' lib/Types/{Events,Message}.d.ts and
 // lib/Utils/messages.js (generateWAMessageContent) in both versions.
 // SPDX-License-Identifier: GPL-3.0-or-later
@@ -49,6 +50,34 @@ export async function loadBaileys(version) {
         normalizeMessageContent: m.normalizeMessageContent,
         generateWAMessage: m.generateWAMessage,
     };
+}
+
+/**
+ * The credentials in authDir in a raw Baileys 7 socket to url (sendNode / query: stanzas built
+ * by hand go out as they are), for tests of what a server or client does with bad input.
+ * Resolves { B, sock } once it is open (rejects after waitMs); the caller ends it.
+ */
+export async function openRawSocket(url, authDir, waitMs) {
+    const B = await loadBaileys(7);
+    const { default: pino } = await import('pino');
+    const sock = B.makeWASocket({
+        waWebSocketUrl: url, auth: (await B.useMultiFileAuthState(authDir)).state,
+        logger: pino({ level: 'silent' }), markOnlineOnConnect: false, syncFullHistory: false,
+        browser: B.Browsers.macOS('Desktop'),
+    });
+    try {
+        await new Promise((resolve, reject) => {
+            const t = setTimeout(() => reject(new Error('raw socket not open')), waitMs);
+            sock.ev.on('connection.update', u => {
+                if (u.connection === 'open') { clearTimeout(t); resolve(); }
+                if (u.connection === 'close') { clearTimeout(t); reject(new Error('raw socket closed')); }
+            });
+        });
+    } catch (e) {
+        await sock.end(undefined);
+        throw e;
+    }
+    return { B, sock };
 }
 
 // ---- JSON ----

@@ -13,7 +13,7 @@
 import fs from 'fs';
 import path from 'path';
 
-import { requireNodeModules, loadBaileys } from '../peer/shim.mjs';
+import { requireNodeModules, openRawSocket } from '../peer/shim.mjs';
 
 requireNodeModules('route.test');
 
@@ -234,21 +234,8 @@ test('malformed stanzas from a logged-in client get errors; routing goes on', as
     // d7's credentials in a raw Baileys 7 socket (sendNode/query), the peer closed first
     await d7.ok({ cmd: 'end' });
     await deviceOnline(d7.phone, false);
-    const B = await loadBaileys(7);
-    const { default: pino } = await import('pino');
-    const sock = B.makeWASocket({
-        waWebSocketUrl: url, auth: (await B.useMultiFileAuthState(d7.authDir)).state,
-        logger: pino({ level: 'silent' }), markOnlineOnConnect: false, syncFullHistory: false,
-        browser: B.Browsers.macOS('Desktop'),
-    });
+    const { sock } = await openRawSocket(url, d7.authDir, WAIT_MS);
     try {
-        await new Promise((resolve, reject) => {
-            const t = setTimeout(() => reject(new Error('raw socket not open')), WAIT_MS);
-            sock.ev.on('connection.update', u => {
-                if (u.connection === 'open') { clearTimeout(t); resolve(); }
-                if (u.connection === 'close') { clearTimeout(t); reject(new Error('raw socket closed')); }
-            });
-        });
         const iqFails = async (node, what) => {
             let err = null;
             try {
