@@ -197,13 +197,37 @@ static wa__retry_seen *retry_slot(wa_client *c, const char *id, const char *from
     return r;
 }
 
-/* The retry entry of message m (created, oldest replaced, when absent); NULL without memory. */
+/* The retry count a re-send answers: its highest <enc count> (at most WA__RETRY_MAX; 0 on a
+ * first delivery). */
+static unsigned resend_count(const wa_node *n)
+{
+    unsigned best = 0;
+
+    if (!n)
+        return 0;
+    WA_NODE_FOREACH(enc, n)
+    {
+        const char *v = wa_node_is(enc, "enc") ? wa_node_attr(enc, "count") : NULL;
+        unsigned k = 0;
+
+        for (; v && *v >= '0' && *v <= '9' && k <= WA__RETRY_MAX; v++)
+            k = k * 10 + (unsigned)(*v - '0');
+        if (k > best)
+            best = k > WA__RETRY_MAX ? WA__RETRY_MAX : k;
+    }
+    return best;
+}
+
+/* The retry entry of message m (created, oldest replaced, when absent); NULL without memory.
+ * A new entry for a re-send counts on from the count it answers (as whatsmeow does): its entry
+ * was replaced by more than WA__RETRY_TRACK newer failures, or a restart came in between. */
 static wa__retry_seen *retry_entry(wa_client *c, const rmsg *m)
 {
     int fresh;
     wa__retry_seen *r = retry_slot(c, m->id, m->from, m->participant ? m->participant : "", &fresh);
 
     if (r && fresh) {
+        r->count = resend_count(m->n);
         copy_str(r->recipient, sizeof r->recipient, m->recipient ? m->recipient : "");
         copy_str(r->t, sizeof r->t, attr_or(m->n, "t", "0"));
         copy_str(r->key, sizeof r->key, m->key);

@@ -356,6 +356,16 @@ async () => {
                     `${f} decrypt failures from the peer in this run so far`);
             }
             if (TURN_RATCHET.has(r.n)) {
+                // Not while the peer is still answering retry receipts: Baileys' Signal library
+                // (npm libsignal 6.0.0, session_cipher.js decryptWithSessions) steps the ratchet
+                // of every session it tries before the MAC check and saves them all, so a libwa
+                // message it decrypts on an older session breaks the fresh session it built from
+                // libwa's retry keys; its re-send on that session can never be decrypted, and it
+                // re-sends a message twice at most (reproduced with Baileys' library on both
+                // sides; issue 5 note). A Baileys bug, not what this test is about.
+                const t0 = Date.now();
+                while (unhealedNow().length && Date.now() - t0 < HEAL_WAIT_MS && !r.ended)
+                    await sleep(100);
                 const t = Date.now();
                 await turnRatchet(r);
                 console.log(`# run #${r.n} turned the ratchet both ways (${Date.now() - t} ms)`);
