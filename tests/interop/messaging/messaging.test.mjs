@@ -22,6 +22,9 @@
 //     peer's message, a receipt - each message handed over once, in order, the failures between
 //     the right ones, every message receipted (the redeliveries again); libwa's trace log shows
 //     that each receipt left only after the next stanza of the read was read (the batch);
+//   - retry counts of re-sends libwa holds no retry state for (raw Baileys 7 stanzas with
+//     <enc count>): count 2 gets retry receipt 3, count 5 or 9 is given up at once (plain ack,
+//     decrypt_failed gave_up), a first delivery gets 1; at most 5 retry receipts per message;
 //   - reply, mentions, reaction, edit and revoke both ways; the contact query; wa-cli send;
 //   - the own phone's peer messages (app-state key share, history sync notification), end-to-end
 //     encrypted: libwa stores the key and answers peer_msg + hist_sync, Baileys stores the key.
@@ -829,6 +832,102 @@ test('one read, one transaction: bursts with a repeat in the open batch, bad pad
     await l.stop();
     l.start();
     await l.next({ event: 'connected' });
+}, { timeoutMs: 180000 });
+
+/**
+ * The stanzas libwa sent about message `id` in wasim's trace (from byte offset `from` on), in
+ * order: { retry: the count of each retry receipt, acks: the error of each message ack ('' for
+ * a plain ack) }.
+ */
+function answersTo(from, id) {
+    const retry = [], acks = [];
+    for (const line of readFrom(path.join(dir, 'trace.txt'), from).split('\n')) {
+        const m = line.match(/^\d+ in <(receipt|ack)((?: [\w:-]+="[^"]*")*)/);
+        if (!m) continue;
+        const attr = k => (m[2].match(new RegExp(` ${k}="([^"]*)"`)) || [])[1];
+        if (attr('id') !== id) continue;
+        if (m[1] === 'receipt' && attr('type') === 'retry') {
+            const c = line.match(/<retry [^>]*\bcount="(\d+)"/);
+            retry.push(c ? Number(c[1]) : NaN);
+        } else if (m[1] === 'ack' && attr('class') === 'message') {
+            acks.push(attr('error') || '');
+        }
+    }
+    return { retry, acks };
+}
+
+// A re-send libwa holds no retry state for (its entry replaced by WA__RETRY_TRACK newer
+// failures, or a restart in between) counts on from its highest <enc count> (as whatsmeow):
+// lib/client/recv.c retry_entry / resend_count; at most WA__RETRY_MAX (5) retry receipts per
+// message, then a plain ack and decrypt_failed gave_up (send_retry). decrypt_failed's
+// retry_count is the count of the retry receipt sent for the stanza (0: none).
+test('a re-send libwa holds no retry state for counts on from its <enc count>: count 2 gets retry receipt 3, count 5 or 9 is given up at once, a first delivery gets 1; never more than 5 retry receipts', async () => {
+    const p = peers.b7, l = libwa.l1;
+    const RETRY_MAX = 5, RETRY_WAIT_MS = 4000; // lib/client/client_int.h
+    const from = fs.statSync(path.join(dir, 'trace.txt')).size;
+    l.drop(() => true);
+    const { sock } = await rawSocket(p);
+    try {
+        const { stanza, enc } = rawStanzas(sock, l);
+        // undecryptable (not a Signal message), re-send count as given
+        const junk = (id, count) => {
+            const e = enc('msg', Buffer.from(`not a signal message ${id}`));
+            if (count !== undefined) e.attrs.count = count;
+            return stanza(id, [e]);
+        };
+        const cases = { RCOUNT2: '2', RCOUNT5: '5', RCOUNT9: '9', RCOUNT0: undefined };
+        for (const [id, count] of Object.entries(cases)) await sock.sendNode(junk(id, count));
+        const failed = {};
+        for (const id of Object.keys(cases)) {
+            failed[id] = await l.next(e => e.event === 'decrypt_failed' && e.id === id);
+            assert.match(failed[id].reason, /malformed|version/, `${id}: ${JSON.stringify(failed[id])}`);
+        }
+        // wasim has what libwa sent for each stanza: the retry receipt (if any) leaves before
+        // the message's ack, so once the ack is in the trace, so is any receipt
+        await waitFor(() => Object.keys(cases).every(id => answersTo(from, id).acks.length >= 1),
+            WAIT_MS, 'libwa acks each stanza');
+
+        // count 2: retry receipt 3 (before the fix: 1)
+        let a = answersTo(from, 'RCOUNT2');
+        assert.deepEqual(a.retry, [3], `RCOUNT2: one retry receipt, count 3: ${JSON.stringify(a)}`);
+        assert.deepEqual(a.acks, [''], 'RCOUNT2: acked plainly');
+        assert.equal(failed.RCOUNT2.retry_count, 3, JSON.stringify(failed.RCOUNT2));
+        assert.equal(failed.RCOUNT2.gave_up, false, JSON.stringify(failed.RCOUNT2));
+        // count 5 (the cap) and 9 (above it): no retry receipt, a plain ack, given up
+        for (const id of ['RCOUNT5', 'RCOUNT9']) {
+            a = answersTo(from, id);
+            assert.deepEqual(a.retry, [], `${id}: no retry receipt: ${JSON.stringify(a)}`);
+            assert.deepEqual(a.acks, [''], `${id}: a plain ack (no error): ${JSON.stringify(a)}`);
+            assert.equal(failed[id].retry_count, 0, JSON.stringify(failed[id]));
+            assert.equal(failed[id].gave_up, true, JSON.stringify(failed[id]));
+        }
+        // a first delivery (no count): retry receipt 1
+        a = answersTo(from, 'RCOUNT0');
+        assert.deepEqual(a.retry, [1], `RCOUNT0: one retry receipt, count 1: ${JSON.stringify(a)}`);
+        assert.equal(failed.RCOUNT0.retry_count, 1, JSON.stringify(failed.RCOUNT0));
+        assert.equal(failed.RCOUNT0.gave_up, false, JSON.stringify(failed.RCOUNT0));
+
+        // no re-send comes: libwa asks again every RETRY_WAIT_MS up to count 5, then gives up
+        // ("never re-sent", retry_count = the last count sent): RCOUNT2 3 4 5, RCOUNT0 1 .. 5
+        const giveUpMs = WAIT_MS + (RETRY_MAX + 1) * RETRY_WAIT_MS;
+        for (const id of ['RCOUNT2', 'RCOUNT0']) {
+            const g = await l.next(e => e.event === 'decrypt_failed' && e.id === id, giveUpMs);
+            assert.equal(g.gave_up, true, `${id}: ${JSON.stringify(g)}`);
+            assert.match(g.reason, /never re-sent/, `${id}: ${JSON.stringify(g)}`);
+            assert.equal(g.retry_count, RETRY_MAX, `${id}: ${JSON.stringify(g)}`);
+        }
+        assert.deepEqual(answersTo(from, 'RCOUNT2').retry, [3, 4, 5], 'RCOUNT2: retry receipts 3 to 5');
+        assert.deepEqual(answersTo(from, 'RCOUNT0').retry, [1, 2, 3, 4, 5], 'RCOUNT0: retry receipts 1 to 5');
+        // the given-up ones were never asked for again meanwhile (10 s and more later)
+        for (const id of ['RCOUNT5', 'RCOUNT9']) {
+            assert.deepEqual(answersTo(from, id).retry, [], `${id}: still no retry receipt`);
+            assert.equal(l.count(e => e.event === 'decrypt_failed' && e.id === id), 0,
+                `${id}: no second decrypt_failed`);
+        }
+    } finally {
+        await sock.end(undefined);
+    }
+    assert.equal(l.count(e => e.event === 'disconnected'), 0, 'the connection stayed up');
 }, { timeoutMs: 180000 });
 
 test('contact query: which numbers are on WhatsApp', async () => {
