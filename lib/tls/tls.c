@@ -7,6 +7,15 @@
  * (WA_TLS_MAX_INPUT / WA_TLS_MAX_OUTPUT) and freed as soon as they are empty, so an idle
  * connection holds only OpenSSL's SSL object and session.
  *
+ * What that is (OpenSSL 3.0, idle TLS 1.3 client, measured with heaptrack: ~18 KiB in all):
+ * the SSL struct itself ~7.6 KiB (one allocation: its embedded record-layer and s3 state);
+ * ~1 KiB more made by SSL_new (CERT copy, verify param, BIO); the peer's certificate chain,
+ * decoded and kept in the SSL_SESSION (~4 KiB for one P-256 certificate, X509 + EVP_PKEY;
+ * each further certificate of a chain adds its own); the two AES-GCM record cipher contexts
+ * ~1 KiB each; the SSL_SESSION ~1 KiB; the key shares (ours and the peer's) ~0.6 KiB; small
+ * handshake leftovers. None of it can be freed through the API while the connection lives
+ * (record buffers, tickets, the trust store and our own buffers are not in the figure).
+ *
  * The BIO never blocks and never reports EOF: when the input is exhausted it sets the retry
  * flag, which OpenSSL turns into SSL_ERROR_WANT_READ and we into WA_EAGAIN. A write into the
  * output buffer only fails on allocation failure, and wa_tls_write checks the cap before

@@ -326,7 +326,9 @@ int wa_wire_next(wa_wire *w, wa_wire_event *ev)
         if (pump_ws_output(w) != 0)
             return fail(w, WA_ENOMEM, "output buffer full");
         if (rc == WA_EAGAIN) {
-            wa_buf_release_idle(&w->scratch);
+            /* the last frame's plaintext is dead (the arena was cleared on entry): wiped and
+             * freed, not kept at the size of the largest frame (8 KiB per idle client) */
+            wa_buf_wipe_cleanup(&w->scratch);
             wa_buf_release_idle(&w->out);
             return WA_EAGAIN;
         }
