@@ -270,6 +270,25 @@ static void phone_reinstall(sim *s, sim_phone *p, wg_http_req *req, wg_http_resp
     json_decref(body);
 }
 
+/* POST /phones/{phone}/privacy {"readreceipts": "all"|"none"}: the account's read-receipt
+ * privacy setting, which privacy get answers its clients with (default "all"). 200
+ * {readreceipts}; 400 on another value. */
+static void phone_privacy(sim_phone *p, wg_http_req *req, wg_http_resp *resp)
+{
+    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    const char *v = json_string_value(body ? json_object_get(body, "readreceipts") : NULL);
+
+    if (!v || (strcmp(v, "all") != 0 && strcmp(v, "none") != 0)) {
+        wg_http_json_error(resp, 400, "bad_request", "readreceipts must be \"all\" or \"none\"");
+    } else {
+        json_t *j = json_object();
+        p->readreceipts_none = strcmp(v, "none") == 0;
+        json_object_set_new(j, "readreceipts", json_string(v));
+        reply_json(resp, 200, j);
+    }
+    json_decref(body);
+}
+
 /* GET /phones/{phone}/link-code: where the newest pairing-code request for this phone stands.
  * 200 waiting_for_code | paired, 202 code_sent, 422 wrong_code (another code may be typed),
  * 410 expired, 404 none. */
@@ -578,6 +597,8 @@ static void handle(wg_http_req *req, wg_http_resp *resp, void *ud)
             sim_control_phone_forget(s, p, req, resp);
         else if (post && n == 3 && strcmp(seg[2], "reinstall") == 0)
             phone_reinstall(s, p, req, resp);
+        else if (post && n == 3 && strcmp(seg[2], "privacy") == 0)
+            phone_privacy(p, req, resp);
         else
             wg_http_json_error(resp, 404, "not_found", "no such route");
     } else if (post && n == 3 && strcmp(seg[0], "devices") == 0) {

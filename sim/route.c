@@ -24,9 +24,10 @@
  * receipt sender's device (1:1) or from=GID participant=DEVICE (groups), t added; a receipt
  * naming messages of several devices is split. type='inactive' (sent by a client that is not
  * "available") is forwarded as a plain delivery receipt, as the sender's ticks show it; a retry
- * receipt goes to the one device that sent the message with its children intact. Every receipt
- * is acknowledged <ack class='receipt' id from=TO [type]/>, and also acknowledges our delivery
- * of the messages it names (queue.c).
+ * receipt goes to the one device that sent the message with its children intact; read-self and
+ * played-self (readreceipts privacy "none") go to the reader's own other devices, not to the
+ * sender (forward_self_receipt). Every receipt is acknowledged <ack class='receipt' id from=TO
+ * [type]/>, and also acknowledges our delivery of the messages it names (queue.c).
  * Presence: <presence type='subscribe' to=USER> subscribes the device (answered with the current
  * presence); available/unavailable from any device of a phone goes to its online subscribers.
  * Chat states go to the online devices of the peer (or of the group's members).
@@ -497,6 +498,42 @@ static void forward_receipt(sim_conn *c, const wa_node *n, sim_device *to, int l
     wa_arena_cleanup(&a);
 }
 
+/* type='read-self' / 'played-self' (the reader's readreceipts privacy is "none"): the sender
+ * learns nothing; the reader's own other companion devices get <receipt from=READER_DEVICE
+ * recipient=CHAT id t type> (1:1) or <receipt from=GID participant=READER_DEVICE ..> (groups),
+ * which is how a device learns that another device of its account read a chat. */
+static void forward_self_receipt(sim_conn *c, const wa_node *n, const char *to, int lid,
+                                 const char *const *ids, size_t nids, int group)
+{
+    sim *s = c->sim;
+    sim_phone *p = c->device->phone;
+    const char *t = wa_node_attr(n, "t");
+    wa_arena a;
+    wa_node *out, *list;
+    char now[24], me[SIM_JID_LEN];
+    size_t i;
+
+    sim_unix_str(now, sizeof now);
+    wa_arena_init(&a, 16384);
+    sim_device_jid(c->device, lid, me, sizeof me);
+    out = sim_node(&a, "receipt", "from", group ? to : me, "id", ids[0], "t", t ? t : now,
+                   "type", wa_node_attr(n, "type"), "participant", group ? me : NULL,
+                   "recipient", group ? NULL : to, NULL);
+    if (out && nids > 1) {
+        list = sim_child(&a, out, "list", NULL);
+        for (i = 1; i < nids && list; i++)
+            sim_child(&a, list, "item", "id", ids[i], NULL);
+    }
+    for (i = 1; out && i < SIM_MAX_DEVICES; i++) { /* not device 0: the virtual phone */
+        sim_device *d = &p->devices[i];
+        if (d->present && d != c->device) {
+            sim_route_deliver(s, d, out);
+            s->stats.receipts_routed++;
+        }
+    }
+    wa_arena_cleanup(&a);
+}
+
 void sim_route_receipt(sim_conn *c, const wa_node *n, wa_arena *a)
 {
     sim *s = c->sim;
@@ -537,6 +574,11 @@ void sim_route_receipt(sim_conn *c, const wa_node *n, wa_arena *a)
     /* a receipt acknowledges our delivery of the messages it names (Baileys 7 sends no ack) */
     for (i = 0; i < nids; i++)
         sim_queue_acked(c->device, "message", ids[i]);
+    if (type && strlen(type) > 5 && strcmp(type + strlen(type) - 5, "-self") == 0) {
+        forward_self_receipt(c, n, to, wa_jid_is_lid(&tj), ids, nids, wa_jid_is_group(&tj));
+        send_ack(c, "receipt", id, to, type, participant, NULL);
+        return;
+    }
     if (wa_jid_is_group(&tj)) {
         g = sim_group_find(s, to);
         hint_jid = participant;

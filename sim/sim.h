@@ -136,6 +136,9 @@ struct sim_phone {
     uint32_t next_device_id;
     sim_device devices[SIM_MAX_DEVICES];
     char push_name[64];
+    /* the account's "readreceipts" privacy setting: 0 "all" (default), 1 "none" (set by POST
+     * /phones/{phone}/privacy or a client's privacy set; not kept by --state) */
+    uint8_t readreceipts_none;
     /* the phone's own Signal keys (device 0); devices[0].keys holds the public halves */
     uint8_t spk_priv[32];
     sim_phone_prekey *opks; /* heap, SIM_PHONE_PREKEY_MAX at most */

@@ -4,7 +4,8 @@
  *
  * Handled here: md (pair-device result, pair-device-sign via pair.c, link codes), encrypt
  * (prekey count, upload, rotate, digest; bundles via route.c), passive, w (props), blocklist,
- * privacy, w:p (ping), presence, ack, md remove-companion-device (a companion's own logout).
+ * privacy (get; readreceipts set, per phone), w:p (ping), presence, ack, md
+ * remove-companion-device (a companion's own logout).
  * Messages, receipts, notifications, usync and groups go to route.c (sim_route_*), which may not
  * exist for every kind yet: those get a bare result.
  *
@@ -232,12 +233,30 @@ static void handle_iq(sim_conn *c, const wa_node *iq, wa_arena *a)
         static const char *const cats[][2] = {
             {"last", "all"},         {"online", "all"},   {"profile", "all"}, {"status", "all"},
             {"readreceipts", "all"}, {"groupadd", "all"}, {"calladd", "all"}};
+        int none = c->device && c->device->phone && c->device->phone->readreceipts_none;
         wa_node *pv;
         size_t i;
         res = sim_iq_result(a, iq);
         pv = sim_child(a, res, "privacy", NULL);
         for (i = 0; i < WA_ARRAY_SIZE(cats); i++)
-            sim_child(a, pv, "category", "name", cats[i][0], "value", cats[i][1], NULL);
+            sim_child(a, pv, "category", "name", cats[i][0], "value",
+                      none && !strcmp(cats[i][0], "readreceipts") ? "none" : cats[i][1], NULL);
+    } else if (strcmp(xmlns, "privacy") == 0 && strcmp(type, "set") == 0 &&
+               wa_node_child(iq, "privacy")) {
+        /* <privacy><category name='readreceipts' value='all|none'/></privacy> (Baileys
+         * updateReadReceiptsPrivacy); other categories are accepted and not kept */
+        WA_NODE_FOREACH(cat, wa_node_child(iq, "privacy"))
+        {
+            const char *name = wa_node_attr(cat, "name"), *value = wa_node_attr(cat, "value");
+            if (!name || strcmp(name, "readreceipts") != 0)
+                continue;
+            if (!value || (strcmp(value, "all") != 0 && strcmp(value, "none") != 0))
+                res = sim_iq_error(a, iq, 400, "bad-request");
+            else if (c->device && c->device->phone)
+                c->device->phone->readreceipts_none = strcmp(value, "none") == 0;
+        }
+        if (!res)
+            res = sim_iq_result(a, iq);
     } else if (strcmp(xmlns, "md") == 0 && wa_node_child(iq, "link_code_companion_reg")) {
         res = sim_pair_link_code_iq(c, iq, a);
     } else if (strcmp(xmlns, "md") == 0 && strcmp(type, "set") == 0 &&

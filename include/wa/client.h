@@ -442,7 +442,12 @@ int wa_client_send_presence(wa_client *c, int type);
 int wa_client_subscribe_presence(wa_client *c, const char *jid);
 
 /* Read receipts for messages of chat (ids[0..n), n >= 1), sent by sender (a device JID in
- * groups; NULL in 1:1). 0, WA_ESTATE, WA_EINVAL. */
+ * groups; NULL in 1:1). The account's "readreceipts" privacy setting, fetched once per
+ * connection, decides the type, as on WhatsApp: "all" sends type='read' (the sender sees blue
+ * ticks); "none" sends type='read-self' (only our own devices learn it). Until the client has
+ * had a first answer (the first connection's answer not in yet, or the fetch failed)
+ * 'read-self' is sent: the privacy-safe default; after a reconnect the last answer holds until
+ * the new one. 0, WA_ESTATE, WA_EINVAL. */
 int wa_client_mark_read(wa_client *c, const char *chat, const char *sender, const char *const *ids,
                         size_t n);
 

@@ -969,6 +969,37 @@ static void on_success(wa_client *c, const wa_node *n)
     wa_arena_cleanup(&a);
 }
 
+/* The privacy settings, once per connection, as Baileys 7 at every open (executeInitQueries):
+ * readreceipts decides between 'read' and 'read-self' receipts (wa_client_mark_read). */
+static void send_privacy_get(wa_client *c)
+{
+    wa_arena a;
+    char id[WA__IQ_ID_MAX];
+
+    /* the value of the last connection stays until the answer: a setting rarely changes, and
+     * reads marked right after a reconnect keep their type */
+    wa_arena_init(&a, 1024);
+    wa__iq_make_id(&c->iqs, id);
+    if (send_iq(c, wa__st_privacy_get(&a, id), id, WA__IQ_PRIVACY, c->iq_timeout_ms, 0))
+        wa_log_warn(LOG, "[%s] cannot ask for the privacy settings", c->account_name);
+    wa_arena_cleanup(&a);
+}
+
+/* <privacy><category name value/>..</privacy>: keep readreceipts (anything but "all" is
+ * treated as "none": no read receipts to the sender) */
+static void privacy_answer(wa_client *c, const wa_node *iq)
+{
+    const wa_node *pv = wa_node_child(iq, "privacy"), *k;
+
+    for (k = pv ? wa_node_children(pv) : NULL; k; k = k->next) {
+        const char *name = wa_node_attr(k, "name"), *value = wa_node_attr(k, "value");
+        if (wa_node_is(k, "category") && name && value && !strcmp(name, "readreceipts")) {
+            c->readreceipts = !strcmp(value, "all") ? WA__RR_ALL : WA__RR_NONE;
+            return;
+        }
+    }
+}
+
 static void became_connected(wa_client *c)
 {
     wa_arena a;
@@ -980,6 +1011,7 @@ static void became_connected(wa_client *c)
     wa_arena_init(&a, 4096);
     send_node(c, wa__st_unified_session(&a, unix_ms()));
     wa_arena_cleanup(&a);
+    send_privacy_get(c);
     wa_log_info(LOG, "[%s] connected", c->account_name);
     if (c->cbs.connected)
         c->cbs.connected(c, c->user_data);
@@ -1074,6 +1106,10 @@ static void on_iq_answer(wa_client *c, const wa__iq *q, const wa_node *iq)
             send_active(c);
         break;
     }
+    case WA__IQ_PRIVACY:
+        if (!error)
+            privacy_answer(c, iq);
+        break;
     case WA__IQ_ROTATE:
         if (!error && c->cbs.keys_uploaded)
             c->cbs.keys_uploaded(c, 0, c->user_data);
@@ -1518,8 +1554,8 @@ static void on_timer(uv_timer_t *t)
             return;
         }
         while (wa__iq_take_expired(&c->iqs, now, &q) == 0) {
-            if (q.kind == WA__IQ_PING)
-                continue;
+            if (q.kind == WA__IQ_PING || q.kind == WA__IQ_PRIVACY)
+                continue; /* (privacy: read receipts stay 'read-self') */
             drop(c, WA_DISC_TIMEOUT, 408, "an iq of ours was not answered in time");
             return;
         }

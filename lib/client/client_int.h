@@ -141,7 +141,11 @@ enum wa__iq_kind {
     WA__IQ_GROUP,      /* a group call of the application (arg = op seq) */
     WA__IQ_GROUP_META, /* group metadata for a send job (arg = job seq) */
     WA__IQ_DIGEST,     /* the server's key bundle digest (after login) */
+    WA__IQ_PRIVACY,    /* the account's privacy settings (once connected) */
 };
+
+/* wa_client.readreceipts: the account's "readreceipts" privacy setting */
+enum { WA__RR_UNKNOWN = 0, WA__RR_ALL, WA__RR_NONE };
 
 typedef struct wa__iq {
     char id[WA__IQ_ID_MAX];
@@ -177,6 +181,8 @@ int wa__iq_take_expired(wa__iq_table *t, uint64_t now, wa__iq *out);
 wa_node *wa__st_ping(wa_arena *a, const char *id);
 wa_node *wa__st_prekey_count(wa_arena *a, const char *id);
 wa_node *wa__st_prekey_digest(wa_arena *a, const char *id);
+/* <iq xmlns='privacy' to='s.whatsapp.net' type='get' id><privacy/></iq>, as Baileys 7 */
+wa_node *wa__st_privacy_get(wa_arena *a, const char *id);
 /* <iq xmlns='encrypt' type='set' to id><registration/><type/><identity/><list>keys</list>
  * <skey/></iq> */
 wa_node *wa__st_prekey_upload(wa_arena *a, const char *id, const wa_store_creds *c,
@@ -345,6 +351,10 @@ struct wa_client {
     wa__gop *gops[WA_CLIENT_GROUP_OPS_MAX]; /* group calls in flight */
     /* presence.c */
     int available; /* we sent presence available (delivery receipts are not 'inactive') */
+    /* client.c: the account's readreceipts privacy setting, fetched once per connection
+     * (WA__RR_*; WA__RR_UNKNOWN until a first answer; a reconnect keeps the last one until the
+     * new answer): mark_read sends 'read' only when ALL */
+    int8_t readreceipts;
     struct wa__idchange *idchanges; /* identity changes seen (WA__IDCHANGE_TRACK, ring) */
     unsigned idchanges_next;
     struct wa__keygen *keygen; /* one-time prekeys being made on the thread pool (client.c) */

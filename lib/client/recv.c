@@ -1255,6 +1255,37 @@ static void on_plaintext_message(wa_client *c, const rmsg *m)
     peer_receipts(c, m, hist);
 }
 
+/* The nack error for content that decrypted but is malformed. */
+static const char *nack_code(const failure *f)
+{
+    return f->err == WA_EPROTOBUF || f->err == WA_EDEPTH ? NACK_PROTO : NACK_PARSE;
+}
+
+/* A redelivery of a message refused as malformed (its nack lost, e.g. to a crash): refused and
+ * reported again, from the stored record "CODE\0reason". */
+static void refused_again(wa_client *c, const wa_node *n, const rmsg *m, const wa_buf *rec)
+{
+    char code[8] = NACK_PARSE, reason[160] = "malformed content";
+    size_t cl = rec->len ? strnlen((const char *)rec->data, rec->len) : 0;
+    failure f;
+
+    if (cl == 3 && !memcmp(rec->data, NACK_PROTO, 3))
+        memcpy(code, NACK_PROTO, 4);
+    if (cl + 1 < rec->len) {
+        size_t rl = rec->len - cl - 1;
+        if (rl >= sizeof reason)
+            rl = sizeof reason - 1;
+        memcpy(reason, rec->data + cl + 1, rl);
+        reason[rl] = '\0';
+    }
+    nack(c, n, code);
+    memset(&f, 0, sizeof f);
+    f.err = WA_EPROTO;
+    f.reason = reason;
+    f.content = 1;
+    emit_failure(c, m, &f, 0, 0);
+}
+
 void wa__recv_message(wa_client *c, const wa_node *n)
 {
     rmsg m;
@@ -1297,7 +1328,9 @@ void wa__recv_message(wa_client *c, const wa_node *n)
                      m.sender, state == WA_STORE_SEEN_DONE ? "handed over already" : "not yet");
         retry_done(c, &m);
         retry_unstore(c, m.id, m.from, m.participant);
-        if (state == WA_STORE_SEEN_DONE && m.peer) {
+        if (state == WA_STORE_SEEN_REFUSED) {
+            refused_again(c, n, &m, &content);
+        } else if (state == WA_STORE_SEEN_DONE && m.peer) {
             peer_receipts(c, &m, 0);
         } else if (state == WA_STORE_SEEN_DONE) {
             send_delivery(c, &m);
@@ -1332,11 +1365,17 @@ void wa__recv_message(wa_client *c, const wa_node *n)
                                content.data, content.len, m.t);
         if (rc == 0) /* its retry state goes with it (nothing written when none is stored) */
             retry_unstore(c, m.id, m.from, m.participant);
-    } else if (f.content)
-        /* decrypted but malformed: consumed all the same; remembered as done so that a
-         * redelivery is not taken for a new message */
-        rc = wa_store_seen_put(c->store, c->account, m.key, m.id, WA_STORE_SEEN_DONE, NULL, 0, m.t);
-    else
+    } else if (f.content) {
+        /* decrypted but malformed: consumed all the same; remembered as refused, with the nack
+         * and the reason, so that a redelivery (the nack lost to a crash) is refused and
+         * reported again instead of taken for a new message */
+        char rec[4 + 160];
+        size_t k = strnlen(f.reason ? f.reason : "", sizeof rec - 5);
+        memcpy(rec, nack_code(&f), 4); /* "487" or "491" with its NUL */
+        memcpy(rec + 4, f.reason ? f.reason : "", k);
+        rc = wa_store_seen_put(c->store, c->account, m.key, m.id, WA_STORE_SEEN_REFUSED,
+                               (const uint8_t *)rec, 4 + k, m.t);
+    } else
         rc = 0; /* decrypt failures commit too: the encs that did decrypt (a sender key) stay */
     if (rc) {
         /* the whole batch rolls back: its messages were not receipted and come again */
@@ -1353,7 +1392,7 @@ void wa__recv_message(wa_client *c, const wa_node *n)
         unsigned count = 0;
         int gave_up = 0;
         if (f.content) {
-            nack(c, n, f.err == WA_EPROTOBUF || f.err == WA_EDEPTH ? NACK_PROTO : NACK_PARSE);
+            nack(c, n, nack_code(&f));
         } else {
             count = send_retry(c, &m,
                                (f.err == WA_ENOTFOUND || f.err == WA_EEXIST) && f.enc_type &&
@@ -1491,7 +1530,7 @@ int wa_client_mark_read(wa_client *c, const char *chat, const char *sender, cons
     if (!r || wa_node_set_attr(&a, r, "id", ids[0]) || wa_node_set_attr(&a, r, "t", t) ||
         wa_node_set_attr(&a, r, "to", chat) ||
         (sender && wa_node_set_attr(&a, r, "participant", sender)) ||
-        wa_node_set_attr(&a, r, "type", "read"))
+        wa_node_set_attr(&a, r, "type", c->readreceipts == WA__RR_ALL ? "read" : "read-self"))
         rc = WA_ENOMEM;
     if (rc == 0 && n > 1 && !(list = wa_node_new_child(&a, r, "list")))
         rc = WA_ENOMEM;

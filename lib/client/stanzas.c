@@ -74,6 +74,16 @@ wa_node *wa__st_prekey_digest(wa_arena *a, const char *id)
     return n && wa_node_new_child(a, n, "digest") ? n : NULL;
 }
 
+/* <iq xmlns='privacy' to='@s.whatsapp.net' type='get'><privacy/></iq>, as Baileys 7 sends it
+ * (fetchPrivacySettings) */
+wa_node *wa__st_privacy_get(wa_arena *a, const char *id)
+{
+    const char *kv[] = {"xmlns", "privacy", "to", WA__SERVER_JID, "type", "get", "id", id, NULL};
+    wa_node *n = node(a, "iq", kv);
+
+    return n && wa_node_new_child(a, n, "privacy") ? n : NULL;
+}
+
 static wa_node *add_skey(wa_arena *a, wa_node *parent, const wa_store_creds *c)
 {
     wa_node *sk = wa_node_new_child(a, parent, "skey");

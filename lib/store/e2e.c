@@ -602,8 +602,9 @@ int wa_store_seen_put(wa_store *s, int64_t id, const char *chat, const char *msg
     int rc;
 
     if (!s || !text_ok(chat, WA_STORE_NAME_MAX) || !text_ok(msg_id, WA_STORE_MSGID_MAX) ||
-        (state != WA_STORE_SEEN_DECRYPTED && state != WA_STORE_SEEN_DONE) || (len && !payload) ||
-        len > WA_STORE_PAYLOAD_MAX)
+        (state != WA_STORE_SEEN_DECRYPTED && state != WA_STORE_SEEN_DONE &&
+         state != WA_STORE_SEEN_REFUSED) ||
+        (len && !payload) || len > WA_STORE_PAYLOAD_MAX)
         return WA_EINVAL;
     st = stmt(s, Q_SEEN_PUT);
     if (!st)

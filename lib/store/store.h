@@ -215,10 +215,12 @@ int wa_store_e2e_forget(wa_store *s, int64_t id, const char *name);
 
 /* Processed incoming message ids (redeliveries are recognised by them), per chat key.
  * State WA_STORE_SEEN_DECRYPTED: decrypted and committed, payload (the plaintext) not yet
- * handed to the application; WA_STORE_SEEN_DONE: handed over (payload dropped).
+ * handed to the application; WA_STORE_SEEN_DONE: handed over (payload dropped);
+ * WA_STORE_SEEN_REFUSED: decrypted but malformed, refused (payload: the nack's error code, a
+ * NUL, the reason), so that a redelivery is refused and reported again.
  * get: 0 with *state (and the payload appended to payload when not NULL), WA_ENOTFOUND,
  * WA_ELIMIT, WA_ESTORE. put replaces; the oldest ids beyond WA_STORE_SEEN_KEEP are forgotten. */
-enum { WA_STORE_SEEN_DECRYPTED = 1, WA_STORE_SEEN_DONE = 2 };
+enum { WA_STORE_SEEN_DECRYPTED = 1, WA_STORE_SEEN_DONE = 2, WA_STORE_SEEN_REFUSED = 3 };
 int wa_store_seen_get(wa_store *s, int64_t id, const char *chat, const char *msg_id, int *state,
                       wa_buf *payload);
 int wa_store_seen_put(wa_store *s, int64_t id, const char *chat, const char *msg_id, int state,

@@ -27,7 +27,10 @@
 //     decrypt_failed gave_up), a first delivery gets 1; at most 5 retry receipts per message;
 //   - reply, mentions, reaction, edit and revoke both ways; the contact query; wa-cli send;
 //   - the own phone's peer messages (app-state key share, history sync notification), end-to-end
-//     encrypted: libwa stores the key and answers peer_msg + hist_sync, Baileys stores the key.
+//     encrypted: libwa stores the key and answers peer_msg + hist_sync, Baileys stores the key;
+//   - the readreceipts privacy setting (wasim POST /phones/{phone}/privacy), fetched by libwa at
+//     every login: "none" makes wa_client_mark_read send read-self (the Baileys sender gets the
+//     delivery, no read), "all" read.
 //
 // Usage: node messaging.test.mjs WASIM_BIN WA_CLI_BIN     (ctest: interop_messaging, label interop)
 // WA_PEER_VERBOSE=1 echoes every event and stderr line; WA_TEST_FILTER=regex runs some tests;
@@ -41,7 +44,7 @@ import { requireNodeModules, openRawSocket } from '../peer/shim.mjs';
 
 requireNodeModules('messaging.test');
 
-const { assert, startPeer, startProcess, httpOk, test, run, tmpDir, sleep } = await import(
+const { assert, startPeer, startProcess, httpOk, httpJson, test, run, tmpDir, sleep } = await import(
     '../peer/lib.mjs');
 const { WaCli } = await import('../peer/wacli.mjs');
 
@@ -248,6 +251,66 @@ for (const key of ['b6', 'b7']) {
         }
     });
 }
+
+/**
+ * Wait until wasim answered a privacy get of libwa client l (its trace, from byte offset `from`
+ * on) with readreceipts `value`.
+ */
+async function privacyAnswered(from, value) {
+    const trace = path.join(dir, 'trace.txt');
+    await waitFor(() => {
+        const text = readFrom(trace, from);
+        for (const m of text.matchAll(/^(\d+) in <iq [^\n]*xmlns="privacy"[^\n]*type="get"[^\n]*/gm)) {
+            const id = (m[0].match(/ id="([^"]*)"/) || [])[1];
+            const re = new RegExp(`^${m[1]} out <iq [^\\n]*\\bid="${id}"[^\\n]*` +
+                `<category name="readreceipts" value="${value}"`, 'm');
+            if (id && re.test(text)) return true;
+        }
+        return false;
+    }, WAIT_MS, `a privacy get answered with readreceipts=${value}`);
+}
+
+/** The receipts (attribute strings) libwa sent for message id, in wasim's trace from `from`. */
+function receiptsIn(from, id) {
+    return readFrom(path.join(dir, 'trace.txt'), from).split('\n')
+        .filter(line => /^\d+ in <receipt /.test(line) && line.includes(` id="${id}"`));
+}
+
+test('readreceipts privacy: "none" makes libwa send read-self (the Baileys 7 sender gets delivery, no read), "all" read; fetched at every login', async () => {
+    const p = peers.b7, l = libwa.l1;
+    const trace = path.join(dir, 'trace.txt');
+    const bad = await httpJson('POST', `${ctl}/phones/${l.phone}/privacy`, { readreceipts: 'contacts' });
+    assert.equal(bad.status, 400, `a bad value: ${JSON.stringify(bad)}`);
+    for (const [value, type] of [['none', 'read-self'], ['all', 'read']]) {
+        const r0 = await httpOk('POST', `${ctl}/phones/${l.phone}/privacy`, { readreceipts: value });
+        assert.equal(r0.readreceipts, value);
+        // a fresh connection fetches the setting (libwa asks once per connection, after login)
+        const from = fs.statSync(trace).size;
+        await l.stop();
+        await deviceOnline(l.phone, false);
+        l.start();
+        await l.next({ event: 'connected' });
+        await privacyAnswered(from, value);
+        const text = `b7 to l1, readreceipts ${value}`;
+        const r = await p.ok({ cmd: 'send', to: l.phone, text });
+        await l.next(libwaText(text));
+        await baileysReceipt(p, r.id, ['delivery']);
+        l.cmd(`read ${p.jid} ${r.id}`);
+        await l.next({ event: 'read_sent' });
+        await waitFor(() => receiptsIn(from, r.id).some(x => x.includes(` type="${type}"`)),
+            WAIT_MS, `libwa sends a ${type} receipt for ${r.id}`);
+        assert.ok(!receiptsIn(from, r.id).some(x => x.includes(` type="${type === 'read' ? 'read-self' : 'read'}"`)),
+            `only ${type}: ${receiptsIn(from, r.id)}`);
+        const isRead = e => e.ev === 'receipt' && e.id === r.id && e.type === 'read';
+        if (type === 'read') {
+            await baileysReceipt(p, r.id, ['read']);
+        } else {
+            // nothing is expected to arrive: give a forwarded receipt ample time to show up
+            await sleep(3000);
+            assert.ok(!p.events.some(isRead), `no read status at the sender for ${r.id}`);
+        }
+    }
+});
 
 test('libwa <-> libwa, both directions, with receipts', async () => {
     const { l1, l2 } = libwa;
@@ -837,10 +900,10 @@ test('one read, one transaction: bursts with a repeat in the open batch, bad pad
 /**
  * The stanzas libwa sent about message `id` in wasim's trace (from byte offset `from` on), in
  * order: { retry: the count of each retry receipt, acks: the error of each message ack ('' for
- * a plain ack) }.
+ * a plain ack), receipts: the type of each other receipt ('' for a delivery receipt) }.
  */
 function answersTo(from, id) {
-    const retry = [], acks = [];
+    const retry = [], acks = [], receipts = [];
     for (const line of readFrom(path.join(dir, 'trace.txt'), from).split('\n')) {
         const m = line.match(/^\d+ in <(receipt|ack)((?: [\w:-]+="[^"]*")*)/);
         if (!m) continue;
@@ -849,11 +912,13 @@ function answersTo(from, id) {
         if (m[1] === 'receipt' && attr('type') === 'retry') {
             const c = line.match(/<retry [^>]*\bcount="(\d+)"/);
             retry.push(c ? Number(c[1]) : NaN);
+        } else if (m[1] === 'receipt') {
+            receipts.push(attr('type') || '');
         } else if (m[1] === 'ack' && attr('class') === 'message') {
             acks.push(attr('error') || '');
         }
     }
-    return { retry, acks };
+    return { retry, acks, receipts };
 }
 
 // A re-send libwa holds no retry state for (its entry replaced by WA__RETRY_TRACK newer
@@ -929,6 +994,39 @@ test('a re-send libwa holds no retry state for counts on from its <enc count>: c
     }
     assert.equal(l.count(e => e.event === 'disconnected'), 0, 'the connection stayed up');
 }, { timeoutMs: 180000 });
+
+// Content that decrypts but is malformed is refused: nacked (<ack error='487'>, bad padding)
+// and reported, its id stored as refused with the nack and the reason (lib/client/recv.c
+// refused_again). A redelivery of it (the nack lost to a crash: here the same stanza sent
+// again) is refused and reported again, never answered with a delivery receipt.
+test('a refused message (bad padding) delivered again is nacked and reported again, not receipted as delivered', async () => {
+    const p = peers.b7, l = libwa.l1;
+    const from = fs.statSync(path.join(dir, 'trace.txt')).size;
+    l.drop(() => true);
+    const { sock } = await rawSocket(p);
+    try {
+        const { dev, stanza, sealed } = rawStanzas(sock, l);
+        await sock.assertSessions([dev], false); // a session with l1 (a filtered run has none)
+        // a Message protobuf {conversation: "abc"} with a zero padding byte: bad padding
+        const bad = stanza('REFUSED1', [await sealed(Buffer.from([10, 3, 0x61, 0x62, 0x63, 0]))]);
+        await sock.sendNode(bad);
+        const f1 = await l.next(e => e.event === 'decrypt_failed' && e.id === 'REFUSED1');
+        assert.match(f1.reason, /padding/, JSON.stringify(f1));
+        await waitFor(() => answersTo(from, 'REFUSED1').acks.length >= 1, WAIT_MS, 'the first nack');
+        await sock.sendNode(bad); // the same stanza: a redelivery
+        const f2 = await l.next(e => e.event === 'decrypt_failed' && e.id === 'REFUSED1');
+        assert.match(f2.reason, /padding/, `reported again with the stored reason: ${JSON.stringify(f2)}`);
+        await waitFor(() => answersTo(from, 'REFUSED1').acks.length >= 2, WAIT_MS, 'the second nack');
+        const a = answersTo(from, 'REFUSED1');
+        assert.deepEqual(a.acks, ['487', '487'], `nacked twice with 487: ${JSON.stringify(a)}`);
+        assert.deepEqual(a.receipts, [], `no delivery receipt: ${JSON.stringify(a)}`);
+        assert.deepEqual(a.retry, [], `no retry receipt (a re-send would not help): ${JSON.stringify(a)}`);
+        assert.equal(l.count(e => e.event === 'message' && e.id === 'REFUSED1'), 0, 'never handed over');
+        assert.equal(l.count(e => e.event === 'disconnected'), 0, 'the connection stayed up');
+    } finally {
+        await sock.end(undefined);
+    }
+});
 
 test('contact query: which numbers are on WhatsApp', async () => {
     const l = libwa.l1;
