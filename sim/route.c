@@ -516,9 +516,9 @@ static void forward_self_receipt(sim_conn *c, const wa_node *n, const char *to, 
     sim_unix_str(now, sizeof now);
     wa_arena_init(&a, 16384);
     sim_device_jid(c->device, lid, me, sizeof me);
-    out = sim_node(&a, "receipt", "from", group ? to : me, "id", ids[0], "t", t ? t : now,
-                   "type", wa_node_attr(n, "type"), "participant", group ? me : NULL,
-                   "recipient", group ? NULL : to, NULL);
+    out = sim_node(&a, "receipt", "from", group ? to : me, "id", ids[0], "t", t ? t : now, "type",
+                   wa_node_attr(n, "type"), "participant", group ? me : NULL, "recipient",
+                   group ? NULL : to, NULL);
     if (out && nids > 1) {
         list = sim_child(&a, out, "list", NULL);
         for (i = 1; i < nids && list; i++)
