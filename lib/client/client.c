@@ -1430,6 +1430,7 @@ static void connect_now(wa_client *c)
         c->wire = NULL;
         goto out;
     }
+    wa__iq_clear(&c->iqs); /* (cleared when the last connection ended: nothing, normally) */
     wa__iq_init(&c->iqs);
     memset(&so, 0, sizeof so);
     so.host = c->host;

@@ -157,17 +157,17 @@ typedef struct wa__iq {
 typedef struct wa__iq_table {
     char prefix[16]; /* "NNNNN.NNNNN-" as Baileys: two random 16-bit numbers */
     uint32_t seq;
-    wa__iq pending[WA__MAX_PENDING_IQS];
-    unsigned n;
+    wa__iq *pending; /* n of cap, NULL when none (iq.c) */
+    unsigned n, cap;
 } wa__iq_table;
 
-/* New prefix, no pending iqs. */
+/* New prefix, no pending iqs (t uninitialised, zeroed or cleared: nothing is freed). */
 void wa__iq_init(wa__iq_table *t);
-/* Forget every pending iq (the connection ended). */
+/* Forget every pending iq (the connection ended); the table's memory is freed. */
 void wa__iq_clear(wa__iq_table *t);
 /* A new id into id[WA__IQ_ID_MAX] (not tracked). */
 void wa__iq_make_id(wa__iq_table *t, char *id);
-/* Track an iq. 0 or WA_ELIMIT (table full). */
+/* Track an iq. 0, WA_ELIMIT (table full) or WA_ENOMEM. */
 int wa__iq_track(wa__iq_table *t, const char *id, int kind, uint64_t deadline, uint32_t arg);
 /* Take the pending iq answered by id (removed). 0 and *out, or WA_ENOTFOUND. */
 int wa__iq_take(wa__iq_table *t, const char *id, wa__iq *out);

@@ -1,7 +1,9 @@
 /*
  * iq.c - ids and deadlines of the iqs a connection has in flight. Ids look like Baileys'
  * (`<n>.<n>-<seq>`, two random 16-bit numbers then a counter), so a trace of libwa reads like
- * one of WhatsApp Web. A small fixed table: a client has a handful of iqs in flight at most.
+ * one of WhatsApp Web. A small table: a client has a handful of iqs in flight at most; it grows
+ * on demand (up to WA__MAX_PENDING_IQS) and is freed when empty, so an idle client holds none
+ * (it was a fixed 2.7 KiB inside every client).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "core/alloc.h"
 #include "core/util.h"
 #include "wa/error.h"
 
@@ -16,7 +19,7 @@ void wa__iq_init(wa__iq_table *t)
 {
     uint8_t r[4] = {0};
 
-    memset(t, 0, sizeof *t);
+    memset(t, 0, sizeof *t); /* (a table in use is cleared first: wa__iq_clear) */
     wa_random(r, sizeof r);
     snprintf(t->prefix, sizeof t->prefix, "%u.%u-", (unsigned)wa_load_be16(r),
              (unsigned)wa_load_be16(r + 2));
@@ -25,6 +28,9 @@ void wa__iq_init(wa__iq_table *t)
 
 void wa__iq_clear(wa__iq_table *t)
 {
+    wa_free(t->pending);
+    t->pending = NULL;
+    t->cap = 0;
     t->n = 0;
 }
 
@@ -39,6 +45,16 @@ int wa__iq_track(wa__iq_table *t, const char *id, int kind, uint64_t deadline, u
 
     if (t->n >= WA__MAX_PENDING_IQS || strlen(id) >= WA__IQ_ID_MAX)
         return WA_ELIMIT;
+    if (t->n == t->cap) {
+        unsigned cap = t->cap ? t->cap * 2 : 4;
+        if (cap > WA__MAX_PENDING_IQS)
+            cap = WA__MAX_PENDING_IQS;
+        q = wa_realloc(t->pending, cap * sizeof *q);
+        if (!q)
+            return WA_ENOMEM;
+        t->pending = q;
+        t->cap = cap;
+    }
     q = &t->pending[t->n++];
     snprintf(q->id, sizeof q->id, "%s", id);
     q->kind = kind;
@@ -51,6 +67,8 @@ static void remove_at(wa__iq_table *t, unsigned i, wa__iq *out)
 {
     *out = t->pending[i];
     t->pending[i] = t->pending[--t->n];
+    if (t->n == 0)
+        wa__iq_clear(t);
 }
 
 int wa__iq_take(wa__iq_table *t, const char *id, wa__iq *out)

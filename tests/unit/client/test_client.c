@@ -252,6 +252,18 @@ static void test_iq_table(void **state)
     assert_int_equal(wa__iq_next_deadline(&t), 1002);
     wa__iq_clear(&t);
     assert_int_equal(wa__iq_next_deadline(&t), UINT64_MAX);
+    assert_null(t.pending); /* the memory goes with the last iq */
+    /* grows on demand; freed when the last one is taken */
+    assert_int_equal(wa__iq_track(&t, "a", WA__IQ_PING, 5, 0), 0);
+    assert_non_null(t.pending);
+    assert_int_equal(wa__iq_track(&t, "b", WA__IQ_PING, 6, 0), 0);
+    assert_int_equal(wa__iq_take(&t, "a", &q), 0);
+    assert_int_equal(q.deadline, 5);
+    assert_non_null(t.pending);
+    assert_int_equal(wa__iq_take(&t, "b", &q), 0);
+    assert_string_equal(q.id, "b");
+    assert_null(t.pending);
+    assert_int_equal(t.n, 0);
 }
 
 static void test_stanzas(void **state)
