@@ -56,9 +56,9 @@
  *   retry receipt from a peer device is honoured from the store's recent sends.
  *
  * MEMORY: an idle connected client keeps its struct, the stream (TLS engine), the wire's
- * transport keys and one timer; buffers are freed when empty, keys stay in the store. After
- * messaging it also keeps its Signal handle, device-list and group caches (bounded) until the
- * connection ends.
+ * transport keys and one timer; buffers and the table of iqs in flight are freed when empty,
+ * keys stay in the store. The Signal handle is freed after a keep-alive interval without
+ * messaging; device-list and group caches (bounded) stay until the connection ends.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

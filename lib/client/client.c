@@ -1569,8 +1569,10 @@ static void on_timer(uv_timer_t *t)
             if (c->state == ST_CLOSING || c->freeing)
                 return;
         }
-        if (now >= c->next_ping)
+        if (now >= c->next_ping) {
+            wa__e2e_idle(c, now, c->keepalive_ms); /* no messaging for a keep-alive interval */
             send_ping(c, now);
+        }
         {
             unsigned gen = c->gen;
             wa__recv_expire(c, now);

@@ -338,6 +338,7 @@ struct wa_client {
      * connection ends (send jobs fail with WA_ECLOSED), so an idle client holds none of it. */
     wa__sigstore sigstore;
     wa_signal *sig;
+    uint64_t sig_used; /* loop ms of the last wa__e2e_signal: freed after a quiet keep-alive */
     wa__devcache *devs;
     wa__job *jobs[WA__MAX_JOBS];
     uint32_t job_seq;
@@ -402,6 +403,9 @@ void wa__sigstore_bind(wa__sigstore *ss, wa_signal_store *st);
 wa_signal *wa__e2e_signal(wa_client *c);
 /* Release the handle and the per-connection messaging state (connection ended). */
 void wa__e2e_release(wa_client *c);
+/* Free the Signal handle if unused for quiet_ms (it keeps no state between operations: the
+ * store has it; the next use makes a new one). Called at each keep-alive. */
+void wa__e2e_idle(wa_client *c, uint64_t now, uint64_t quiet_ms);
 /* The Signal address for a device JID: LID when the JID is a LID or its phone number's LID is
  * known, else the phone number (one Signal state per device, whichever name it arrives under).
  * 0, WA_EINVAL (not a user JID). */

@@ -39,6 +39,7 @@ wa_signal *wa__e2e_signal(wa_client *c)
     wa_signal_store st;
     int rc;
 
+    c->sig_used = wa__client_now(c);
     if (c->sig)
         return c->sig;
     c->sigstore.store = c->store;
@@ -53,6 +54,16 @@ wa_signal *wa__e2e_signal(wa_client *c)
         wa_signal_set_identity_changed_cb(c->sig, wa__identity_changed_cb, c); /* presence.c */
     }
     return c->sig;
+}
+
+void wa__e2e_idle(wa_client *c, uint64_t now, uint64_t quiet_ms)
+{
+    if (c->sig && now - c->sig_used >= quiet_ms) {
+        wa_signal_free(c->sig); /* 2.2 KiB an idle client does not need */
+        c->sig = NULL;
+        wa_log_debug(LOG, "[%s] Signal handle released (no messaging for %llu ms)", c->account_name,
+                     (unsigned long long)(now - c->sig_used));
+    }
 }
 
 void wa__e2e_release(wa_client *c)

@@ -1078,6 +1078,35 @@ test('a peer message from the own phone that does not decrypt heals through a re
     await l.stop();
 });
 
+// An idle client frees its Signal handle after a keep-alive interval without messaging
+// (lib/client/e2e.c wa__e2e_idle; the state is in the store) and makes a new one on next use.
+test('an idle client frees its Signal handle after a quiet keep-alive and makes a new one: messages both ways after it', async () => {
+    const a = libwa.l1, b = libwa.l2;
+    await b.stop();
+    b.drop(() => true);
+    const logf = path.join(dir, 'l2.log');
+    const from = fs.existsSync(logf) ? fs.statSync(logf).size : 0;
+    b.start(['--keepalive', '1000', '--log-level', 'debug']);
+    await b.next({ event: 'connected' });
+    try {
+        a.cmd(`send ${b.jid} idle one`);
+        await b.next(e => e.event === 'message' && e.text === 'idle one');
+        await waitFor(() => /Signal handle released/.test(readFrom(logf, from)), 20000,
+            'l2 frees its Signal handle after a quiet keep-alive');
+        a.cmd(`send ${b.jid} idle two`);
+        await b.next(e => e.event === 'message' && e.text === 'idle two');
+        b.cmd(`send ${a.jid} idle three`);
+        await a.next(e => e.event === 'message' && e.text === 'idle three');
+        assert.equal(b.count(e => e.event === 'decrypt_failed'), 0, 'no decrypt failure at l2');
+        assert.equal(a.count(e => e.event === 'decrypt_failed' && e.sender &&
+            e.sender.startsWith(b.phone)), 0, 'no decrypt failure at l1 for l2');
+    } finally {
+        await b.stop();
+        b.start();
+        await b.next({ event: 'connected' });
+    }
+});
+
 test('teardown', async () => {
     for (const c of Object.values(libwa)) await c.stop();
     for (const p of Object.values(peers)) await p.close();
