@@ -1571,6 +1571,8 @@ static void on_timer(uv_timer_t *t)
         }
         if (now >= c->next_ping) {
             wa__e2e_idle(c, now, c->keepalive_ms); /* no messaging for a keep-alive interval */
+            if (c->wire)
+                wa_wire_trim(c->wire); /* its decryption scratch (kept between reads) */
             send_ping(c, now);
         }
         {

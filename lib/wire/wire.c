@@ -326,9 +326,11 @@ int wa_wire_next(wa_wire *w, wa_wire_event *ev)
         if (pump_ws_output(w) != 0)
             return fail(w, WA_ENOMEM, "output buffer full");
         if (rc == WA_EAGAIN) {
-            /* the last frame's plaintext is dead (the arena was cleared on entry): wiped and
-             * freed, not kept at the size of the largest frame (8 KiB per idle client) */
-            wa_buf_wipe_cleanup(&w->scratch);
+            /* the last frames' plaintext is dead (the arena was cleared on entry): wiped; the
+             * buffer itself goes at wa_wire_trim (an idle connection keeps none) */
+            if (w->scratch.data)
+                wa_wipe(w->scratch.data, w->scratch.cap);
+            wa_buf_reset(&w->scratch);
             wa_buf_release_idle(&w->out);
             return WA_EAGAIN;
         }
@@ -436,6 +438,12 @@ wa_slice wa_wire_output(const wa_wire *w)
         s.len = w->out.len;
     }
     return s;
+}
+
+void wa_wire_trim(wa_wire *w)
+{
+    wa_buf_wipe_cleanup(&w->scratch); /* wiped at every read's end already; freed here */
+    wa_buf_release_idle(&w->out);
 }
 
 void wa_wire_consumed(wa_wire *w, size_t n)

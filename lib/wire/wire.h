@@ -132,6 +132,10 @@ int wa_wire_send_node(wa_wire *w, const wa_node *n);
 /* Queue a WebSocket close frame (the Noise stream simply ends). */
 int wa_wire_close(wa_wire *w, int code, const char *reason);
 
+/* Free the buffers a wire keeps between reads for speed (the decryption scratch, sized by the
+ * largest frame so far; an empty output). For an idle connection, e.g. at a keep-alive; not
+ * between wa_wire_next and the use of the event it returned. */
+void wa_wire_trim(wa_wire *w);
 /* Bytes waiting for the socket ({NULL,0} if none); after writing them call wa_wire_consumed. */
 wa_slice wa_wire_output(const wa_wire *w);
 void wa_wire_consumed(wa_wire *w, size_t n);
