@@ -60,6 +60,7 @@ struct wa__job {
     int keys_fetched; /* bundles were asked for once: devices still without a session are
                        * left out rather than asked for again */
     int group;        /* chat is a group: sender keys */
+    int turn_wait;    /* an older send to the chat has not gone out: waits its turn */
 };
 
 typedef struct wa__resend_seen {
@@ -111,6 +112,57 @@ static void finish(wa_client *c, wa__job **slot, int err)
     job_free(j);
     if (report && c->cbs.sent && !c->freeing)
         c->cbs.sent(c, id, err, c->user_data);
+}
+
+/* ---- order ---------------------------------------------------------------------------------- */
+
+/* Whether an older send to j's chat has not gone out yet. Messages to a chat leave in the
+ * order they were sent: a send that finds the devices and sessions cached must not overtake
+ * one still fetching them (it would, as each job goes on with its own iq answers). */
+static int behind(const wa_client *c, const wa__job *j)
+{
+    size_t i;
+
+    for (i = 0; i < WA__MAX_JOBS; i++) {
+        const wa__job *k = c->jobs[i];
+        if (k && k != j && !k->resend && k->seq < j->seq && k->stage != JOB_ACK &&
+            !strcmp(k->chat_str, j->chat_str))
+            return 1;
+    }
+    return 0;
+}
+
+static int advance(wa_client *c, wa__job **slot);
+
+/* Let the waiting sends of chat go on, oldest first, while nothing older is pending. */
+static void take_turns(wa_client *c, const char *chat)
+{
+    unsigned gen = c->gen;
+    char key[WA_JID_STR_MAX];
+    int rc;
+
+    snprintf(key, sizeof key, "%s", chat); /* chat may be freed below */
+    for (;;) {
+        wa__job **slot = NULL;
+        size_t i;
+        for (i = 0; i < WA__MAX_JOBS; i++) {
+            wa__job *k = c->jobs[i];
+            if (k && k->turn_wait && !strcmp(k->chat_str, key) && (!slot || k->seq < (*slot)->seq))
+                slot = &c->jobs[i];
+        }
+        if (!slot || behind(c, *slot))
+            return;
+        (*slot)->turn_wait = 0;
+        rc = advance(c, slot);
+        if (rc && *slot) {
+            finish(c, slot, rc);
+            if (!wa__client_alive(c, gen))
+                return;
+            continue;
+        }
+        if (*slot && (*slot)->stage != JOB_ACK)
+            return; /* fetching: its iq answer goes on (wa__send_iq_answer) */
+    }
 }
 
 /* ---- devices -------------------------------------------------------------------------------- */
@@ -863,6 +915,10 @@ int wa__send_start(wa_client *c, const wa_jid *chat, wa__outgoing *o, const char
     if (id_out)
         memcpy(id_out, j->id, strlen(j->id) + 1);
     *slot = j;
+    if (behind(c, j)) {
+        j->turn_wait = 1; /* goes on when the older sends to the chat are out (take_turns) */
+        return 0;
+    }
     rc = advance(c, slot);
     if (rc && *slot) {
         job_free(*slot);
@@ -876,12 +932,16 @@ void wa__send_iq_answer(wa_client *c, int kind, uint32_t seq, const wa_node *iq)
     wa__job **slot = slot_of(c, seq);
     const char *type = wa_node_attr(iq, "type");
     unsigned gen = c->gen;
+    char chat[WA_JID_STR_MAX];
     int rc = 0;
 
     if (!slot)
         return;
     if (!type || strcmp(type, "result") != 0) {
+        snprintf(chat, sizeof chat, "%s", (*slot)->chat_str);
         finish(c, slot, WA_EPROTO);
+        if (wa__client_alive(c, gen))
+            take_turns(c, chat);
         return;
     }
     if (kind == WA__IQ_GROUP_META) {
@@ -897,8 +957,11 @@ void wa__send_iq_answer(wa_client *c, int kind, uint32_t seq, const wa_node *iq)
     }
     if (rc == 0)
         rc = advance(c, slot);
+    snprintf(chat, sizeof chat, "%s", (*slot) ? (*slot)->chat_str : "");
     if (rc && *slot && wa__client_alive(c, gen))
         finish(c, slot, rc);
+    if (chat[0] && wa__client_alive(c, gen))
+        take_turns(c, chat); /* the sends waiting behind it */
 }
 
 void wa__send_acked(wa_client *c, const wa_node *ack)
